@@ -1,0 +1,734 @@
+"""Consensus records: building the aggregation a record carries, checking a received record by
+recomputing it bit for bit, and reputation as a pure function of the ledger.
+
+* :func:`round_outcome` — the aggregation step shared by the leader (to build) and every
+  receiver (to recompute).
+* :func:`check_record` — verifies every signature in a record, the chain link, the selection,
+  the clustering and pair assignments, every ballot, and the aggregation; raises
+  :class:`RecordRejected` naming the first mismatch.
+* :func:`apply_record` — the reputation transition a record causes.
+* :func:`apply_state` — the whole :class:`~node.trust.LedgerState` transition (reputation and
+  trust) a record causes; :func:`check_events` verifies and applies its trust events.
+* :func:`verify_forged_record` — standalone proof that a leader-signed record is forged.
+* :func:`replay_ledger` — ``swarmrank ledger verify``: a whole ledger from the start.
+
+With trust on (``record.trust``, see :mod:`node.trust` for the model) a record's selection pool
+must be identities the ledger holds eligible, ballots weigh
+:func:`node.trust.pool_weights`, the leader must be admitted (except at genesis), and a record
+may carry trust events only (no ``query``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from node.errors import NodeError, Rejected
+from node.round import (
+    Cluster,
+    assign_pairs,
+    cluster_candidates,
+    own_cluster,
+    seeded_generator,
+    select_participants,
+)
+from node.store import Store
+from node.trust import (
+    EventRejected,
+    LedgerState,
+    admitted_height,
+    check_genesis,
+    equivocation_key,
+    forged_record_key,
+    grade_exam_event,
+    pool_weights,
+)
+from protocol.errors import ProtocolError
+from protocol.hashing import candidate_set_digest, payload_hash
+from protocol.signing import Envelope, Verified, Verifier
+from protocol.v1 import envelope_pb2, messages_pb2
+from ranking.errors import RankingError
+from ranking.trust import IdentityState, TrustParams, apply_exam, slash
+
+if TYPE_CHECKING:
+    from ranking import AggregationParams
+
+#: reputation of a node the ledger has not seen yet
+DEFAULT_REPUTATION = 0.5
+
+_OUTCOME_TO_RANKING = {
+    messages_pb2.OUTCOME_A: 0,
+    messages_pb2.OUTCOME_B: 1,
+    messages_pb2.OUTCOME_TIE: 2,
+}
+
+
+class RecordRejected(Rejected):
+    """A consensus record that does not verify or does not recompute.
+
+    ``field`` names what mismatched (``"signature"``, ``"ballot[3]"``, ``"strengths"`` ...).
+    """
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(f"record rejected: {field}: {detail}")
+        self.field = field
+        self.detail = detail
+
+
+def aggregation_params(params: messages_pb2.RoundParameters) -> AggregationParams:
+    """The ranking core's parameters for a round's recorded parameters."""
+    from ranking import AggregationParams
+
+    return AggregationParams(
+        alpha=params.alpha,
+        max_ranker_share=params.max_ranker_share,
+        em_iterations=params.em_iterations,
+        level=params.confidence_level,
+    )
+
+
+def ballots_to_comparisons(
+    ballots: Sequence[messages_pb2.Ballot],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Flatten verdicts into list-form comparison arrays ``(a, b, outcome, ranker, confidence)``;
+    ``ranker`` is the ballot's position. Abstentions are dropped."""
+    a: list[int] = []
+    b: list[int] = []
+    outcome: list[int] = []
+    ranker: list[int] = []
+    confidence: list[float] = []
+    for index, ballot in enumerate(ballots):
+        for verdict in ballot.verdicts:
+            mapped = _OUTCOME_TO_RANKING.get(verdict.outcome)
+            if mapped is None:
+                continue
+            a.append(verdict.a)
+            b.append(verdict.b)
+            outcome.append(mapped)
+            ranker.append(index)
+            confidence.append(verdict.confidence if verdict.HasField("confidence") else np.nan)
+    return (
+        np.asarray(a, dtype=np.int64),
+        np.asarray(b, dtype=np.int64),
+        np.asarray(outcome, dtype=np.int8),
+        np.asarray(ranker, dtype=np.int64),
+        np.asarray(confidence, dtype=np.float64),
+    )
+
+
+def round_outcome(
+    clusters: Sequence[Cluster],
+    ballots: Sequence[messages_pb2.Ballot],
+    ballot_reputations: Sequence[float],
+    ballot_own_items: Sequence[int],
+    params: messages_pb2.RoundParameters,
+) -> messages_pb2.AggregationOutcome:
+    """Aggregate a round's ballots into the outcome its record carries (robust default)."""
+    from ranking import Comparisons, NoComparisons, aggregate
+
+    n_items = len(clusters)
+    a, b, outcome, ranker, confidence = ballots_to_comparisons(ballots)
+    comparisons = Comparisons(a=a, b=b, outcome=outcome, ranker=ranker, confidence=confidence)
+    tie_break = [c.content_hash for c in clusters]
+    try:
+        result = aggregate(
+            comparisons,
+            n_items,
+            np.asarray(ballot_reputations, dtype=np.float64),
+            own_item=np.asarray(ballot_own_items, dtype=np.int64),
+            params=aggregation_params(params),
+            tie_break=tie_break,
+        )
+    except NoComparisons:
+        return _fallback_outcome(clusters, len(ballots))
+    return messages_pb2.AggregationOutcome(
+        strengths=[float(x) for x in result.strengths],
+        lower=[float(x) for x in result.lower],
+        upper=[float(x) for x in result.upper],
+        winner=int(result.winner),
+        tied_for_first=[int(x) for x in result.tied_for_first],
+        unjudged=[int(x) for x in result.unjudged],
+        ranker_weights=[float(x) for x in result.ranker_weights],
+    )
+
+
+def _fallback_outcome(
+    clusters: Sequence[Cluster], n_ballots: int
+) -> messages_pb2.AggregationOutcome:
+    """No ballot carried a usable verdict (all abstained): fall back to the largest cluster
+    (majority over normalised answers), ties broken by content hash. Strengths are all zero
+    and intervals unbounded, so the record says plainly that nobody judged."""
+    n = len(clusters)
+    winner = min(range(n), key=lambda i: (-len(clusters[i].members), clusters[i].content_hash))
+    return messages_pb2.AggregationOutcome(
+        strengths=[0.0] * n,
+        lower=[-np.inf] * n,
+        upper=[np.inf] * n,
+        winner=winner,
+        tied_for_first=[winner],
+        unjudged=list(range(n)),
+        ranker_weights=[0.0] * n_ballots,
+    )
+
+
+def absent_ids(
+    query: messages_pb2.Query,
+    candidates: Sequence[messages_pb2.Candidate],
+    assignments: Sequence[messages_pb2.Assignment],
+    ballots: Sequence[messages_pb2.Ballot],
+) -> list[str]:
+    """Selected nodes that owed a reply and sent none: generators without a candidate, and
+    rankers with a non-empty assignment without a ballot. Sorted."""
+    answered = {c.generator_id for c in candidates}
+    missing = {g for g in query.generator_ids if g not in answered}
+    voted = {b.ranker_id for b in ballots}
+    missing |= {a.ranker_id for a in assignments if a.pairs and a.ranker_id not in voted}
+    return sorted(missing)
+
+
+@dataclass(frozen=True)
+class CheckedRecord:
+    """A record that verified and recomputed."""
+
+    record: messages_pb2.ConsensusRecord
+    record_id: bytes
+    leader_id: str
+    query_id: bytes
+    candidates: tuple[messages_pb2.Candidate, ...]
+    ballots: tuple[messages_pb2.Ballot, ...]
+    clusters: tuple[Cluster, ...]
+    #: identity states after the record's trust events (``None``: no events, unchanged)
+    identities: dict[str, IdentityState] | None = None
+    #: dedup keys of the slash evidence the record applied
+    evidence_keys: tuple[bytes, ...] = ()
+    #: cluster holding the gold answer on a gold round (-1: none, or a live round)
+    gold_item: int = -1
+    #: whether the record is a gold round
+    gold: bool = False
+
+
+def gold_task_for(previous_record_hash: bytes, query_id: bytes) -> Any:
+    """The gold-bank task of a gold round: drawn seeded from the ledger head and the query id,
+    so the leader cannot pick the question (only grind query ids, each costing a signature)."""
+    from sim.model import task_bank
+
+    bank = task_bank()
+    rng = seeded_generator(b"gold", previous_record_hash, query_id)
+    return bank[int(rng.integers(len(bank)))]
+
+
+def check_events(
+    events: Sequence[messages_pb2.LedgerEvent],
+    verifier: Verifier,
+    leader_id: str,
+    height: int,
+    previous: bytes,
+    state: LedgerState,
+    trust: TrustParams,
+) -> tuple[dict[str, IdentityState], tuple[bytes, ...]]:
+    """Verify a record's trust events in order and return the identity states after them and
+    the evidence keys applied. Raises :class:`RecordRejected` naming the first bad event."""
+    identities = dict(state.identities)
+    applied = set(state.applied_evidence)
+    keys: list[bytes] = []
+    for index, event in enumerate(events):
+        field = f"events[{index}]"
+        which = event.WhichOneof("event")
+        try:
+            if which == "genesis":
+                check_genesis(event.genesis, height, trust)
+                for node_id in event.genesis.node_ids:
+                    identities[node_id] = IdentityState(
+                        status="admitted", stake=event.genesis.stake, admitted_at=0
+                    )
+            elif which == "exam":
+                if height == 0:
+                    raise EventRejected("an exam needs a previous record")
+                candidate = event.exam.candidate_id
+                before = identities.get(candidate, IdentityState())
+                result = grade_exam_event(event.exam, verifier, leader_id, previous, before, trust)
+                after = apply_exam(before, result, height, trust)
+                if result.passed:
+                    # The operator allowance: an admitted identity is bonded min_stake.
+                    after = IdentityState(
+                        status=after.status,
+                        stake=max(after.stake, trust.min_stake),
+                        unbonding=after.unbonding,
+                        failed_attempts=after.failed_attempts,
+                        cooldown_until=after.cooldown_until,
+                        admitted_at=after.admitted_at,
+                    )
+                identities[candidate] = after
+            elif which == "slash":
+                offender, key = slash_offender(event.slash, verifier.swarm_id, trust)
+                if key in applied:
+                    raise EventRejected("this evidence was applied before")
+                applied.add(key)
+                keys.append(key)
+                identities[offender] = slash(
+                    identities.get(offender, IdentityState()), height, trust
+                )
+            else:
+                raise EventRejected("empty event")
+        except (EventRejected, RankingError) as exc:
+            raise RecordRejected(field, str(exc)) from exc
+    return identities, tuple(keys)
+
+
+def slash_offender(
+    event: messages_pb2.SlashEvent, swarm_id: str, trust: TrustParams | None
+) -> tuple[str, bytes]:
+    """Verify slash evidence standalone; return (offender id, dedup key)."""
+    if event.HasField("equivocation"):
+        return equivocation_key(event.equivocation, swarm_id)
+    if event.HasField("forged_record"):
+        try:
+            leader = verify_forged_record(event.forged_record, swarm_id, trust)
+        except RecordRejected as exc:
+            raise EventRejected(str(exc)) from exc
+        return leader, forged_record_key(payload_hash(event.forged_record))
+    raise EventRejected("slash event carries no evidence")
+
+
+def verify_forged_record(envelope: Envelope, swarm_id: str, trust: TrustParams | None) -> str:
+    """Prove that a leader-signed record is forged, with nothing but the swarm id (and the
+    swarm's trust parameters): it is recomputed from its *own* contents (its height, link,
+    pool and reputations), so a record that is merely stale or on another fork does not count;
+    only one whose selection, assignments, ballots or aggregation do not follow from what it
+    carries. Returns the leader's id; raises :class:`RecordRejected` when nothing is proven."""
+    verifier = Verifier(swarm_id)
+    verified = _verify(verifier, envelope, envelope_pb2.KIND_CONSENSUS_RECORD, "record")
+    record: messages_pb2.ConsensusRecord = verified.message
+    try:
+        check_record(
+            envelope,
+            verifier,
+            int(record.height),
+            bytes(record.previous_record_hash),
+            dict(zip(record.reputation_ids, record.reputations, strict=False)),
+            trust=trust if record.trust else None,
+            standalone=True,
+        )
+    except RecordRejected as exc:
+        if exc.field in ("reputations", "reputation_ids", "trust", "signature", "record"):
+            raise RecordRejected("forged_record", f"not proven: {exc}") from exc
+        return verified.signer_id
+    raise RecordRejected("forged_record", "the record recomputes: nothing is forged")
+
+
+def _verify(verifier: Verifier, envelope: Envelope, kind: int, field: str) -> Verified:
+    try:
+        return verifier.verify(envelope, kind, check_time=False)
+    except ProtocolError as exc:
+        raise RecordRejected(field, str(exc)) from exc
+
+
+def check_record(
+    envelope: Envelope,
+    verifier: Verifier,
+    expected_height: int,
+    expected_previous: bytes,
+    reputations: Mapping[str, float],
+    *,
+    state: LedgerState | None = None,
+    trust: TrustParams | None = None,
+    standalone: bool = False,
+) -> CheckedRecord:
+    """Verify a ConsensusRecord envelope against the local ledger and recompute it.
+
+    ``reputations`` is the local, ledger-derived reputation table before this record; ``state``
+    the full ledger state (needed with ``trust``: eligibility, events). ``trust`` is the swarm's
+    trust parameters (``None`` = trust off; the record's ``trust`` flag must agree).
+    ``standalone`` skips what needs the ledger (pool eligibility, events, the leader's status):
+    :func:`verify_forged_record` uses it. Raises :class:`RecordRejected` naming the first field
+    that fails.
+    """
+    verified = _verify(verifier, envelope, envelope_pb2.KIND_CONSENSUS_RECORD, "record")
+    record: messages_pb2.ConsensusRecord = verified.message
+    leader = verified.signer_id
+    if record.height != expected_height:
+        raise RecordRejected("height", f"{record.height}, expected {expected_height}")
+    if record.previous_record_hash != expected_previous:
+        raise RecordRejected("previous_record_hash", "does not link to the ledger head")
+    if bool(record.trust) != (trust is not None):
+        raise RecordRejected("trust", f"record says trust={record.trust}, this node differs")
+    if state is None:
+        state = LedgerState(height=int(expected_height), reputations=dict(reputations))
+    identities: dict[str, IdentityState] | None = None
+    evidence_keys: tuple[bytes, ...] = ()
+    if trust is not None and not standalone:
+        if expected_height > 0 and state.identity(leader).status != "admitted":
+            raise RecordRejected("leader_id", f"leader {leader} is not an admitted identity")
+        if record.events:
+            identities, evidence_keys = check_events(
+                list(record.events),
+                verifier,
+                leader,
+                int(expected_height),
+                bytes(expected_previous),
+                state,
+                trust,
+            )
+    elif record.events and trust is None:
+        raise RecordRejected("events", "trust events in a swarm without trust rules")
+    if not record.HasField("query"):
+        if not record.events or record.candidates or record.ballots or record.reputation_ids:
+            raise RecordRejected("query", "a record without a round must carry events only")
+        if record.HasField("rank_request") or record.HasField("gold") or record.answer:
+            raise RecordRejected("query", "a record without a round must carry events only")
+        return CheckedRecord(
+            record=record,
+            record_id=payload_hash(envelope),
+            leader_id=leader,
+            query_id=verified.query_id,
+            candidates=(),
+            ballots=(),
+            clusters=(),
+            identities=identities,
+            evidence_keys=evidence_keys,
+        )
+
+    q = _verify(verifier, record.query, envelope_pb2.KIND_QUERY, "query")
+    query: messages_pb2.Query = q.message
+    query_id = q.query_id
+    if q.signer_id != leader:
+        raise RecordRejected("query", "not signed by the record's leader")
+    if verified.query_id != query_id:
+        raise RecordRejected("query", "record and query name different rounds")
+    if query.height != record.height or query.previous_record_hash != record.previous_record_hash:
+        raise RecordRejected("query", "query was issued for another ledger position")
+    params = query.parameters
+
+    # Selection: the recorded pool must carry this node's own ledger reputations, and the
+    # selection must follow from it.
+    pool = list(record.reputation_ids)
+    if pool != sorted(set(pool)):
+        raise RecordRejected("reputation_ids", "not sorted and unique")
+    if len(record.reputations) != len(pool):
+        raise RecordRejected("reputations", "length differs from reputation_ids")
+    for node_id, value in zip(pool, record.reputations, strict=True):
+        local = reputations.get(node_id, DEFAULT_REPUTATION)
+        if value != local:
+            raise RecordRejected("reputations", f"{node_id}: {value!r}, ledger says {local!r}")
+    if trust is None:
+        if record.admitted_at:
+            raise RecordRejected("admitted_at", "admission heights in a swarm without trust")
+    else:
+        if len(record.admitted_at) != len(pool):
+            raise RecordRejected("reputation_ids", "admitted_at length differs")
+        if not standalone:
+            for node_id, adm in zip(pool, record.admitted_at, strict=True):
+                if not state.eligible(node_id, trust):
+                    raise RecordRejected("reputation_ids", f"{node_id} is not eligible")
+                if adm != admitted_height(state.identity(node_id)):
+                    raise RecordRejected("admitted_at", f"{node_id}: does not match the ledger")
+    selection = select_participants(
+        pool,
+        list(record.reputations),
+        query_id,
+        bytes(record.previous_record_hash),
+        params.max_generators,
+        params.max_rankers,
+    )
+    if tuple(query.generator_ids) != selection.generator_ids:
+        raise RecordRejected("generator_ids", "selection does not recompute")
+    if tuple(query.ranker_ids) != selection.ranker_ids:
+        raise RecordRejected("ranker_ids", "selection does not recompute")
+
+    query_hash = payload_hash(record.query)
+    candidates: list[messages_pb2.Candidate] = []
+    seen: set[str] = set()
+    for index, item in enumerate(record.candidates):
+        c = _verify(verifier, item, envelope_pb2.KIND_CANDIDATE, f"candidate[{index}]")
+        if c.signer_id not in query.generator_ids or c.signer_id in seen:
+            raise RecordRejected(f"candidate[{index}]", "signer not selected, or duplicate")
+        if c.message.query_hash != query_hash or c.query_id != query_id:
+            raise RecordRejected(f"candidate[{index}]", "answers another query")
+        seen.add(c.signer_id)
+        candidates.append(c.message)
+
+    clusters = cluster_candidates(
+        [c.answer for c in candidates],
+        [c.reasoning for c in candidates],
+        query_id,
+        cluster=params.cluster_answers,
+    )
+    r = _verify(verifier, record.rank_request, envelope_pb2.KIND_RANK_REQUEST, "rank_request")
+    request: messages_pb2.RankRequest = r.message
+    if r.signer_id != leader or r.query_id != query_id:
+        raise RecordRejected("rank_request", "not the leader's request for this round")
+    if request.query.SerializeToString() != record.query.SerializeToString():
+        raise RecordRejected("rank_request", "carries another query")
+    expected_candidates = [(c.content_hash, c.answer, c.reasoning) for c in clusters]
+    shown = [(x.content_hash, x.answer, x.reasoning) for x in request.candidates]
+    if shown != expected_candidates:
+        raise RecordRejected("rank_request.candidates", "do not recompute from the candidates")
+    digest = candidate_set_digest(c.content_hash for c in clusters)
+    if request.candidate_set_digest != digest:
+        raise RecordRejected("rank_request.candidate_set_digest", "does not recompute")
+    own = own_items_by_ranker(clusters, candidates, query.ranker_ids)
+    expected_assignments = assign_pairs(
+        len(clusters), list(query.ranker_ids), own, query_id, params.schedule, params.schedule_k
+    )
+    if len(request.assignments) != len(expected_assignments):
+        raise RecordRejected("rank_request.assignments", "wrong number of assignments")
+    for got, (ranker_id, pairs) in zip(request.assignments, expected_assignments, strict=True):
+        if got.ranker_id != ranker_id or [(p.a, p.b) for p in got.pairs] != [
+            (int(x), int(y)) for x, y in pairs
+        ]:
+            raise RecordRejected("rank_request.assignments", f"{ranker_id}: does not recompute")
+
+    assigned = {a.ranker_id: [(p.a, p.b) for p in a.pairs] for a in request.assignments}
+    ballots: list[messages_pb2.Ballot] = []
+    voters: set[str] = set()
+    for index, item in enumerate(record.ballots):
+        field = f"ballot[{index}]"
+        v = _verify(verifier, item, envelope_pb2.KIND_BALLOT, field)
+        ballot: messages_pb2.Ballot = v.message
+        if v.signer_id not in assigned or v.signer_id in voters or v.query_id != query_id:
+            raise RecordRejected(field, "signer not selected, duplicate, or another round")
+        if ballot.candidate_set_digest != digest:
+            raise RecordRejected(field, "judged another candidate set")
+        if [(x.a, x.b) for x in ballot.verdicts] != assigned[v.signer_id]:
+            raise RecordRejected(field, "verdicts do not match the assignment")
+        voters.add(v.signer_id)
+        ballots.append(ballot)
+
+    expected_absent = absent_ids(query, candidates, request.assignments, ballots)
+    if list(record.absent_ids) != expected_absent:
+        raise RecordRejected("absent_ids", "does not recompute")
+    outcome = round_outcome(
+        clusters,
+        ballots,
+        ballot_weights(record, [b.ranker_id for b in ballots], reputations, trust),
+        [own.get(b.ranker_id, -1) for b in ballots],
+        params,
+    )
+    for name in ("strengths", "lower", "upper", "tied_for_first", "unjudged", "ranker_weights"):
+        if list(getattr(record.outcome, name)) != list(getattr(outcome, name)):
+            raise RecordRejected(f"outcome.{name}", "does not recompute")
+    if record.outcome.winner != outcome.winner:
+        raise RecordRejected(
+            "outcome.winner", f"{record.outcome.winner}, recomputed {outcome.winner}"
+        )
+    if clusters and record.answer != clusters[outcome.winner].answer:
+        raise RecordRejected("answer", "is not the winner's answer")
+    gold_item = -1
+    if record.HasField("gold"):
+        task = gold_task_for(bytes(record.previous_record_hash), query_id)
+        if (
+            record.gold.task_id != task.task_id
+            or record.gold.answer != task.answer
+            or query.question != task.question
+        ):
+            raise RecordRejected("gold", "is not the gold task drawn for this round")
+        gold_item = gold_cluster(clusters, task)
+    return CheckedRecord(
+        record=record,
+        record_id=payload_hash(envelope),
+        leader_id=leader,
+        query_id=query_id,
+        candidates=tuple(candidates),
+        ballots=tuple(ballots),
+        clusters=tuple(clusters),
+        identities=identities,
+        evidence_keys=evidence_keys,
+        gold_item=gold_item,
+        gold=record.HasField("gold"),
+    )
+
+
+def gold_cluster(clusters: Sequence[Cluster], task: Any) -> int:
+    """Index of the first cluster whose answer is the gold answer, or -1."""
+    for index, item in enumerate(clusters):
+        if task.is_correct(item.answer):
+            return index
+    return -1
+
+
+def ballot_weights(
+    record: messages_pb2.ConsensusRecord,
+    ranker_ids: Sequence[str],
+    reputations: Mapping[str, float],
+    trust: TrustParams | None,
+) -> list[float]:
+    """Each ballot's ranking weight: its reputation, or with trust on its
+    :func:`node.trust.pool_weights` entry (probation caps, identity share cap)."""
+    if trust is None:
+        return [reputations.get(r, DEFAULT_REPUTATION) for r in ranker_ids]
+    weights = pool_weights(
+        list(record.reputations), list(record.admitted_at), int(record.height), trust
+    )
+    by_id = dict(zip(record.reputation_ids, weights, strict=True))
+    return [by_id.get(r, 0.0) for r in ranker_ids]
+
+
+def own_items_by_ranker(
+    clusters: Sequence[Cluster],
+    candidates: Sequence[messages_pb2.Candidate],
+    ranker_ids: Iterable[str],
+) -> dict[str, int]:
+    """For each ranker, the cluster holding its own candidate (absent when it has none)."""
+    by_generator = {c.generator_id: i for i, c in enumerate(candidates)}
+    out = {}
+    for ranker_id in ranker_ids:
+        index = own_cluster(clusters, by_generator.get(ranker_id))
+        if index >= 0:
+            out[ranker_id] = index
+    return out
+
+
+def apply_record(checked: CheckedRecord, reputations: Mapping[str, float]) -> dict[str, float]:
+    """Reputation after ``checked``: a pure, deterministic function of the record.
+
+    Rankers move towards their agreement with the consensus, the winning cluster's generators
+    gain, and selected nodes that were absent lose a little (see
+    :func:`ranking.update_reputation` for the model and its rates).
+    """
+    from ranking import update_reputation
+
+    record = checked.record
+    if not record.HasField("query"):
+        return dict(reputations)
+    query = messages_pb2.Query.FromString(record.query.payload)
+    ids = sorted(set(reputations) | set(query.generator_ids) | set(query.ranker_ids))
+    index = {node_id: i for i, node_id in enumerate(ids)}
+    current = np.asarray([reputations.get(i, DEFAULT_REPUTATION) for i in ids], dtype=np.float64)
+    a, b, outcome, ranker, confidence = ballots_to_comparisons(checked.ballots)
+    from ranking import Comparisons
+
+    comparisons = Comparisons(
+        a=a,
+        b=b,
+        outcome=outcome,
+        ranker=np.asarray([index[checked.ballots[r].ranker_id] for r in ranker], dtype=np.int64),
+        confidence=confidence,
+    )
+    winner = record.outcome.winner
+    winning_generators = []
+    if checked.clusters:
+        members = checked.clusters[winner].members
+        winning_generators = [index[checked.candidates[m].generator_id] for m in members]
+    updated = update_reputation(
+        current,
+        comparisons,
+        best_item=int(winner),
+        winning_generators=np.asarray(winning_generators, dtype=np.int64),
+        absent=np.asarray([index[i] for i in record.absent_ids], dtype=np.int64),
+        gold_item=checked.gold_item if checked.gold_item >= 0 else None,
+    )
+    return {node_id: float(updated[i]) for node_id, i in index.items()}
+
+
+def apply_state(checked: CheckedRecord, state: LedgerState) -> LedgerState:
+    """The ledger state after ``checked``: reputations (:func:`apply_record`), identity states
+    after its events, applied evidence, gold outcomes, and one more height."""
+    from node.trust import GOLD_WINDOW
+
+    gold_hits = state.gold_hits
+    if checked.gold:
+        hit = checked.gold_item >= 0 and checked.gold_item == checked.record.outcome.winner
+        gold_hits = (*gold_hits, hit)[-GOLD_WINDOW:]
+    return LedgerState(
+        height=state.height + 1,
+        reputations=apply_record(checked, state.reputations),
+        identities=checked.identities if checked.identities is not None else state.identities,
+        applied_evidence=state.applied_evidence | frozenset(checked.evidence_keys),
+        gold_hits=gold_hits,
+    )
+
+
+class LedgerMismatch(NodeError):
+    """``ledger verify`` found a record (or the reputation table) that does not replay."""
+
+    def __init__(self, height: int, message: str) -> None:
+        super().__init__(message)
+        self.height = height
+
+
+@dataclass(frozen=True)
+class LedgerSummary:
+    """Result of a successful :func:`replay_ledger`."""
+
+    records: int
+    head: bytes
+    reputations: dict[str, float]
+    state: LedgerState | None = None
+
+
+def ledger_swarm_id(store: Store) -> str | None:
+    """The swarm id named by the first record (``None`` for an empty ledger)."""
+    entries = store.records_from(0, 1)
+    if not entries:
+        return None
+    envelope = Envelope.FromString(entries[0].envelope)
+    record = messages_pb2.ConsensusRecord.FromString(envelope.payload)
+    return str(record.context.swarm_id)
+
+
+def replay_ledger(
+    store: Store, swarm_id: str, batch: int = 500, trust: TrustParams | None = None
+) -> LedgerSummary:
+    """Replay a ledger from the start: every signature, hash link, recomputed winner, trust
+    event, and the final reputation table. ``trust`` defaults to the swarm default
+    (:class:`ranking.trust.TrustParams`) when the first record says trust is on. Raises
+    :class:`LedgerMismatch` naming the first failure."""
+    verifier = Verifier(swarm_id)
+    state = LedgerState()
+    first = store.records_from(0, 1)
+    if trust is None and first:
+        head = messages_pb2.ConsensusRecord.FromString(
+            Envelope.FromString(first[0].envelope).payload
+        )
+        trust = TrustParams() if head.trust else None
+    previous = b""
+    height = 0
+    while True:
+        entries = store.records_from(height, batch)
+        if not entries:
+            break
+        for entry in entries:
+            if entry.height != height:
+                raise LedgerMismatch(height, f"height {height} is missing from the ledger")
+            envelope = Envelope.FromString(entry.envelope)
+            record_id = payload_hash(envelope)
+            if record_id != entry.record_id:
+                raise LedgerMismatch(
+                    height,
+                    f"record {entry.record_id.hex()[:16]}: stored bytes hash to "
+                    f"{record_id.hex()[:16]} (edited after it was appended)",
+                )
+            if entry.prev_hash != previous:
+                raise LedgerMismatch(height, f"record {record_id.hex()[:16]}: broken hash link")
+            try:
+                checked = check_record(
+                    envelope,
+                    verifier,
+                    height,
+                    previous,
+                    state.reputations,
+                    state=state,
+                    trust=trust,
+                )
+            except RecordRejected as exc:
+                raise LedgerMismatch(
+                    height, f"record {record_id.hex()[:16]} at height {height}: {exc}"
+                ) from exc
+            state = apply_state(checked, state)
+            previous = record_id
+            height += 1
+    reputations = state.reputations
+    stored, _ = store.get_reputations()
+    if stored != reputations:
+        differing = sorted(
+            k for k in set(stored) | set(reputations) if stored.get(k) != reputations.get(k)
+        )
+        raise LedgerMismatch(
+            height,
+            f"stored reputation table differs from the replayed one for {len(differing)} "
+            f"node(s), first {differing[0][:16]}",
+        )
+    return LedgerSummary(records=height, head=previous, reputations=reputations, state=state)

@@ -1,0 +1,244 @@
+"""``swarmrank up | demo | ask | status | ledger verify | gateway``.
+
+``up`` starts an embedded local swarm (Ray on this machine, N ``sim`` node daemons as separate
+processes with real gRPC, the HTTP gateway) and writes ``~/.swarmrank/up/up.json`` so that
+``ask``, ``status`` and ``ledger verify`` find it without flags; ``--address`` /
+``--data-dir`` reach any other swarm. ``demo`` is ``up``, one ``ask``, and a clean shutdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from node.errors import NodeError
+
+DEFAULT_STATE_DIR = Path("~/.swarmrank/up")
+DEMO_QUESTION = "What is 4821 x 397?"
+
+
+class SwarmNotFound(NodeError):
+    """No running swarm was found and no address was given."""
+
+
+def state_file(state_dir: str | Path) -> Path:
+    return Path(state_dir).expanduser() / "up.json"
+
+
+def read_up_state(state_dir: str | Path) -> dict[str, Any]:
+    """The state ``up`` wrote, or :class:`SwarmNotFound` with what to do."""
+    path = state_file(state_dir)
+    try:
+        return dict(json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise SwarmNotFound(
+            f"no local swarm found ({path} is missing): start one with 'swarmrank up', "
+            "or pass --address HOST:PORT"
+        ) from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SwarmNotFound(f"{path}: unreadable swarm state ({exc})") from exc
+
+
+def _addresses(args: argparse.Namespace) -> list[str]:
+    if args.address:
+        return [args.address]
+    return [n["address"] for n in read_up_state(args.state_dir)["nodes"]]
+
+
+# --- ask ---
+
+
+def _print_answer(response: Any, console: Any) -> None:
+    from rich.table import Table
+
+    console.print(f"[bold]Consensus answer:[/bold] {response.answer}")
+    table = Table(title="Candidates (Bradley-Terry strength, best first)")
+    for column in ("#", "answer", "strength", "interval", "generators"):
+        table.add_column(column)
+    tied = set(response.tied_for_first)
+    for c in response.candidates:
+        mark = " *" if c.index in tied else ""
+        table.add_row(
+            f"{c.index}{mark}",
+            c.answer[:80],
+            f"{c.strength:+.3f}",
+            f"[{c.lower:+.2f}, {c.upper:+.2f}]",
+            str(len(c.generator_ids)),
+        )
+    console.print(table)
+    console.print(f"tied for first (*): {sorted(tied)}")
+    console.print(
+        f"record {response.record_id.hex()} at height {response.height}, "
+        f"leader {response.leader_id[:12]}, {len(response.participants)} participants, "
+        f"absent: {list(response.absent) or 'none'}, {response.latency_ms:.1f} ms"
+    )
+
+
+async def call_ask(addresses: list[str], question: str, timeout_s: float) -> Any:
+    from node.gateway import Gateway
+
+    gateway = Gateway(addresses, timeout_s=timeout_s)
+    try:
+        return await gateway.call_ask(question)
+    finally:
+        for channel in gateway._channels.values():
+            await channel.close()
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    import grpc
+    from rich.console import Console
+
+    from node.gateway import response_to_json
+
+    try:
+        response = asyncio.run(call_ask(_addresses(args), args.question, args.timeout))
+    except grpc.aio.AioRpcError as exc:
+        print(f"swarmrank: error: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(response_to_json(response), indent=2))
+    else:
+        _print_answer(response, Console())
+    return 0
+
+
+# --- status ---
+
+
+async def call_status(address: str) -> Any:
+    import grpc
+
+    from protocol.v1 import services_pb2, services_pb2_grpc
+
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = services_pb2_grpc.SwarmServiceStub(channel)  # type: ignore[no-untyped-call]
+        return await stub.Status(services_pb2.StatusRequest(), timeout=10)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    import grpc
+    from rich.console import Console
+    from rich.table import Table
+
+    addresses = _addresses(args)
+    try:
+        status = asyncio.run(call_status(addresses[0]))
+    except grpc.aio.AioRpcError as exc:
+        print(
+            f"swarmrank: error: {addresses[0]}: {exc.code().name}: {exc.details()}", file=sys.stderr
+        )
+        return 1
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "swarm_id": status.swarm_id,
+                    "node_id": status.node_id,
+                    "ledger_height": status.ledger_height,
+                    "ledger_head": status.ledger_head.hex(),
+                    "members": [
+                        {
+                            "node_id": m.node_id,
+                            "address": m.address,
+                            "model": m.model,
+                            "reputation": m.reputation,
+                            "alive": m.alive,
+                            "last_seen_s": m.last_seen_s,
+                        }
+                        for m in status.members
+                    ],
+                },
+                indent=2,
+            )
+        )
+        return 0
+    console = Console()
+    console.print(
+        f"swarm [bold]{status.swarm_id}[/bold] as seen by {status.node_id[:12]}: "
+        f"ledger height {status.ledger_height}"
+    )
+    table = Table()
+    for column in ("node id", "address", "model", "reputation", "alive", "last seen"):
+        table.add_column(column)
+    for m in status.members:
+        table.add_row(
+            m.node_id[:16],
+            m.address,
+            m.model,
+            f"{m.reputation:.3f}",
+            "yes" if m.alive else "no",
+            f"{m.last_seen_s:.1f} s ago",
+        )
+    console.print(table)
+    return 0
+
+
+# --- ledger verify ---
+
+
+def cmd_ledger_verify(args: argparse.Namespace) -> int:
+    from node.ledger import LedgerMismatch, ledger_swarm_id, replay_ledger
+    from node.store import Store
+
+    if args.data_dir:
+        data_dirs = [Path(args.data_dir).expanduser()]
+    else:
+        data_dirs = [Path(n["data_dir"]) for n in read_up_state(args.state_dir)["nodes"]]
+    failed = 0
+    for data_dir in data_dirs:
+        database = data_dir / "node.sqlite3"
+        if not database.exists():
+            print(f"{data_dir}: no node database ({database} missing)", file=sys.stderr)
+            failed += 1
+            continue
+        store = Store(database)
+        try:
+            swarm_id = args.swarm_id or ledger_swarm_id(store) or "swarmrank-local"
+            summary = replay_ledger(store, swarm_id)
+        except LedgerMismatch as exc:
+            print(f"{data_dir}: FAILED at height {exc.height}: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        finally:
+            store.close()
+        print(
+            f"{data_dir}: OK, {summary.records} records, head {summary.head.hex()[:16] or '-'}, "
+            f"{len(summary.reputations)} reputations recomputed and equal to the stored view"
+        )
+    return 1 if failed else 0
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from node.up import register_up
+
+    register_up(subparsers)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--address", help="a node's gRPC HOST:PORT (default: the local 'up' swarm)")
+        p.add_argument("--state-dir", default=str(DEFAULT_STATE_DIR), help=argparse.SUPPRESS)
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    ask = subparsers.add_parser("ask", help="ask the swarm a question")
+    ask.add_argument("question")
+    ask.add_argument("--timeout", type=float, default=60.0, help="round deadline, seconds")
+    common(ask)
+    ask.set_defaults(handler=cmd_ask)
+
+    status = subparsers.add_parser("status", help="members, reputations and ledger height")
+    common(status)
+    status.set_defaults(handler=cmd_status)
+
+    ledger = subparsers.add_parser("ledger", help="ledger tools")
+    ledger_sub = ledger.add_subparsers(dest="ledger_command", metavar="ACTION", required=True)
+    verify = ledger_sub.add_parser(
+        "verify", help="replay a node's ledger: signatures, links, winners and reputations"
+    )
+    verify.add_argument("--data-dir", help="the node's data directory (default: every 'up' node)")
+    verify.add_argument("--swarm-id", help="swarm id (default: the one stored with the ledger)")
+    verify.add_argument("--state-dir", default=str(DEFAULT_STATE_DIR), help=argparse.SUPPRESS)
+    verify.set_defaults(handler=cmd_ledger_verify)

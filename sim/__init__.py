@@ -1,0 +1,1 @@
+"""swarmrank sim package."""

@@ -1,0 +1,307 @@
+"""Live mode: a small scenario through real node daemons over gRPC.
+
+This module owns :func:`run_live` (scenario -> :class:`~sim.engine.RunRecord`, the fast
+engine's record type, so :func:`sim.metrics.summarise` writes the same ``results.json``),
+:func:`check_live` (what live mode can run) and :func:`live_task` (the bank question of a round).
+
+How a live run works
+--------------------
+1. The population is drawn exactly as the fast engine draws it (:func:`build_population` on the
+   scenario's seed), and node ``i`` of a :class:`node.up.LocalSwarm` (a Ray head and N
+   ``swarmrank node run --backend sim`` daemons) gets node ``i``'s profile through ``--set``:
+   ``sim_generation_skill``, ``sim_judging_skill``, ``sim_position_bias``,
+   ``sim_error_correlation`` (logit scale, :mod:`sim.model`) and a ``sim_seed``. Every node
+   leads with ``round_max_generators = G``, ``round_max_rankers = R`` and the scenario's
+   schedule.
+2. Each round draws a difficulty ``~ N(mean, sd)`` and asks the multiple-choice question of
+   :func:`sim.model.task_bank` nearest to it (``Ask`` over gRPC, leaders in turn). The node's
+   ``sim`` backend answers and judges with the same behaviour model as the engine.
+3. Afterwards the signed records are fetched (``GetRecords``) and decoded with
+   :mod:`protocol.v1.messages_pb2`.
+
+Where each field comes from
+---------------------------
+* ``robust-bt`` (the default): the record's own consensus ``answer``, graded against the bank
+  task: this is what the swarm answered.
+* ``majority``: recomputed from the record's ``candidates`` (normalised answers; the largest
+  cluster, ties to the first seen).
+* ``plain-bt``, ``weighted-bt``, ``borda``: recomputed with :mod:`ranking` from the record's
+  ``ballots`` (verdicts over the ``rank_request``'s anonymised candidates), weighted by the
+  record's ``reputations`` at round start; a ranker's own candidate is excluded as the node
+  excludes it. A round without ballots falls back to majority, as the node does.
+* ``oracle``: some candidate in the record was correct; ``best-single``: the candidate of the
+  most skilled generator that answered (skills known from step 1).
+* ``judge_calls``: verdicts in the record's ballots; ``candidates`` / ``items``: the record's
+  candidates and the ranked (clustered) candidates.
+* ``final_reputation``: the reputation table of the last record (at that round's start).
+* Capture rate and adversary reputation share are zero: live mode runs honest nodes only
+  (the node daemon has no adversarial modes); lazy, inverted, colluding, dead or slow groups
+  are rejected with :class:`LiveModeError`. There are no gold rounds in live mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ranking.errors import RankingError
+from ranking.types import Comparisons
+from sim import aggregators
+from sim.engine import AGGREGATORS, RunRecord
+from sim.errors import SimError
+from sim.model import Task, task_bank
+from sim.population import build_population
+from sim.scenario import Scenario
+
+__all__ = ["LIVE_BEHAVIOURS", "MAX_LIVE_NODES", "LiveModeError", "check_live", "run_live"]
+
+#: Behaviours a real node daemon can play.
+LIVE_BEHAVIOURS = frozenset({"honest"})
+#: Largest swarm live mode starts (one process per node on this machine).
+MAX_LIVE_NODES = 16
+#: Per-round deadline handed to the swarm.
+ASK_TIMEOUT_S = 30.0
+
+_OUTCOME = {1: 0, 2: 1, 3: 2}  # protocol Outcome (A, B, TIE) -> ranking outcome codes
+
+
+class LiveModeError(SimError):
+    """A scenario live mode cannot run, or a live swarm that misbehaved."""
+
+
+def check_live(scenario: Scenario) -> None:
+    """Raise :class:`LiveModeError` unless ``scenario`` can run against real daemons."""
+    for group, size in zip(scenario.groups, scenario.group_sizes, strict=True):
+        if size and group.behaviour not in LIVE_BEHAVIOURS:
+            raise LiveModeError(
+                f"--live runs honest nodes only (the node daemon has no {group.behaviour!r} "
+                f"mode); group {group.name!r} has {size} {group.behaviour} node(s)"
+            )
+        if size and group.is_fresh:
+            raise LiveModeError(f"--live has no calibration exams; group {group.name!r} is fresh")
+    if scenario.swarm.nodes > MAX_LIVE_NODES:
+        raise LiveModeError(
+            f"--live starts one daemon per node; {scenario.swarm.nodes} is more than "
+            f"{MAX_LIVE_NODES}"
+        )
+    if scenario.tasks.options != 4:
+        raise LiveModeError("--live asks the 4-option questions of the sim bank: tasks.options=4")
+
+
+def _mc_tasks() -> list[Task]:
+    return [t for t in task_bank() if t.kind == "mc"]
+
+
+def live_task(difficulty: float, rng: np.random.Generator) -> Task:
+    """The bank's multiple-choice task nearest ``difficulty`` (ties broken by ``rng``)."""
+    tasks = _mc_tasks()
+    gaps = np.abs(np.asarray([t.difficulty for t in tasks]) - difficulty)
+    nearest = np.flatnonzero(gaps == gaps.min())
+    return tasks[int(nearest[int(rng.integers(nearest.shape[0]))])]
+
+
+def node_settings(scenario: Scenario) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
+    """``--set`` arguments: the ones every node shares, and node ``i``'s profile."""
+    root = np.random.SeedSequence(scenario.seed)
+    pop_seed, _ = root.spawn(2)
+    pop = build_population(scenario, np.random.default_rng(pop_seed))
+    swarm = scenario.swarm
+    common = [
+        f"--set=round_max_generators={swarm.generators}",
+        f"--set=round_max_rankers={swarm.rankers}",
+        f"--set=round_schedule={swarm.schedule}",
+        "--set=round_generate_deadline_ms=20000",
+        "--set=round_rank_deadline_ms=20000",
+    ]
+    if swarm.k is not None:
+        common.append(f"--set=round_schedule_k={swarm.k}")
+    per_node = tuple(
+        (
+            f"--set=sim_generation_skill={float(np.clip(pop.generation_skill[i], -10, 10))!r}",
+            f"--set=sim_judging_skill={float(np.clip(pop.judging_skill[i], -10, 10))!r}",
+            f"--set=sim_position_bias={float(pop.position_bias[i])!r}",
+            f"--set=sim_error_correlation={float(pop.error_correlation[i])!r}",
+            f"--set=sim_seed={scenario.seed * 1000 + i + 1}",
+        )
+        for i in range(pop.size)
+    )
+    return tuple(common), per_node
+
+
+def run_live(
+    scenario: Scenario,
+    progress: Callable[[int], None] | None = None,
+    state_dir: Path | None = None,
+) -> RunRecord:
+    """Run ``scenario`` through a :class:`node.up.LocalSwarm`; see the module docstring."""
+    check_live(scenario)
+    if state_dir is not None:
+        return asyncio.run(_run(scenario, progress, state_dir))
+    with tempfile.TemporaryDirectory(prefix="swarmrank-live-") as tmp:
+        return asyncio.run(_run(scenario, progress, Path(tmp)))
+
+
+async def _run(
+    scenario: Scenario, progress: Callable[[int], None] | None, state_dir: Path
+) -> RunRecord:
+    # The node package is the imperative shell live mode drives; import it at run time only, so
+    # the fast engine (and type-checking sim/) never loads gRPC, Ray or the daemon code.
+    gateway_module = importlib.import_module("node.gateway")
+    up_module = importlib.import_module("node.up")
+    Gateway, LocalSwarm = gateway_module.Gateway, up_module.LocalSwarm
+    common, per_node = node_settings(scenario)
+    root = np.random.SeedSequence(scenario.seed)
+    pop_seed, round_seed = root.spawn(2)
+    pop = build_population(scenario, np.random.default_rng(pop_seed))
+    rng = np.random.default_rng(round_seed)
+    swarm = LocalSwarm(
+        nodes=scenario.swarm.nodes,
+        state_dir=state_dir,
+        swarm_id=f"sim-live-{scenario.name}",
+        fresh=True,
+        node_args=common,
+        per_node_args=per_node,
+        start_gateway=False,
+        ready_timeout_s=90.0,
+    )
+    await swarm.start()
+    try:
+        gateway = Gateway(swarm.addresses, timeout_s=ASK_TIMEOUT_S)
+        asked: list[tuple[bytes, Task]] = []
+        try:
+            difficulty = scenario.tasks.difficulty
+            for t in range(scenario.rounds):
+                task = live_task(difficulty.mean + difficulty.sd * rng.standard_normal(), rng)
+                response = await gateway.call_ask(task.question)
+                asked.append((bytes(response.record_id), task))
+                if progress is not None:
+                    progress(t + 1)
+        finally:
+            for channel in gateway._channels.values():
+                await channel.close()
+        records = await _fetch_records(swarm.addresses, {rid for rid, _ in asked})
+        node_index = {n.node_id: n.index for n in swarm.nodes}
+    finally:
+        await swarm.stop()
+    return _record(scenario, pop.generation_skill, node_index, asked, records)
+
+
+async def _fetch_records(addresses: list[str], wanted: set[bytes]) -> dict[bytes, Any]:
+    """Decoded ConsensusRecords by record id (SHA-256 of the payload), from the first node
+    whose ledger holds them all (records replicate asynchronously: retry for a while)."""
+    import grpc
+
+    from protocol.v1 import messages_pb2, services_pb2, services_pb2_grpc
+
+    found: dict[bytes, Any] = {}
+    for _attempt in range(50):
+        for address in addresses:
+            async with grpc.aio.insecure_channel(address) as channel:
+                stub = services_pb2_grpc.NodeServiceStub(channel)  # type: ignore[no-untyped-call]
+                stream = stub.GetRecords(services_pb2.GetRecordsRequest(from_height=0), timeout=30)
+                async for envelope in stream:
+                    record_id = hashlib.sha256(envelope.payload).digest()
+                    if record_id in wanted:
+                        found[record_id] = messages_pb2.ConsensusRecord.FromString(envelope.payload)
+            if wanted <= set(found):
+                return found
+        await asyncio.sleep(0.2)
+    raise LiveModeError(f"{len(wanted - set(found))} round record(s) never reached a ledger")
+
+
+def _record(
+    scenario: Scenario,
+    generation_skill: np.ndarray,
+    node_index: dict[str, int],
+    asked: list[tuple[bytes, Task]],
+    records: dict[bytes, Any],
+) -> RunRecord:
+    from protocol.v1 import messages_pb2
+
+    rounds = scenario.rounds
+    correct = {name: np.zeros(rounds, dtype=bool) for name in AGGREGATORS}
+    judge_calls = np.zeros(rounds, dtype=np.int64)
+    candidates = np.zeros(rounds, dtype=np.int64)
+    items = np.zeros(rounds, dtype=np.int64)
+    reputation = np.full(len(node_index), np.nan)
+    for t, (record_id, task) in enumerate(asked):
+        record = records[record_id]
+        cands = [messages_pb2.Candidate.FromString(e.payload) for e in record.candidates]
+        keys = [task.normalise(c.answer) for c in cands]
+        labels = [task.grade(c.answer) for c in cands]
+        candidates[t] = len(cands)
+        majority_key = max(dict.fromkeys(keys), key=keys.count) if keys else ""
+        correct["robust-bt"][t] = task.is_correct(record.answer)
+        correct["oracle"][t] = any(label == 0 for label in labels)
+        if cands:
+            correct["majority"][t] = labels[keys.index(majority_key)] == 0
+            skills = [generation_skill[node_index[c.generator_id]] for c in cands]
+            correct["best-single"][t] = labels[int(np.argmax(skills))] == 0
+        rep_of = dict(zip(record.reputation_ids, record.reputations, strict=True))
+        for node_id, value in rep_of.items():
+            if node_id in node_index:
+                reputation[node_index[node_id]] = value
+        if not record.HasField("rank_request"):
+            items[t] = len(set(keys))
+            for name in ("plain-bt", "weighted-bt", "borda"):
+                correct[name][t] = correct["majority"][t]
+            continue
+        request = messages_pb2.RankRequest.FromString(record.rank_request.payload)
+        item_ok = np.asarray([task.is_correct(c.answer) for c in request.candidates], dtype=bool)
+        item_key = [task.normalise(c.answer) for c in request.candidates]
+        items[t] = len(item_ok)
+        ballots = [messages_pb2.Ballot.FromString(e.payload) for e in record.ballots]
+        own = {
+            c.generator_id: item_key.index(k)
+            for c, k in zip(cands, keys, strict=True)
+            if k in item_key
+        }
+        a, b, outcome, ranker = [], [], [], []
+        for r, ballot in enumerate(ballots):
+            for verdict in ballot.verdicts:
+                if verdict.outcome in _OUTCOME:
+                    a.append(verdict.a)
+                    b.append(verdict.b)
+                    outcome.append(_OUTCOME[verdict.outcome])
+                    ranker.append(r)
+        judge_calls[t] = len(a)
+        fallback = item_key.index(majority_key) if majority_key in item_key else 0
+        comparisons = Comparisons(
+            a=np.asarray(a, dtype=np.int64),
+            b=np.asarray(b, dtype=np.int64),
+            outcome=np.asarray(outcome, dtype=np.int8),
+            ranker=np.asarray(ranker, dtype=np.int64),
+            confidence=np.full(len(a), np.nan),
+        )
+        weights = np.asarray([rep_of.get(bl.ranker_id, 0.5) for bl in ballots], dtype=np.float64)
+        own_item = np.asarray([own.get(bl.ranker_id, -1) for bl in ballots], dtype=np.int64)
+        try:
+            results = aggregators.aggregate_all(
+                comparisons, len(item_ok), weights, own_item, fallback
+            )
+            winners = results.winners
+        except RankingError:
+            winners = dict.fromkeys(("plain-bt", "weighted-bt", "borda"), fallback)
+        for name in ("plain-bt", "weighted-bt", "borda"):
+            correct[name][t] = bool(item_ok[winners[name]])
+    return RunRecord(
+        correct=correct,
+        captured={name: np.zeros(rounds, dtype=bool) for name in AGGREGATORS},
+        judge_calls=judge_calls,
+        correct_present=correct["oracle"].copy(),
+        gold=np.zeros(rounds, dtype=bool),
+        candidates=candidates,
+        items=items,
+        adversary_share=np.zeros(rounds, dtype=np.float64),
+        adversary_fraction=0.0,
+        admitted=len(node_index),
+        final_reputation=np.nan_to_num(reputation, nan=0.5),
+        behaviour=np.zeros(len(node_index), dtype=np.int64),
+    )

@@ -1,0 +1,61 @@
+"""Live mode: the same small scenario through real node daemons over gRPC and through the fast
+engine agrees within sampling error (issue 7, Done-when 5); live mode refuses behaviours the
+node daemon cannot play."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from sim.cli import main
+from sim.engine import DEFAULT_AGGREGATOR
+from sim.live import LiveModeError, check_live
+from sim.runner import run_scenario
+from sim.scenario import load_scenario
+
+Z99 = 2.5758293035489004
+#: Both modes must be far above chance (a quarter on 4-option questions) and above this.
+FLOOR = 0.65
+
+
+def test_live_refuses_behaviours_the_daemon_cannot_play(
+    scenarios: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(LiveModeError, match="lazy"):
+        check_live(load_scenario(scenarios / "mixed-small.toml"))
+    with pytest.raises(LiveModeError, match="no calibration exams"):
+        check_live(load_scenario(scenarios / "small-live.toml", {"nodes.honest.fresh": True}))
+    check_live(load_scenario(scenarios / "small-live.toml"))
+    path = scenarios / "clique-open.toml"
+    assert main(["sim", "run", str(path), "--live", "--quiet", "--out", "/nonexistent"]) == 2
+    assert "honest nodes only" in capsys.readouterr().err
+
+
+@pytest.mark.integration
+@pytest.mark.ray
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_live_and_engine_agree_within_sampling_error(scenarios: Path, tmp_path: Path) -> None:
+    path = scenarios / "small-live.toml"
+    out = tmp_path / "live"
+    assert main(["sim", "run", str(path), "--live", "--quiet", "--out", str(out)]) == 0
+    live = json.loads((out / "results.json").read_text())
+    # the engine over more rounds of the same scenario: a sharper estimate of the same rate
+    engine = run_scenario(load_scenario(path, {"rounds": 400}))
+
+    assert live["mode"] == "live" and engine["mode"] == "engine"
+    assert set(live) == set(engine) and set(live["aggregators"]) == set(engine["aggregators"])
+    n_live, n_engine = live["rounds"], engine["rounds"]
+    assert n_live == 24
+    p_live = live["aggregators"][DEFAULT_AGGREGATOR]["accuracy"]
+    p_engine = engine["aggregators"][DEFAULT_AGGREGATOR]["accuracy"]
+    assert p_live > FLOOR and p_engine > FLOOR, (p_live, p_engine)
+    pooled = (p_live * n_live + p_engine * n_engine) / (n_live + n_engine)
+    half = Z99 * math.sqrt(pooled * (1 - pooled) * (1 / n_live + 1 / n_engine))
+    assert abs(p_live - p_engine) <= half, (p_live, p_engine, half)
+    # every round of the live swarm was ranked over real ballots
+    assert live["aggregators"][DEFAULT_AGGREGATOR]["judge_calls"] > 0
+    assert live["oracle_accuracy"] >= p_live
