@@ -307,10 +307,15 @@ async def test_gold_rounds_blind_and_move_reputation(tmp_path: Path, defended: b
         honest = [reps[n.node_id] for n in swarm.nodes[:4]]
         cheat = reps[swarm.nodes[4].node_id]
         if not defended:
-            # Without gold rounds the cheater is never caught: it looks like everyone else.
-            assert cheat >= min(honest) - 0.05, (cheat, honest)
+            # Without gold rounds the cheater is never caught: it judges like its peers, so it
+            # keeps (at least) its starting reputation of 0.5. Comparing it with the honest
+            # nodes would test luck: who generated the winners (a seeded draw over this run's
+            # random node ids) moves reputation by up to ~0.2 in 13 rounds.
+            assert cheat > 0.45, (cheat, honest)
             return
-        assert cheat < min(honest) - 0.05, (cheat, honest)
+        # Each gold round halves a flipping ranker's reputation and lifts an honest one towards
+        # 1: the gap is wide however the selection falls.
+        assert cheat < 0.3 and cheat < min(honest) - 0.3, (cheat, honest)
 
         # Nothing the observer received tells gold from live.
         def shape(envelopes: list[Envelope]) -> set[tuple[int, tuple[str, ...]]]:
