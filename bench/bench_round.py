@@ -1,15 +1,22 @@
 """Round latency of a swarm of real nodes against the bare gRPC fan-outs a round needs.
 
-``python -m bench.bench_round [--json] [--sizes 4,16,32] [--rounds M] [--warmup W]``.
+``python -m bench.bench_round [--json] [--sizes 4,16,32] [--rounds M] [--warmup W]
+[--one-process]``.
 
-For each size N, one asyncio loop starts N :class:`~node.swarm.SwarmNode` s, each behind its
-own ``grpc.aio`` :class:`~node.server.NodeServer` on ``127.0.0.1:0`` with its own SQLite
+For each size N the benchmark starts N :class:`~node.swarm.SwarmNode` s, each behind its own
+``grpc.aio`` :class:`~node.server.NodeServer` on ``127.0.0.1:0`` with its own SQLite
 :class:`~node.store.Store` in a temporary directory, a deterministic identity
 (:func:`protocol.testing.test_identity`) and the instant ``sim`` backend; every node's
-:class:`~node.swarm.StaticMembership` is all N members. Node 0 leads M sequential rounds (one
-leader, because concurrent leaders race on the ledger height). A round is timed from
-``ask()`` until every node has appended its record, i.e. the three phases Generate, Rank and
-the record broadcast; ``ask_ms`` is what the asker waits for (the broadcast runs after it).
+:class:`~node.swarm.StaticMembership` is all N members. By default each node is its own OS
+process, as deployed (``--one-process``: all in one event loop, where the N nodes' work runs
+one after another). Node 0 leads M sequential rounds (one leader, because concurrent leaders
+race on the ledger height). Two timings per round:
+
+* ``ask``: ``ask()`` until it returns the answer, i.e. Generate and Rank fan-outs, the
+  aggregation and the leader's signed record appended to its own ledger; the record broadcast
+  then runs in the background.
+* ``round``: ``ask()`` until every node has checked the record (verify every signature,
+  recompute the round) and appended it: the three phases Generate, Rank and record broadcast.
 
 In the same run, over the leader's own peer channels, the benchmark times the transport floor of
 those three phases: three sequential fan-outs of one unary call to all N nodes. The floor call
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import statistics
 import tempfile
@@ -37,7 +45,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from bench.common import emit, machine
 from node.backends.sim import SimBackend
 from node.server import NodeServer
-from node.swarm import RoundSettings, SwarmNode
+from node.swarm import RoundSettings, StaticMembership, SwarmNode
 from node.testing import in_process_swarm
 
 SWARM = "bench-round"
@@ -60,13 +68,6 @@ class Swarm:
     @property
     def leader(self) -> SwarmNode:
         return self.nodes[0]
-
-    def heights(self) -> list[int]:
-        return [node.store.head()[0] for node in self.nodes]
-
-    def heads_agree(self) -> bool:
-        """Whether every node's ledger ends in the same record."""
-        return len({node.store.head()[1] for node in self.nodes}) == 1
 
 
 async def start_swarm(n_nodes: int, data_dir: Path, stack: AsyncExitStack) -> Swarm:
@@ -109,14 +110,14 @@ def question_for(index: int) -> str:
     return f"What is {347 + 7 * index} x {829 - 13 * index}?"
 
 
-async def lead_round(swarm: Swarm, index: int) -> tuple[float, float, int]:
+async def lead_round(leader: SwarmNode, index: int) -> tuple[float, float, int]:
     """Lead one round; return (ask_s, round_s, candidates): the asker's wait, the time until
     every node has appended the record, and how many distinct answers were ranked."""
-    leader = swarm.leader
     start = time.perf_counter()
     result = await leader.ask(question_for(index))
     asked = time.perf_counter()
-    # The broadcast to the other members runs in the leader's background tasks.
+    # The broadcast runs in the leader's background tasks; each SubmitRecord call returns once
+    # its node has checked and appended the record.
     await asyncio.gather(*list(leader._background))
     done = time.perf_counter()
     return asked - start, done - start, len(result.response.candidates)
@@ -145,64 +146,170 @@ def summary_ms(samples_s: Sequence[float]) -> dict[str, float]:
     }
 
 
-async def measure_size(n_nodes: int, rounds: int, warmup: int) -> dict[str, Any]:
-    """Start a swarm of ``n_nodes``, time ``rounds`` rounds and the bare fan-outs."""
-    with tempfile.TemporaryDirectory(prefix="swarmrank-bench-round-") as tmp:
-        async with AsyncExitStack() as stack:
-            swarm = await start_swarm(n_nodes, Path(tmp), stack)
-            leader = swarm.leader
-            members = leader.membership.members()
-            clients = [leader.client(m) for m in members]
-            health_stubs = [health_pb2_grpc.HealthStub(c.channel) for c in clients]
-            health_request = health_pb2.HealthCheckRequest(service="")
-            bare_calls = [
-                (lambda stub=stub: stub.Check(health_request, timeout=10.0))
-                for stub in health_stubs
-            ]
-            info_calls = [
-                (lambda client=client: client.call_get_info(os.urandom(16))) for client in clients
-            ]
+async def lead_and_measure(leader: SwarmNode, rounds: int, warmup: int) -> dict[str, Any]:
+    """From the leader: ``warmup`` untimed rounds, ``rounds`` timed ones, then the bare
+    fan-outs over the leader's own peer channels. Raw samples in seconds."""
+    members = leader.membership.members()
+    clients = [leader.client(m) for m in members]
+    health_stubs = [health_pb2_grpc.HealthStub(c.channel) for c in clients]
+    health_request = health_pb2.HealthCheckRequest(service="")
+    bare_calls = [
+        (lambda stub=stub: stub.Check(health_request, timeout=10.0)) for stub in health_stubs
+    ]
+    info_calls = [
+        (lambda client=client: client.call_get_info(os.urandom(16))) for client in clients
+    ]
+    for i in range(warmup):  # opens every channel, warms caches and code paths
+        await lead_round(leader, i)
+        await fan_out_x3(bare_calls)
+        await fan_out_x3(info_calls)
+    ask_s: list[float] = []
+    round_s: list[float] = []
+    ranked = 0
+    started = time.perf_counter()
+    for i in range(warmup, warmup + rounds):
+        asked, total, n_candidates = await lead_round(leader, i)
+        ask_s.append(asked)
+        round_s.append(total)
+        ranked += n_candidates >= 2
+    elapsed = time.perf_counter() - started
+    bare_s = [await fan_out_x3(bare_calls) for _ in range(FANOUT_REPEATS)]
+    info_s = [await fan_out_x3(info_calls) for _ in range(FANOUT_REPEATS)]
+    return {
+        "ask_s": ask_s,
+        "round_s": round_s,
+        "ranked": ranked,
+        "elapsed_s": elapsed,
+        "bare_s": bare_s,
+        "info_s": info_s,
+    }
 
-            for i in range(warmup):  # opens every channel, warms caches and code paths
-                await lead_round(swarm, i)
-                await fan_out_x3(bare_calls)
-                await fan_out_x3(info_calls)
 
-            ask_s: list[float] = []
-            round_s: list[float] = []
-            ranked = 0
-            check_s = time_record_checks(swarm)
-            started = time.perf_counter()
-            for i in range(warmup, warmup + rounds):
-                asked, total, n_candidates = await lead_round(swarm, i)
-                ask_s.append(asked)
-                round_s.append(total)
-                ranked += n_candidates >= 2
-            rounds_elapsed_s = time.perf_counter() - started
-
-            bare_s = [await fan_out_x3(bare_calls) for _ in range(FANOUT_REPEATS)]
-            info_s = [await fan_out_x3(info_calls) for _ in range(FANOUT_REPEATS)]
-            heights = swarm.heights()
-            heads_agree = swarm.heads_agree()
-
-    round_ms = summary_ms(round_s)
-    bare_ms = summary_ms(bare_s)
+def size_result(
+    n_nodes: int,
+    rounds: int,
+    warmup: int,
+    mode: str,
+    lead: dict[str, Any],
+    check_s: Sequence[float],
+    heads: Sequence[tuple[int, bytes]],
+) -> dict[str, Any]:
+    """The per-size result from the leader's samples, every node's record-check times and
+    every node's ledger head."""
+    round_ms = summary_ms(lead["round_s"])
+    ask_ms = summary_ms(lead["ask_s"])
+    bare_ms = summary_ms(lead["bare_s"])
     return {
         "nodes": n_nodes,
+        "mode": mode,
         "rounds": rounds,
         "warmup_rounds": warmup,
         "round": round_ms,
-        "ask": summary_ms(ask_s),
-        "rounds_with_rank_phase": ranked,
-        "rounds_per_s": round(rounds / rounds_elapsed_s, 3),
+        "ask": ask_ms,
+        "rounds_with_rank_phase": lead["ranked"],
+        "rounds_per_s": round(rounds / lead["elapsed_s"], 3),
         "bare_fanout3": bare_ms,
-        "signed_getinfo_fanout3": summary_ms(info_s),
+        "signed_getinfo_fanout3": summary_ms(lead["info_s"]),
         "ratio": round(round_ms["p50_ms"] / bare_ms["p50_ms"], 3),
-        "record_check": summary_ms(check_s),
+        "ask_ratio": round(ask_ms["p50_ms"] / bare_ms["p50_ms"], 3),
+        "record_check": summary_ms(check_s) if check_s else {},
         "record_check_ms_per_round": round(sum(check_s) * 1000 / rounds, 3),
-        "ledger_heights": heights,
-        "ledger_heads_agree": heads_agree,
+        "ledger_heights": [h for h, _ in heads],
+        "ledger_heads_agree": len({head for _, head in heads}) == 1,
     }
+
+
+async def measure_size_one_process(n_nodes: int, rounds: int, warmup: int) -> dict[str, Any]:
+    """All ``n_nodes`` nodes in this process and event loop: their work runs one after
+    another, so this measures the swarm's total CPU per round more than its latency."""
+    with tempfile.TemporaryDirectory(prefix="swarmrank-bench-round-") as tmp:
+        async with AsyncExitStack() as stack:
+            swarm = await start_swarm(n_nodes, Path(tmp), stack)
+            check_s = time_record_checks(swarm)
+            lead = await lead_and_measure(swarm.leader, rounds, warmup)
+            heads = [node.store.head() for node in swarm.nodes]
+    # Warm-up rounds' checks are not timed: drop them (the first warmup * (n - 1) samples).
+    check_s = check_s[warmup * (n_nodes - 1) :]
+    return size_result(n_nodes, rounds, warmup, "one-process", lead, check_s, heads)
+
+
+# --- one process per node -------------------------------------------------------------------
+
+#: seconds to wait for a node process to start, or for the leader to finish a size
+PROCESS_START_TIMEOUT_S = 300.0
+LEAD_TIMEOUT_S = 1800.0
+
+
+def _node_process(index: int, data_dir: str, conn: Any, rounds: int, warmup: int) -> None:
+    """Entry point of one node process (see :func:`measure_size_processes`)."""
+    asyncio.run(_node_main(index, Path(data_dir), conn, rounds, warmup))
+
+
+async def _node_main(index: int, data_dir: Path, conn: Any, rounds: int, warmup: int) -> None:
+    settings = RoundSettings(generate_deadline_ms=20_000, rank_deadline_ms=20_000)
+    async with AsyncExitStack() as stack:
+        started = await stack.enter_async_context(
+            in_process_swarm(
+                data_dir,
+                [SimBackend(seed=index)],
+                swarm_id=SWARM,
+                settings=settings,
+                first_identity=index,
+            )
+        )
+        node: SwarmNode = started.nodes[0]
+        conn.send(node.self_member())
+        members = await asyncio.to_thread(conn.recv)
+        node.membership = StaticMembership(members)
+        check_s = time_record_checks(Swarm([node], started.servers))
+        if index == 0:
+            conn.send(await lead_and_measure(node, rounds, warmup))
+        await asyncio.to_thread(conn.recv)  # the parent's "stop"
+        # The leader checks no record of its own; the others skip their warm-up checks.
+        conn.send({"check_s": check_s[warmup:], "head": node.store.head()})
+
+
+def _receive(conn: Any, timeout_s: float, what: str) -> Any:
+    if not conn.poll(timeout_s):
+        raise RuntimeError(f"bench round: no {what} within {timeout_s:g} s")
+    return conn.recv()
+
+
+def measure_size_processes(n_nodes: int, rounds: int, warmup: int) -> dict[str, Any]:
+    """Each node in its own OS process (``spawn``), as deployed: its own interpreter, event
+    loop, gRPC server and SQLite store; node 0 leads. Nodes share this machine's CPUs, so on a
+    machine with fewer cores than nodes their work still queues."""
+    ctx = multiprocessing.get_context("spawn")
+    with tempfile.TemporaryDirectory(prefix="swarmrank-bench-round-") as tmp:
+        conns: list[Any] = []
+        procs: list[Any] = []
+        try:
+            for index in range(n_nodes):
+                parent, child = ctx.Pipe()
+                proc = ctx.Process(
+                    target=_node_process,
+                    args=(index, str(Path(tmp) / f"node{index}"), child, rounds, warmup),
+                    daemon=True,
+                )
+                proc.start()
+                conns.append(parent)
+                procs.append(proc)
+            members = [_receive(c, PROCESS_START_TIMEOUT_S, "member") for c in conns]
+            for conn in conns:
+                conn.send(members)
+            lead = _receive(conns[0], LEAD_TIMEOUT_S, "result from the leader")
+            for conn in conns:
+                conn.send("stop")
+            finals = [_receive(c, PROCESS_START_TIMEOUT_S, "final report") for c in conns]
+            for proc in procs:
+                proc.join(timeout=30)
+        finally:
+            for proc in procs:
+                if proc.is_alive():
+                    proc.kill()
+    check_s = [s for final in finals for s in final["check_s"]]
+    heads = [final["head"] for final in finals]
+    return size_result(n_nodes, rounds, warmup, "processes", lead, check_s, heads)
 
 
 def print_table(sizes: list[dict[str, Any]]) -> None:
@@ -211,33 +318,38 @@ def print_table(sizes: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     table = Table(title="swarm round vs three bare gRPC fan-outs (sim backend, instant; ms)")
-    columns = ["nodes", "rounds", "round p50", "round p99", "ask p50", "rounds/s"]
-    columns += ["bare x3 p50", "bare x3 p99", "GetInfo x3 p50", "ratio", "check p50"]
+    columns = ["nodes", "mode", "rounds", "round p50", "round p99", "ask p50", "ask p99"]
+    columns += ["rounds/s", "bare x3 p50", "bare x3 p99", "round/bare", "ask/bare", "check p50"]
     for column in columns:
         table.add_column(column, justify="right")
-    for row in sizes:
-        ratio = row["ratio"]
+
+    def coloured(ratio: float) -> str:
         colour = "green" if ratio <= TARGET_RATIO else "red"
+        return f"[{colour}]{ratio:.1f}x[/{colour}]"
+
+    for row in sizes:
         table.add_row(
             str(row["nodes"]),
+            row["mode"],
             str(row["rounds"]),
             f"{row['round']['p50_ms']:.1f}",
             f"{row['round']['p99_ms']:.1f}",
             f"{row['ask']['p50_ms']:.1f}",
+            f"{row['ask']['p99_ms']:.1f}",
             f"{row['rounds_per_s']:.2f}",
             f"{row['bare_fanout3']['p50_ms']:.2f}",
             f"{row['bare_fanout3']['p99_ms']:.2f}",
-            f"{row['signed_getinfo_fanout3']['p50_ms']:.2f}",
-            f"[{colour}]{ratio:.1f}x[/{colour}]",
-            f"{row['record_check']['p50_ms']:.2f}",
+            coloured(row["ratio"]),
+            coloured(row["ask_ratio"]),
+            f"{row['record_check'].get('p50_ms', float('nan')):.2f}",
         )
     table.caption = (
-        f"ratio = round p50 / bare x3 p50, target <= {TARGET_RATIO:g}x; round = ask() until "
-        "every node appended the record; bare = Health/Check fan-out to all N, three times; "
-        "check = one node accepting one record (verify, recompute, append), which the N nodes "
-        "of this one process run one after another"
+        f"target <= {TARGET_RATIO:g}x; round = ask() until every node checked and appended the "
+        "record; ask = until the leader returned the answer and its signed, appended record "
+        "(the broadcast then runs); bare = Health/Check fan-out to all N, three times; check = "
+        "one node accepting one record (verify every signature, recompute, append)"
     )
-    Console(width=max(132, Console().width)).print(table)
+    Console(width=max(150, Console().width)).print(table)
 
 
 def run(
@@ -245,18 +357,23 @@ def run(
     sizes: Sequence[int] = DEFAULT_SIZES,
     rounds: int | None = None,
     warmup: int = DEFAULT_WARMUP,
+    one_process: bool = False,
 ) -> dict[str, Any]:
     """Measure every size in ``sizes``; print a table (or JSON) and return the result."""
-
-    async def measure_all() -> list[dict[str, Any]]:
-        return [await measure_size(n, rounds or DEFAULT_ROUNDS.get(n, 20), warmup) for n in sizes]
-
-    per_size = asyncio.run(measure_all())
+    per_size: list[dict[str, Any]] = []
+    for n in sizes:
+        count = rounds or DEFAULT_ROUNDS.get(n, 20)
+        if one_process:
+            per_size.append(asyncio.run(measure_size_one_process(n, count, warmup)))
+        else:
+            per_size.append(measure_size_processes(n, count, warmup))
     result = {
         "benchmark": "round",
         "backend": "sim (latency_ms=0)",
+        "mode": "one-process" if one_process else "processes",
         "leader": "node 0, sequential rounds",
-        "round_timing": "ask() until every node appended the record",
+        "round_timing": "ask() until every node checked and appended the record",
+        "ask_timing": "ask() until the leader returned the answer and its appended record",
         "bare_call": "grpc.health.v1.Health/Check over the leader's peer channels",
         "target_ratio": TARGET_RATIO,
         "sizes": per_size,
@@ -277,9 +394,14 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=None, help="timed rounds per size")
     parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP, help="untimed rounds")
+    parser.add_argument(
+        "--one-process",
+        action="store_true",
+        help="all nodes in this process and event loop (default: one OS process per node)",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    run(args.json, sizes, args.rounds, args.warmup)
+    run(args.json, sizes, args.rounds, args.warmup, args.one_process)
 
 
 if __name__ == "__main__":

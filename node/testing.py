@@ -462,8 +462,10 @@ async def in_process_swarm(
     settings: Any = None,
     server_credentials: Sequence[Any] | None = None,
     channel_credentials: Sequence[Any] | None = None,
+    first_identity: int = 0,
 ) -> Any:
-    """Start one node per backend (identity ``test_identity(i)``), all members of each other.
+    """Start one node per backend (identity ``test_identity(first_identity + i)``), all members
+    of each other.
 
     ``server_credentials`` / ``channel_credentials`` (one per node, :mod:`node.tls`) switch the
     transport to TLS or mutual TLS. Everything is stopped and closed on exit.
@@ -486,7 +488,7 @@ async def in_process_swarm(
             store = Store(Path(tmp) / f"node{index}" / "state.db")
             stack.callback(store.close)
             node = SwarmNode(
-                test_identity(index),
+                test_identity(first_identity + index),
                 Verifier(swarm_id, clock=SystemClock()),
                 backend,
                 store,

@@ -11,17 +11,23 @@ from bench import bench_round
 pytestmark = pytest.mark.integration
 
 
-def test_bench_round_tiny_swarm(capsys: pytest.CaptureFixture[str]) -> None:
-    result = bench_round.run(json_output=True, sizes=[3], rounds=3, warmup=1)
+@pytest.mark.parametrize("one_process", [True, False], ids=["one-process", "processes"])
+def test_bench_round_tiny_swarm(capsys: pytest.CaptureFixture[str], one_process: bool) -> None:
+    result = bench_round.run(
+        json_output=True, sizes=[3], rounds=3, warmup=1, one_process=one_process
+    )
 
     assert json.loads(capsys.readouterr().out) == result
     (size,) = result["sizes"]
     assert size["nodes"] == 3
     assert size["rounds"] == 3
+    assert size["mode"] == ("one-process" if one_process else "processes")
     for timing in ("round", "ask", "bare_fanout3", "signed_getinfo_fanout3", "record_check"):
         assert 0 < size[timing]["p50_ms"] <= size[timing]["p99_ms"], timing
     assert size["rounds_per_s"] > 0
-    assert size["ratio"] > 0
+    assert size["ratio"] > 0 and size["ask_ratio"] > 0
+    # Every non-leader node checked each timed round's record once.
+    assert size["record_check_ms_per_round"] > 0
     # Warm-up and timed rounds each appended one record on every node, the same one.
     assert size["ledger_heights"] == [4, 4, 4]
     assert size["ledger_heads_agree"] is True
