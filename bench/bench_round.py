@@ -146,6 +146,17 @@ def summary_ms(samples_s: Sequence[float]) -> dict[str, float]:
     }
 
 
+ROUND_PHASES = ("generate", "rank", "aggregate", "record")
+
+
+def phase_seconds(node: SwarmNode) -> dict[str, float]:
+    """Total seconds ``node`` has spent in each phase of the rounds it led (its
+    ``swarmrank_node_round_phase_seconds`` histogram)."""
+    registry = node.metrics.registry
+    name = "swarmrank_node_round_phase_seconds_sum"
+    return {p: registry.get_sample_value(name, {"phase": p}) or 0.0 for p in ROUND_PHASES}
+
+
 async def lead_and_measure(leader: SwarmNode, rounds: int, warmup: int) -> dict[str, Any]:
     """From the leader: ``warmup`` untimed rounds, ``rounds`` timed ones, then the bare
     fan-outs over the leader's own peer channels. Raw samples in seconds."""
@@ -166,6 +177,7 @@ async def lead_and_measure(leader: SwarmNode, rounds: int, warmup: int) -> dict[
     ask_s: list[float] = []
     round_s: list[float] = []
     ranked = 0
+    phases_before = phase_seconds(leader)
     started = time.perf_counter()
     for i in range(warmup, warmup + rounds):
         asked, total, n_candidates = await lead_round(leader, i)
@@ -173,6 +185,7 @@ async def lead_and_measure(leader: SwarmNode, rounds: int, warmup: int) -> dict[
         round_s.append(total)
         ranked += n_candidates >= 2
     elapsed = time.perf_counter() - started
+    phases_after = phase_seconds(leader)
     bare_s = [await fan_out_x3(bare_calls) for _ in range(FANOUT_REPEATS)]
     info_s = [await fan_out_x3(info_calls) for _ in range(FANOUT_REPEATS)]
     return {
@@ -180,6 +193,7 @@ async def lead_and_measure(leader: SwarmNode, rounds: int, warmup: int) -> dict[
         "round_s": round_s,
         "ranked": ranked,
         "elapsed_s": elapsed,
+        "phase_s": {k: phases_after[k] - phases_before[k] for k in ROUND_PHASES},
         "bare_s": bare_s,
         "info_s": info_s,
     }
@@ -211,6 +225,10 @@ def size_result(
         "bare_fanout3": bare_ms,
         "signed_getinfo_fanout3": summary_ms(lead["info_s"]),
         "ratio": round(round_ms["p50_ms"] / bare_ms["p50_ms"], 3),
+        # mean milliseconds per timed round in each phase the leader ran (ask = their sum)
+        "leader_phase_mean_ms": {
+            k: round(v * 1000 / rounds, 3) for k, v in lead["phase_s"].items()
+        },
         "ask_ratio": round(ask_ms["p50_ms"] / bare_ms["p50_ms"], 3),
         "record_check": summary_ms(check_s) if check_s else {},
         "record_check_ms_per_round": round(sum(check_s) * 1000 / rounds, 3),
@@ -349,7 +367,19 @@ def print_table(sizes: list[dict[str, Any]]) -> None:
         "(the broadcast then runs); bare = Health/Check fan-out to all N, three times; check = "
         "one node accepting one record (verify every signature, recompute, append)"
     )
-    Console(width=max(150, Console().width)).print(table)
+    console = Console(width=max(150, Console().width))
+    console.print(table)
+    phases = Table(title="where the leader's ask() time goes (mean ms per round)")
+    for column in ("nodes", *ROUND_PHASES, "ask mean"):
+        phases.add_column(column, justify="right")
+    for row in sizes:
+        mean = row["leader_phase_mean_ms"]
+        phases.add_row(
+            str(row["nodes"]),
+            *(f"{mean[p]:.1f}" for p in ROUND_PHASES),
+            f"{row['ask']['mean_ms']:.1f}",
+        )
+    console.print(phases)
 
 
 def run(

@@ -61,6 +61,22 @@ class NodeMetrics:
             buckets=_LATENCY_BUCKETS_S,
             registry=r,
         )
+        self.round_phase = Histogram(
+            "swarmrank_node_round_phase_seconds",
+            "Wall time of each phase of a round this node led: generate (fan-out until the "
+            "generators' quorum), rank (fan-out until the rankers' quorum), aggregate, record "
+            "(sign and append the record)",
+            ["phase"],
+            buckets=_LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.record_check = Histogram(
+            "swarmrank_node_record_check_seconds",
+            "Wall time to accept another leader's record: verify every signature, recompute "
+            "the round and append it",
+            buckets=_LATENCY_BUCKETS_S,
+            registry=r,
+        )
         self.replies_replayed = Counter(
             "swarmrank_node_replies_replayed",
             "Retransmitted requests answered from the reply cache, by method",

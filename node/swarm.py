@@ -313,6 +313,7 @@ class SwarmNode(Node):
                 reason=f"behind: ledger at height {height}, record is for {ahead}; catching up",
                 height=height,
             )
+        started = time.perf_counter()
         try:
             checked = self._check_locked(envelope, height, head)
         except RecordRejected as exc:
@@ -326,6 +327,7 @@ class SwarmNode(Node):
                 self._consider_forged_record(envelope)
             return services_pb2.RecordAck(accepted=False, reason=str(exc), height=height)
         self._append_locked(checked, envelope, height, head)
+        self.metrics.record_check.observe(time.perf_counter() - started)
         return services_pb2.RecordAck(accepted=True, height=height + 1)
 
     def _check_locked(self, envelope: Envelope, height: int, head: bytes) -> CheckedRecord:
@@ -745,6 +747,8 @@ class SwarmNode(Node):
             deadline_scale = min(1.0, timeout_ms / total)
 
         # Generate.
+        phase = self.metrics.round_phase
+        mark = time.perf_counter()
         gen_timeout_s = settings.generate_deadline_ms * deadline_scale / 1000
         replies = await self._fan_out(
             [members[g] for g in selection.generator_ids],
@@ -763,6 +767,7 @@ class SwarmNode(Node):
             )
 
         # Rank.
+        mark = _observe(phase, "generate", mark)
         clusters = cluster_candidates(
             [c.answer for c in candidates],
             [c.reasoning for c in candidates],
@@ -821,6 +826,7 @@ class SwarmNode(Node):
             )
 
         # Aggregate and record.
+        mark = _observe(phase, "rank", mark)
         weights_view = messages_pb2.ConsensusRecord(
             height=height, reputation_ids=pool, reputations=pool_reputations, admitted_at=admitted
         )
@@ -831,6 +837,7 @@ class SwarmNode(Node):
             [own.get(r, -1) for r in ordered],
             params,
         )
+        mark = _observe(phase, "aggregate", mark)
         record = messages_pb2.ConsensusRecord(
             context=self._context(query_id),
             leader_id=self.node_id,
@@ -881,6 +888,7 @@ class SwarmNode(Node):
                 # selection seed is stale, so this round cannot be recorded at this height.
                 raise RoundFailed("the ledger moved during the round; ask again")
             self._append_locked(checked, record_env, height, head)
+        _observe(phase, "record", mark)
         for member in members.values():
             if member.node_id != self.node_id:
                 self._spawn(self._send_record(member, record_env))
@@ -983,6 +991,13 @@ class SwarmNode(Node):
                 for m in sorted(self.membership.members(), key=lambda m: m.node_id)
             ],
         )
+
+
+def _observe(histogram: Any, phase: str, since: float) -> float:
+    """Observe the time since ``since`` under ``phase``; return now (the next phase's start)."""
+    now = time.perf_counter()
+    histogram.labels(phase).observe(now - since)
+    return now
 
 
 def _claimed_height(envelope: Envelope) -> int | None:

@@ -357,6 +357,7 @@ def _arith_text(question: str) -> str:
     return text.replace("multiplied by", "times")
 
 
+@lru_cache(maxsize=4096)  # pure; every judge call of a round parses the same question
 def parse_task(question: str) -> Task | None:
     """The task a question text asks, or ``None`` when the model cannot place it.
 
@@ -463,6 +464,7 @@ _NUMBER = re.compile(r"(?<![\w.])[-+]?\d[\d,]*(?:\.\d+)?(?![\w])")
 _ARTICLE = re.compile(r"^(?:the|a|an)\s+")
 
 
+@lru_cache(maxsize=16384)  # pure; a round normalises the same few candidate texts
 def normalise_answer(text: str, options: tuple[str, ...] = ()) -> str:
     """The checkable final form of an answer text, or ``""`` when it has none.
 

@@ -26,6 +26,11 @@ def test_bench_round_tiny_swarm(capsys: pytest.CaptureFixture[str], one_process:
         assert 0 < size[timing]["p50_ms"] <= size[timing]["p99_ms"], timing
     assert size["rounds_per_s"] > 0
     assert size["ratio"] > 0 and size["ask_ratio"] > 0
+    phases = size["leader_phase_mean_ms"]
+    assert set(phases) == {"generate", "rank", "aggregate", "record"}
+    assert all(v >= 0 for v in phases.values()) and phases["generate"] > 0
+    # The phases are the ask path, less selection and setup: they sum to at most its mean.
+    assert sum(phases.values()) <= size["ask"]["mean_ms"]
     # Every non-leader node checked each timed round's record once.
     assert size["record_check_ms_per_round"] > 0
     # Warm-up and timed rounds each appended one record on every node, the same one.
