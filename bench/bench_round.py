@@ -177,6 +177,7 @@ async def lead_and_measure(leader: SwarmNode, rounds: int, warmup: int) -> dict[
     ask_s: list[float] = []
     round_s: list[float] = []
     ranked = 0
+    candidates: list[int] = []
     phases_before = phase_seconds(leader)
     started = time.perf_counter()
     for i in range(warmup, warmup + rounds):
@@ -184,6 +185,7 @@ async def lead_and_measure(leader: SwarmNode, rounds: int, warmup: int) -> dict[
         ask_s.append(asked)
         round_s.append(total)
         ranked += n_candidates >= 2
+        candidates.append(n_candidates)
     elapsed = time.perf_counter() - started
     phases_after = phase_seconds(leader)
     bare_s = [await fan_out_x3(bare_calls) for _ in range(FANOUT_REPEATS)]
@@ -192,6 +194,7 @@ async def lead_and_measure(leader: SwarmNode, rounds: int, warmup: int) -> dict[
         "ask_s": ask_s,
         "round_s": round_s,
         "ranked": ranked,
+        "candidates": candidates,
         "elapsed_s": elapsed,
         "phase_s": {k: phases_after[k] - phases_before[k] for k in ROUND_PHASES},
         "bare_s": bare_s,
@@ -221,6 +224,8 @@ def size_result(
         "round": round_ms,
         "ask": ask_ms,
         "rounds_with_rank_phase": lead["ranked"],
+        # distinct answers per round: a ranker judges ~3 pairs per answer ("3n" schedule)
+        "candidates_mean": round(statistics.fmean(lead["candidates"]), 2),
         "rounds_per_s": round(rounds / lead["elapsed_s"], 3),
         "bare_fanout3": bare_ms,
         "signed_getinfo_fanout3": summary_ms(lead["info_s"]),
@@ -370,12 +375,13 @@ def print_table(sizes: list[dict[str, Any]]) -> None:
     console = Console(width=max(150, Console().width))
     console.print(table)
     phases = Table(title="where the leader's ask() time goes (mean ms per round)")
-    for column in ("nodes", *ROUND_PHASES, "ask mean"):
+    for column in ("nodes", "answers", *ROUND_PHASES, "ask mean"):
         phases.add_column(column, justify="right")
     for row in sizes:
         mean = row["leader_phase_mean_ms"]
         phases.add_row(
             str(row["nodes"]),
+            f"{row['candidates_mean']:.1f}",
             *(f"{mean[p]:.1f}" for p in ROUND_PHASES),
             f"{row['ask']['mean_ms']:.1f}",
         )
