@@ -82,9 +82,9 @@ async def start_swarm(n_nodes: int, data_dir: Path, stack: AsyncExitStack) -> Sw
 
 def time_record_checks(swarm: Swarm) -> list[float]:
     """Collect the duration of every record acceptance (verify every signature, recompute the
-    round, append, update reputations) on every node. The step is synchronous, so its wall
-    time is its CPU time; in one process the N nodes' checks run one after another, which is
-    the main reason a round here costs more than in a swarm of separate machines."""
+    round, append, update reputations) on every node of ``swarm``. The step is synchronous: in
+    one process its wall time is its CPU time, and the N nodes' checks run one after another;
+    with one process per node it is wall time, which includes waiting for a CPU."""
     samples: list[float] = []
     for node in swarm.nodes:
         accept = node._accept_record_locked
