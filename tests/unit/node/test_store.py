@@ -59,6 +59,29 @@ def test_replay_store_protocol(store: Store) -> None:
     assert store.replay_count() == 1
 
 
+def test_replay_entries_commit_unsynced_everything_else_synced(store: Store) -> None:
+    """Replay-guard entries skip their own fsync (the next synced commit covers them); every
+    other write, and the connection after a replay write, stays ``synchronous=FULL``."""
+    statements: list[str] = []
+    store._conn.set_trace_callback(statements.append)
+    store.put_if_absent((b"k" * 32, 2, b"q" * 16), b"first")
+    assert statements[0] == "PRAGMA synchronous=NORMAL"
+    assert statements[-1] == "PRAGMA synchronous=FULL"
+    statements.clear()
+    store.put_reply_if_absent(b"h", 2, b"reply")
+    store.append_record(0, rid(0), b"", b"env0")
+    assert not any("synchronous" in s for s in statements)
+    store._conn.set_trace_callback(None)
+    assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_failed_replay_write_restores_synced_mode(store: Store) -> None:
+    store._conn.execute("DROP TABLE replay")
+    with pytest.raises(StoreError, match="replay-guard entry"):
+        store.put_if_absent((b"k" * 32, 2, b"q" * 16), b"first")
+    assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
 def test_reply_cache_keeps_first(store: Store) -> None:
     assert store.put_reply_if_absent(b"h", 2, b"one") == b"one"
     assert store.put_reply_if_absent(b"h", 2, b"two") == b"one"
