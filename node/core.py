@@ -35,6 +35,7 @@ from node.backends.base import Answer, Judgement, ModelBackend
 from node.errors import BackendError, BackendTimeout, NotSelected, NotSupported, Overloaded
 from node.logging import get_logger
 from node.metrics import NodeMetrics
+from node.numerics import numerics_capability
 from node.ratelimit import RateLimiter
 from node.store import Store
 from protocol.errors import Equivocation, Malformed
@@ -48,6 +49,8 @@ VERSION = "0.1.0"
 MAX_CHALLENGE_BYTES = 64
 MAX_RATIONALE_CHARS = 500
 DEFAULT_RECORDS_LIMIT = 100
+#: what every node does; NodeInfo adds the numerics fingerprint (:mod:`node.numerics`)
+NODE_CAPABILITIES = ("generate", "rank")
 MAX_RECORDS_LIMIT = 1000
 
 _OUTCOMES: dict[str, int] = {
@@ -167,7 +170,7 @@ class Node:
             public_key=self.identity.public_key,
             address=self.address,
             model=self.backend.model_name,
-            capabilities=["generate", "rank"],
+            capabilities=[*NODE_CAPABILITIES, numerics_capability()],
             version=VERSION,
             challenge=challenge,
         )

@@ -14,6 +14,9 @@ ray             ``ray_address`` answers TCP, Ray token authentication is on in t
                 environment, and ``ray.init`` connects
 registry        the swarm's registry actor exists and no *other* address holds this node id
                 (two daemons on one key would equivocate on every round)
+numerics        this install's floating-point fingerprint of the round computations
+                (:mod:`node.numerics`) matches every registered member's, or their records
+                would not recompute here, nor ours there
 clock_skew      this machine's clock against the registry's (the Ray head's) and the other
                 members' signed timestamps, which must stay inside ``replay_window_s`` or
                 every message of ours is rejected
@@ -49,6 +52,7 @@ from typing import Any, Literal
 from node.config import NodeConfig
 from node.daemon_cli import add_config_flags
 from node.errors import NodeError
+from node.numerics import numerics_fingerprint
 
 Status = Literal["pass", "fail", "skip"]
 DEFAULT_TIMEOUT_S = 10.0
@@ -167,6 +171,33 @@ def assess_registry(
     return _passed(
         "registry", f"node id {node_id[:16]} unique among {len(members)} members; {state}"
     )
+
+
+def assess_numerics(
+    own: str, node_id: str | None, members: Sequence[Mapping[str, Any]] | None
+) -> CheckResult:
+    """This install's numerics fingerprint against the registered members' (see
+    :mod:`node.numerics`); members that advertise none (older nodes) are not counted."""
+    from node.numerics import fingerprint_of
+
+    others = [
+        (str(m["node_id"]), fingerprint_of(m.get("capabilities", ())))
+        for m in members or ()
+        if m["node_id"] != node_id
+    ]
+    differing = [(n, f) for n, f in others if f is not None and f != own]
+    if differing:
+        names = ", ".join(f"{n[:12]} ({f})" for n, f in differing[:5])
+        return _failed(
+            "numerics",
+            f"this install computes round results as {own}; {len(differing)} of "
+            f"{len(others)} members differ: {names}",
+            "records led by a node with another fingerprint will not recompute here (and "
+            "ours not there): install the same swarmrank release with the same numpy and "
+            "scipy wheels on every node (e.g. the docker image), on CPUs of one family",
+        )
+    compared = sum(1 for _, f in others if f is not None)
+    return _passed("numerics", f"fingerprint {own}, the same as {compared} registered members")
 
 
 def assess_clock_skew(skews_s: Sequence[float], window_s: float) -> CheckResult:
@@ -443,13 +474,16 @@ async def run_checks(
     own_address = config.advertise_address or config.listen_address
     if ray_result.status != "pass":
         results.append(_skipped("registry", "needs Ray"))
+        results.append(_skipped("numerics", "needs the registry"))
     elif node_id is None:
         results.append(_skipped("registry", "needs a readable key file"))
+        results.append(_skipped("numerics", "needs the registry"))
     else:
         try:
             members, local_s = await asyncio.to_thread(registry_members, config, timeout_s)
             skews += registry_clock_skew(members or [], local_s, clock_offset_s)
             results.append(assess_registry(node_id, own_address, members))
+            results.append(assess_numerics(numerics_fingerprint(), node_id, members))
         except Exception as exc:  # Ray raises many kinds; all mean the registry did not answer
             results.append(
                 _failed(

@@ -39,7 +39,7 @@ from typing import Any, Protocol
 import grpc
 
 from node.client import PeerClient
-from node.core import Node
+from node.core import NODE_CAPABILITIES, Node
 from node.errors import NodeError, RoundFailed
 from node.ledger import (
     DEFAULT_REPUTATION,
@@ -60,6 +60,7 @@ from node.ledger import (
 )
 from node.logging import get_logger
 from node.membership import Member
+from node.numerics import fingerprint_of, numerics_capability
 from node.round import assign_pairs, cluster_candidates, select_participants
 from node.trust import (
     EventRejected,
@@ -251,7 +252,7 @@ class SwarmNode(Node):
             public_key=self.identity.public_key,
             address=self.address,
             model=self.backend.model_name,
-            capabilities=("generate", "rank"),
+            capabilities=(*NODE_CAPABILITIES, numerics_capability()),
             info_envelope=self.info_envelope(),
             last_seen_ms=int(time.time() * 1000),
         )
@@ -987,6 +988,7 @@ class SwarmNode(Node):
                     reputation=self.reputation_of(m.node_id),
                     alive=True,
                     last_seen_s=max(0.0, (now_ms - m.last_seen_ms) / 1000),
+                    numerics=fingerprint_of(m.capabilities) or "",
                 )
                 for m in sorted(self.membership.members(), key=lambda m: m.node_id)
             ],

@@ -149,6 +149,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                             "reputation": m.reputation,
                             "alive": m.alive,
                             "last_seen_s": m.last_seen_s,
+                            "numerics": m.numerics,
                         }
                         for m in status.members
                     ],
@@ -163,7 +164,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"ledger height {status.ledger_height}"
     )
     table = Table()
-    for column in ("node id", "address", "model", "reputation", "alive", "last seen"):
+    for column in ("node id", "address", "model", "reputation", "alive", "last seen", "numerics"):
         table.add_column(column)
     for m in status.members:
         table.add_row(
@@ -173,9 +174,26 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"{m.reputation:.3f}",
             "yes" if m.alive else "no",
             f"{m.last_seen_s:.1f} s ago",
+            m.numerics or "-",
         )
     console.print(table)
+    warning = numerics_warning([m.numerics for m in status.members])
+    if warning:
+        console.print(f"[bold yellow]warning:[/bold yellow] {warning}")
     return 0
+
+
+def numerics_warning(fingerprints: list[str]) -> str:
+    """A warning when members advertise different numerics fingerprints (empty: none)."""
+    distinct = sorted({f for f in fingerprints if f})
+    if len(distinct) <= 1:
+        return ""
+    return (
+        f"members compute round results with {len(distinct)} different floating-point "
+        f"fingerprints ({', '.join(distinct)}): their records will not recompute on each "
+        "other; run the same swarmrank install (numpy/scipy wheels) on every node, and see "
+        "'swarmrank doctor'"
+    )
 
 
 # --- ledger verify ---

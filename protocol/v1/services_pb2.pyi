@@ -85,20 +85,22 @@ class StatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class MemberStatus(_message.Message):
-    __slots__ = ("node_id", "address", "model", "reputation", "alive", "last_seen_s")
+    __slots__ = ("node_id", "address", "model", "reputation", "alive", "last_seen_s", "numerics")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     REPUTATION_FIELD_NUMBER: _ClassVar[int]
     ALIVE_FIELD_NUMBER: _ClassVar[int]
     LAST_SEEN_S_FIELD_NUMBER: _ClassVar[int]
+    NUMERICS_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     address: str
     model: str
     reputation: float
     alive: bool
     last_seen_s: float
-    def __init__(self, node_id: _Optional[str] = ..., address: _Optional[str] = ..., model: _Optional[str] = ..., reputation: _Optional[float] = ..., alive: _Optional[bool] = ..., last_seen_s: _Optional[float] = ...) -> None: ...
+    numerics: str
+    def __init__(self, node_id: _Optional[str] = ..., address: _Optional[str] = ..., model: _Optional[str] = ..., reputation: _Optional[float] = ..., alive: _Optional[bool] = ..., last_seen_s: _Optional[float] = ..., numerics: _Optional[str] = ...) -> None: ...
 
 class StatusResponse(_message.Message):
     __slots__ = ("swarm_id", "node_id", "ledger_height", "ledger_head", "members")

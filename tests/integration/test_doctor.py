@@ -216,6 +216,7 @@ async def test_healthy_node_passes_every_check(swarm: Swarm) -> None:
         "key_file": "pass",
         "ray": "pass",
         "registry": "pass",
+        "numerics": "pass",
         "clock_skew": "pass",
         "grpc_port": "pass",
         "backend": "pass",
@@ -264,6 +265,7 @@ def test_unreachable_ray_fails_with_fix(swarm: Swarm, key: Path) -> None:
     assert f"127.0.0.1:{port} is not reachable" in ray_check["detail"]
     assert "ray start --head" in ray_check["fix"]
     assert checks["registry"]["status"] == "skip"
+    assert checks["numerics"]["status"] == "skip"
 
 
 # --- local checks (in-process) ------------------------------------------------------------------

@@ -167,6 +167,7 @@ def test_every_guide_command_runs(tmp_path: Path) -> None:
         assert "doctor: 0 failed" in out
         assert out.count("doctor: 0 failed") == 3  # stand-alone, joined, after key rotation
         assert "PASS  ray" in out and "PASS  registry" in out and "PASS  clock_skew" in out
+        assert "PASS  numerics" in out
         assert "swarmrank_node_ledger_height" in out
         assert "Consensus answer: 42" in out and '"answer": "42"' in out  # the fake model says 42
         assert out.count(": OK,") == 2  # ledger verify before and after the upgrade

@@ -21,6 +21,7 @@ import grpc
 import pytest
 
 from node.ledger import apply_record, check_record
+from node.numerics import numerics_fingerprint
 from node.round import select_participants
 from node.swarm_cli import call_status
 from node.up import LocalSwarm
@@ -121,6 +122,11 @@ async def test_1_ask_record_verifies_and_recomputes_on_every_node(swarm: LocalSw
         replay(chain)  # signatures, selection, clustering, ballots and winner all recompute
     winner = messages_pb2.ConsensusRecord.FromString(chains[0][response.height].payload)
     assert winner.answer == response.answer
+    # Every member registered the same numerics fingerprint (one install, one machine), which
+    # `swarmrank status` reports per member.
+    status = await call_status(swarm.addresses[0])
+    assert len(status.members) == 5
+    assert {m.numerics for m in status.members} == {numerics_fingerprint()}
 
 
 async def _all_at_least(addresses: list[str], height: int) -> bool:

@@ -10,6 +10,7 @@ import pytest
 from node.backends.base import Judgement
 from node.core import Node
 from node.errors import BackendError, NotSelected, NotSupported
+from node.numerics import numerics_capability
 from node.store import Store
 from node.testing import FakeBackend, make_query, make_rank_request
 from protocol.errors import (
@@ -58,6 +59,8 @@ async def test_get_info_is_signed_and_echoes_challenge(node: Node, clock: FakeCl
     verified = Verifier(SWARM, clock=clock).verify(reply, envelope_pb2.KIND_NODE_INFO)
     assert verified.signer_id == ME.node_id
     assert verified.message.challenge == b"nonce"
+    # It advertises the node's numerics fingerprint (node.numerics) next to its roles.
+    assert list(verified.message.capabilities) == ["generate", "rank", numerics_capability()]
     with pytest.raises(Malformed):
         await node.handle_get_info(messages_pb2.InfoRequest(challenge=b"x" * 65))
 

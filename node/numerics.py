@@ -1,0 +1,88 @@
+"""A fingerprint of this node's floating-point results on the round computations.
+
+Every node recomputes a leader's record bit for bit (DESIGN "One round", step 6): the
+reputation-weighted selection (``np.log`` on a PCG64 stream), the pair schedules and the robust
+aggregation (``exp``, ``log`` and LAPACK's LU through choix and scipy). numpy picks SIMD kernels
+by CPU (AVX2, AVX-512 ...) and BLAS/LAPACK builds differ, so two honest nodes on different
+hardware or wheels can disagree in the last bits and reject each other's records.
+
+:func:`numerics_fingerprint` runs those very code paths on a fixed, generated input and hashes
+the exact outputs. Nodes publish it in their signed ``NodeInfo`` as the capability
+``numerics:<hex>`` (:func:`numerics_capability`); ``swarmrank doctor`` fails, and ``swarmrank
+status`` warns, when members of one swarm differ. A matching fingerprint is evidence, not proof,
+that two nodes compute alike: it covers one input of each computation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from functools import lru_cache
+
+import numpy as np
+
+CAPABILITY_PREFIX = "numerics:"
+
+#: shape of the canary round: enough candidates and rankers that the EM, the intervals and the
+#: "3n" schedules all do real work
+_ITEMS = 12
+_RANKERS = 24
+
+
+@lru_cache(maxsize=1)
+def numerics_fingerprint() -> str:
+    """16 hex digits: SHA-256 over the canary round's selection, schedules and outcome."""
+    from node.ledger import round_outcome
+    from node.round import Cluster, assign_pairs, seeded_generator, select_participants
+    from node.swarm import RoundSettings
+    from protocol.v1 import messages_pb2
+
+    rng = seeded_generator(b"swarmrank numerics canary v1")
+    ids = [f"node{i:02d}" for i in range(_RANKERS)]
+    reputations = [float(x) for x in 0.05 + 0.9 * rng.random(_RANKERS)]
+    selection = select_participants(ids, reputations, b"q" * 16, b"h" * 32, _ITEMS, _RANKERS)
+    clusters = [
+        Cluster(
+            content_hash=hashlib.sha256(b"%d" % i).digest(),
+            answer=f"answer {i}",
+            reasoning="",
+            members=(i,),
+            key=f"answer {i}",
+        )
+        for i in range(_ITEMS)
+    ]
+    own = {rid: index for index, rid in enumerate(selection.generator_ids)}
+    assignments = assign_pairs(_ITEMS, list(selection.ranker_ids), own, b"q" * 16, "3n")
+    strengths = rng.normal(0.0, 1.5, _ITEMS)
+    ballots = []
+    for ranker_id, pairs in assignments:
+        verdicts = []
+        for a, b in pairs.tolist():
+            p_a = 1.0 / (1.0 + np.exp(strengths[b] - strengths[a]))
+            draw = rng.random()
+            outcome = messages_pb2.OUTCOME_A if draw < p_a else messages_pb2.OUTCOME_B
+            verdicts.append(messages_pb2.Verdict(a=a, b=b, outcome=outcome))
+        ballots.append(messages_pb2.Ballot(ranker_id=ranker_id, verdicts=verdicts))
+    weights = [reputations[ids.index(r)] for r, _ in assignments]
+    own_items = [own.get(r, -1) for r, _ in assignments]
+    params = RoundSettings(schedule="3n").to_proto()  # the default aggregation parameters
+    outcome = round_outcome(clusters, ballots, weights, own_items, params)
+    digest = hashlib.sha256()
+    digest.update("|".join(selection.generator_ids + selection.ranker_ids).encode())
+    for ranker_id, pairs in assignments:
+        digest.update(ranker_id.encode() + pairs.astype("<i8").tobytes())
+    digest.update(outcome.SerializeToString(deterministic=True))
+    return digest.hexdigest()[:16]
+
+
+def numerics_capability() -> str:
+    """The ``NodeInfo`` capability that publishes :func:`numerics_fingerprint`."""
+    return CAPABILITY_PREFIX + numerics_fingerprint()
+
+
+def fingerprint_of(capabilities: Iterable[str]) -> str | None:
+    """The numerics fingerprint a member advertises, or ``None`` (an older node)."""
+    for capability in capabilities:
+        if capability.startswith(CAPABILITY_PREFIX):
+            return capability[len(CAPABILITY_PREFIX) :]
+    return None

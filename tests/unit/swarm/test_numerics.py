@@ -1,0 +1,67 @@
+"""The numerics fingerprint: stable, sensitive to the computations it covers, advertised in
+NodeInfo, and judged by ``doctor`` and ``status``."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from node.doctor import assess_numerics
+from node.numerics import (
+    CAPABILITY_PREFIX,
+    fingerprint_of,
+    numerics_capability,
+    numerics_fingerprint,
+)
+from node.swarm_cli import numerics_warning
+
+
+def test_fingerprint_is_stable_hex() -> None:
+    first = numerics_fingerprint.__wrapped__()
+    assert re.fullmatch(r"[0-9a-f]{16}", first)
+    assert numerics_fingerprint.__wrapped__() == first
+    assert numerics_capability() == CAPABILITY_PREFIX + numerics_fingerprint()
+
+
+def test_fingerprint_changes_when_a_last_bit_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A node whose exp() differed in the last bit would compute other strengths: the
+    fingerprint must see it."""
+    honest = numerics_fingerprint.__wrapped__()
+    import ranking.robust as robust
+
+    real = robust.expit
+
+    def off_by_one_ulp(x: object) -> object:
+        out = np.asarray(real(x))
+        return np.nextafter(out, np.inf)
+
+    monkeypatch.setattr(robust, "expit", off_by_one_ulp)
+    assert numerics_fingerprint.__wrapped__() != honest
+
+
+def test_fingerprint_of_capabilities() -> None:
+    assert fingerprint_of(["generate", "rank", "numerics:00ff"]) == "00ff"
+    assert fingerprint_of(["generate", "rank"]) is None
+
+
+def test_assess_numerics() -> None:
+    own = "aaaa"
+    same = {"node_id": "n1", "capabilities": ["rank", "numerics:aaaa"]}
+    older = {"node_id": "n2", "capabilities": ["rank"]}
+    other = {"node_id": "n3", "capabilities": ["numerics:bbbb"]}
+    me_elsewhere = {"node_id": "me", "capabilities": ["numerics:cccc"]}
+    assert assess_numerics(own, "me", None).status == "pass"
+    passed = assess_numerics(own, "me", [same, older, me_elsewhere])
+    assert passed.status == "pass" and "the same as 1 registered" in passed.detail
+    failed = assess_numerics(own, "me", [same, other])
+    assert failed.status == "fail"
+    assert "1 of 2 members differ" in failed.detail and "n3 (bbbb)" in failed.detail
+    assert "numpy" in failed.fix
+
+
+def test_status_warning() -> None:
+    assert numerics_warning(["aa", "aa", ""]) == ""
+    warning = numerics_warning(["aa", "bb", ""])
+    assert "2 different" in warning and "aa, bb" in warning
