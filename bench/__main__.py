@@ -1,10 +1,12 @@
-"""Run every benchmark: ``python -m bench [--json] [NAME ...]`` (``make bench``)."""
+"""Run every benchmark: ``python -m bench [--json] [NAME ...]`` (``make bench``,
+``swarmrank bench``)."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 import json
+from collections.abc import Sequence
 from typing import Any
 
 BENCHMARKS = {
@@ -15,11 +17,11 @@ BENCHMARKS = {
 }
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run swarmrank benchmarks.")
     parser.add_argument("names", nargs="*", choices=[*BENCHMARKS, []], help="default: all")
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     results: dict[str, Any] = {}
     for name in args.names or list(BENCHMARKS):
         module = importlib.import_module(BENCHMARKS[name])

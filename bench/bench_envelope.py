@@ -8,6 +8,7 @@ protobuf parsing, size and context checks, public-key decoding (cached), the tim
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from typing import Any
 
 from bench.common import best_rate, emit, machine
@@ -68,11 +69,11 @@ def run(json_output: bool = False, iterations: int = 2000) -> dict[str, Any]:
     return result
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--iterations", type=int, default=2000)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     run(args.json, args.iterations)
 
 

@@ -422,7 +422,7 @@ def run(
     return result
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument(
@@ -435,7 +435,7 @@ def main() -> None:
         action="store_true",
         help="all nodes in this process and event loop (default: one OS process per node)",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     run(args.json, sizes, args.rounds, args.warmup, args.one_process)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from bench.common import emit, machine
@@ -72,12 +73,12 @@ def run(
     return result
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--nodes", type=int, default=TARGET_NODES)
     parser.add_argument("--rounds", type=int, default=TARGET_ROUNDS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     run(args.json, args.nodes, args.rounds)
 
 

@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[tuple[str, str], ...] = (
     ("node.swarm_cli", "register"),
     ("node.doctor", "register"),
     ("node.gateway_cli", "register"),
+    ("node.bench_cli", "register"),
     ("sim.cli", "add_sim_commands"),
 )
 

@@ -37,3 +37,24 @@ def test_bench_round_tiny_swarm(capsys: pytest.CaptureFixture[str], one_process:
     # Warm-up and timed rounds each appended one record on every node, the same one.
     assert size["ledger_heights"] == [4, 4, 4]
     assert size["ledger_heads_agree"] is True
+
+
+def test_swarmrank_bench_round_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    """``swarmrank bench round ...`` runs the same benchmark with its own options."""
+    from node.cli import main
+
+    argv = ["bench", "--json", "round", "--sizes", "3", "--rounds", "2", "--warmup", "1"]
+    assert main([*argv, "--one-process"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["benchmark"] == "round" and result["mode"] == "one-process"
+    (size,) = result["sizes"]
+    assert size["nodes"] == 3 and size["rounds"] == 2
+    assert size["ledger_heights"] == [3, 3, 3]
+
+
+def test_swarmrank_bench_rejects_unknown_names() -> None:
+    from node.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "nonsense"])
+    assert exc.value.code == 2

@@ -190,6 +190,13 @@ def test_dockerfile_shape() -> None:
     deps = next(i for i, line in enumerate(build) if "pip install -r requirements.txt" in line)
     code = next(i for i, line in enumerate(build) if line.startswith("COPY node"))
     assert deps < code, "dependencies are installed before the code is copied"
+    # Every package pyproject.toml installs is copied into the image.
+    import tomllib
+
+    pyproject = tomllib.loads((DOCKER.parent / "pyproject.toml").read_text())
+    packages = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    copied = {line.split()[1] for line in build if line.startswith("COPY ")}
+    assert {p.rstrip("*") for p in packages} <= copied
     final = lines[stages[-1] :]
     user = next(line for line in final if line.startswith("USER "))
     assert user.split()[1].split(":")[0] not in ("root", "0")
