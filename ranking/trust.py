@@ -578,7 +578,11 @@ def trust_weights(
     out = np.zeros(n, dtype=np.float64)
     out[established] = _cap_shares(w[established], params.max_identity_share)
     reference = out[established]
-    median = float(np.median(reference[reference > 0.0]))
+    positive = reference[reference > 0.0]
+    if positive.size == 0:
+        # Only subnormal established weight, which capping rounded to zero: as if none.
+        return _cap_shares(w, params.max_identity_share)
+    median = float(np.median(positive))
     fresh = ~established
     out[fresh] = np.minimum(w[fresh], params.probation_weight_fraction * median)
     budget = params.probation_total_fraction * float(out[established].sum())

@@ -312,6 +312,16 @@ def test_admission_heights() -> None:
     assert admission_heights(states).tolist() == [-1, 7]
 
 
+def test_trust_weights_subnormal_established_weight_counts_as_none() -> None:
+    # Found by hypothesis: one established identity with reputation 5e-324, which capping
+    # rounds to zero, used to take the median of nothing.
+    params = TrustParams(probation_rounds=1000, max_identity_share=0.25)
+    weights = trust_weights(np.array([5e-324]), np.array([0]), 1094, params)
+    assert np.all(np.isfinite(weights)) and np.all(weights >= 0.0)
+    mixed = trust_weights(np.array([5e-324, 2.0]), np.array([0, -1]), 1094, params)
+    assert np.all(np.isfinite(mixed)) and mixed[1] <= 2.0
+
+
 @given(
     reputation=st.lists(st.floats(min_value=0.0, max_value=100.0), min_size=1, max_size=40),
     seed=st.integers(0, 2**32 - 1),
