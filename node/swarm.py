@@ -537,7 +537,9 @@ class SwarmNode(Node):
         except Exception:  # the registry is slow: the cached view will do
             fresh = self.membership.members()
         ids = sorted({m.node_id for m in fresh} | {self.node_id})
-        genesis = messages_pb2.GenesisEvent(node_ids=ids, stake=self.trust.min_stake)
+        genesis = messages_pb2.GenesisEvent(
+            node_ids=ids, stake=self.trust.min_stake, params_digest=self.trust.digest()
+        )
         await self.record_events([messages_pb2.LedgerEvent(genesis=genesis)])
 
     async def examine(self, member: Member, *, timeout_s: float = 30.0) -> bool:

@@ -18,7 +18,9 @@ Ledger and trust model (issue 6)
 * **Genesis.** The record at height 0 of a trust-enabled swarm carries a ``GenesisEvent``: the
   founding members are admitted at height 0 with a bonded allowance of ``min_stake`` and count as
   *established* at once (admission height 0 can only be genesis, because an exam needs a
-  previous record). Everyone else starts on probation.
+  previous record). Everyone else starts on probation. The genesis also carries the digest of
+  the swarm's :class:`~ranking.trust.TrustParams`, so a node configured with other trust rules
+  refuses the ledger from its first record instead of applying different rules.
 * **Exams.** An admitted examiner draws the items from the gold bank
   (:func:`sim.model.task_bank`) with a generator seeded by (candidate, attempt number, previous
   record hash): the examiner cannot pick them and the candidate cannot know them before the
@@ -153,8 +155,8 @@ def pool_weights(
 
 
 def check_genesis(event: messages_pb2.GenesisEvent, height: int, params: TrustParams) -> None:
-    """A genesis event is valid only in the first record, with sorted unique ids and the
-    allowance the parameters name."""
+    """A genesis event is valid only in the first record, with sorted unique ids, the allowance
+    the parameters name and the digest of this node's very parameters."""
     if height != 0:
         raise EventRejected("genesis outside the first record")
     ids = list(event.node_ids)
@@ -162,6 +164,12 @@ def check_genesis(event: messages_pb2.GenesisEvent, height: int, params: TrustPa
         raise EventRejected("genesis ids must be non-empty, sorted and unique")
     if event.stake != params.min_stake:
         raise EventRejected(f"genesis stake {event.stake!r}, parameters say {params.min_stake!r}")
+    if event.params_digest != params.digest():
+        raise EventRejected(
+            "genesis trust parameters differ from this node's (digest "
+            f"{bytes(event.params_digest).hex()[:16] or 'none'} vs {params.digest().hex()[:16]}): "
+            "every member must run the same trust_* settings"
+        )
 
 
 # --------------------------------------------------------------------------------------------

@@ -40,9 +40,11 @@ cost and weight caps are what bound them).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -146,6 +148,13 @@ class TrustParams:
     alarm_top_k: int = 3
     alarm_top_share: float = 0.5
     alarm_hhi: float = 0.25
+
+    def digest(self) -> bytes:
+        """SHA-256 of the parameters as canonical JSON (field names sorted, values as Python
+        writes them): the genesis record carries it, so a node configured otherwise refuses
+        the swarm's first record instead of silently applying other rules."""
+        canonical = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).digest()
 
     def __post_init__(self) -> None:
         if not (0 <= self.judging_pass <= self.n_judging):

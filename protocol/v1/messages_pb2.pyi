@@ -276,12 +276,14 @@ class LedgerEvent(_message.Message):
     def __init__(self, genesis: _Optional[_Union[GenesisEvent, _Mapping]] = ..., exam: _Optional[_Union[ExamEvent, _Mapping]] = ..., slash: _Optional[_Union[SlashEvent, _Mapping]] = ...) -> None: ...
 
 class GenesisEvent(_message.Message):
-    __slots__ = ("node_ids", "stake")
+    __slots__ = ("node_ids", "stake", "params_digest")
     NODE_IDS_FIELD_NUMBER: _ClassVar[int]
     STAKE_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_DIGEST_FIELD_NUMBER: _ClassVar[int]
     node_ids: _containers.RepeatedScalarFieldContainer[str]
     stake: float
-    def __init__(self, node_ids: _Optional[_Iterable[str]] = ..., stake: _Optional[float] = ...) -> None: ...
+    params_digest: bytes
+    def __init__(self, node_ids: _Optional[_Iterable[str]] = ..., stake: _Optional[float] = ..., params_digest: _Optional[bytes] = ...) -> None: ...
 
 class ExamEvent(_message.Message):
     __slots__ = ("candidate_id", "queries", "candidates", "rank_requests", "ballots")

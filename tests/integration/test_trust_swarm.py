@@ -364,3 +364,30 @@ async def test_gold_rounds_blind_and_move_reputation(tmp_path: Path, defended: b
             )
             gold_records += record.HasField("gold")
         assert gold_records == len(gold_ids)
+
+
+# --- the trust parameters travel in the genesis ---------------------------------------------------
+
+
+@pytest.mark.parametrize("same_rules", [True, False])
+async def test_genesis_binds_the_trust_parameters(tmp_path: Path, same_rules: bool) -> None:
+    """A member configured with other trust rules refuses the genesis (and so the swarm's
+    ledger) instead of silently applying its own rules."""
+    backends = [competent(i) for i in range(4)]
+    async with start_swarm(tmp_path, backends, TRUST) as swarm:
+        odd = swarm.nodes[3]
+        if not same_rules:
+            odd.trust = TrustParams(
+                n_judging=20, judging_pass=16, n_generation=5, generation_pass=3, cooldown_rounds=3
+            )
+        leader = swarm.nodes[0]
+        await leader.ask("What is 2 + 3?")  # genesis, then a live round
+        await swarm.settle(leader.store.head()[0], swarm.nodes[:3])
+        await asyncio.sleep(0.3)  # give the odd node time to take (or refuse) the records
+        if same_rules:
+            await swarm.settle(leader.store.head()[0])
+            assert odd.store.head() == leader.store.head()
+            return
+        assert odd.store.head()[0] == 0
+        reasons = [item.detail for item in odd.store.rejected("record")]
+        assert any("trust parameters differ" in r for r in reasons), reasons

@@ -438,3 +438,24 @@ def test_alarm_on_concentration() -> None:
     assert adversary_alarm(1.0, capped, PARAMS).top_k_share < alarm.top_k_share
     with pytest.raises(InvalidParameters):
         adversary_alarm(1.5, concentrated, PARAMS)
+
+
+def test_trust_params_digest_covers_every_field() -> None:
+    import dataclasses
+
+    base = TrustParams()
+    assert base.digest() == TrustParams().digest() and len(base.digest()) == 32
+    seen = {base.digest()}
+    for f in dataclasses.fields(TrustParams):
+        value = getattr(base, f.name)
+        # A valid neighbouring value of each field.
+        if f.name == "judging_pass":
+            changed = dataclasses.replace(base, judging_pass=value - 1)
+        elif f.name == "generation_pass":
+            changed = dataclasses.replace(base, generation_pass=value - 1)
+        elif isinstance(value, int):
+            changed = dataclasses.replace(base, **{f.name: value + 1})
+        else:
+            changed = dataclasses.replace(base, **{f.name: value / 2})
+        seen.add(changed.digest())
+    assert len(seen) == len(dataclasses.fields(TrustParams)) + 1
