@@ -6,10 +6,20 @@ is a standard ``chat.completion`` whose message content is the consensus answer,
 evidence (record id, strengths with intervals, tied-for-first set, participants) rides in the
 extra top-level field ``swarmrank``, which OpenAI clients ignore and expose as an extra.
 Errors use OpenAI's error shape ``{"error": {"message", "type", "code"}}``.
+
+``"stream": true`` is served as OpenAI's server-sent events, for the clients and chat UIs that
+always stream: a consensus answer exists only once the round is over, so while it runs the
+gateway sends an SSE comment every ``keepalive_s`` (proxies and clients see a live
+connection), then ``chat.completion.chunk`` s with the role, the whole answer, and
+``finish_reason: "stop"`` with the evidence in ``swarmrank``; a usage chunk when
+``stream_options.include_usage`` is set; then ``data: [DONE]``. A round that fails after the
+stream began ends with an ``{"error": ...}`` event; a client that goes away cancels its round.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import json
 import random
@@ -25,6 +35,8 @@ from protocol.v1 import services_pb2, services_pb2_grpc
 
 MODEL_ID = "swarmrank-consensus"
 MAX_BODY_BYTES = 1024 * 1024
+#: seconds between SSE keep-alive comments while a streamed round runs
+DEFAULT_KEEPALIVE_S = 5.0
 log = get_logger("gateway")
 
 
@@ -58,6 +70,26 @@ def _error(status: int, message: str, kind: str, code: str) -> web.Response:
     )
 
 
+def _swarm_error(exc: grpc.aio.AioRpcError) -> tuple[int, dict[str, Any]]:
+    """HTTP status and OpenAI-shaped error body for a failed ``Ask``."""
+    status = {
+        grpc.StatusCode.INVALID_ARGUMENT: 400,
+        grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+        grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+    }.get(exc.code(), 503)
+    error = {
+        "message": f"swarm: {exc.details()}",
+        "type": "swarm_error",
+        "code": exc.code().name.lower(),
+    }
+    return status, {"error": error}
+
+
+async def _event(stream: web.StreamResponse, data: dict[str, Any]) -> None:
+    """Write one server-sent event carrying ``data`` as JSON."""
+    await stream.write(b"data: " + json.dumps(data).encode() + b"\n\n")
+
+
 def _question(body: Any) -> str:
     """The question: the content of the last user message (string or text parts)."""
     if not isinstance(body, dict):
@@ -87,11 +119,20 @@ def _question(body: Any) -> str:
 class Gateway:
     """The HTTP gateway; ``node_addresses`` are tried in turn (failover on UNAVAILABLE)."""
 
-    def __init__(self, node_addresses: Sequence[str], *, timeout_s: float = 120.0) -> None:
+    def __init__(
+        self,
+        node_addresses: Sequence[str],
+        *,
+        timeout_s: float = 120.0,
+        keepalive_s: float = DEFAULT_KEEPALIVE_S,
+    ) -> None:
         if not node_addresses:
             raise ValueError("the gateway needs at least one node address")
+        if not keepalive_s > 0:
+            raise ValueError(f"keepalive_s must be > 0, got {keepalive_s!r}")
         self.node_addresses = list(node_addresses)
         self.timeout_s = timeout_s
+        self.keepalive_s = keepalive_s
         self._channels = {a: grpc.aio.insecure_channel(a) for a in self.node_addresses}
         # Start at a random node so one-shot clients (`swarmrank ask`) spread leadership.
         offset = random.randrange(len(self.node_addresses))
@@ -145,7 +186,7 @@ class Gateway:
         assert last is not None  # the loop ran at least once (node_addresses is non-empty)
         raise last
 
-    async def handle_chat(self, request: web.Request) -> web.Response:
+    async def handle_chat(self, request: web.Request) -> web.StreamResponse:
         try:
             body = await request.json()
             question = _question(body)
@@ -156,21 +197,12 @@ class Gateway:
         except ValueError as exc:
             return _error(400, str(exc), "invalid_request_error", "bad_request")
         if body.get("stream"):
-            return _error(
-                400,
-                "streaming is not supported: a consensus answer exists only after the round",
-                "invalid_request_error",
-                "stream_unsupported",
-            )
+            return await self._stream_chat(request, question, body.get("stream_options"))
         try:
             response = await self.call_ask(question)
         except grpc.aio.AioRpcError as exc:
-            status = {
-                grpc.StatusCode.INVALID_ARGUMENT: 400,
-                grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
-                grpc.StatusCode.DEADLINE_EXCEEDED: 504,
-            }.get(exc.code(), 503)
-            return _error(status, f"swarm: {exc.details()}", "swarm_error", exc.code().name.lower())
+            status, error = _swarm_error(exc)
+            return web.json_response(error, status=status)
         evidence = response_to_json(response)
         return web.json_response(
             {
@@ -189,6 +221,58 @@ class Gateway:
                 "swarmrank": evidence,
             }
         )
+
+    async def _stream_chat(
+        self, request: web.Request, question: str, stream_options: Any
+    ) -> web.StreamResponse:
+        """The round as server-sent events (see the module docstring)."""
+        stream = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no",  # nginx: do not buffer the keep-alives
+            }
+        )
+        await stream.prepare(request)
+        round_task = asyncio.create_task(self.call_ask(question))
+        try:
+            while not round_task.done():
+                await asyncio.wait({round_task}, timeout=self.keepalive_s)
+                if not round_task.done():
+                    await stream.write(b": consensus round in progress\n\n")
+            response = round_task.result()
+        except grpc.aio.AioRpcError as exc:
+            _, error = _swarm_error(exc)
+            await _event(stream, error)
+            await stream.write_eof()
+            return stream
+        finally:
+            if not round_task.done():  # the client went away mid-round: stop asking for it
+                round_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
+                    await round_task
+        chunk_id = "chatcmpl-" + response.record_id.hex()[:24]
+        created = int(time.time())
+
+        def chunk(delta: dict[str, str], finish: str | None, **extra: Any) -> dict[str, Any]:
+            return {
+                "id": chunk_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": MODEL_ID,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                **extra,
+            }
+
+        await _event(stream, chunk({"role": "assistant", "content": ""}, None))
+        await _event(stream, chunk({"content": response.answer}, None))
+        await _event(stream, chunk({}, "stop", swarmrank=response_to_json(response)))
+        if isinstance(stream_options, dict) and stream_options.get("include_usage"):
+            usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+            await _event(stream, {**chunk({}, None), "choices": [], "usage": usage})
+        await stream.write(b"data: [DONE]\n\n")
+        await stream.write_eof()
+        return stream
 
     async def handle_models(self, request: web.Request) -> web.Response:
         return web.json_response(

@@ -55,7 +55,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "gateway",
         help="serve the OpenAI-compatible HTTP gateway in front of nodes",
         description="Serve POST /v1/chat/completions, GET /v1/models and GET /healthz; each "
-        "completion is one consensus round through a node's SwarmService (failover in turn).",
+        "completion is one consensus round through a node's SwarmService (failover in turn); "
+        '"stream": true is answered with server-sent events.',
     )
     gateway.add_argument(
         "--nodes", required=True, help="comma-separated node gRPC addresses host:port"

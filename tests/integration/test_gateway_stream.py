@@ -1,0 +1,127 @@
+"""The HTTP gateway's streaming mode (``"stream": true``) in front of an in-process swarm of
+real gRPC nodes: the official ``openai`` client streams the consensus answer, keep-alives flow
+while the round runs, and a failed round ends the stream with an OpenAI-shaped error event."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from node.backends.sim import SimBackend
+from node.gateway import Gateway
+from node.swarm import RoundSettings
+from node.testing import in_process_swarm
+
+pytestmark = pytest.mark.integration
+SETTINGS = RoundSettings(generate_deadline_ms=5000, rank_deadline_ms=5000)
+QUESTION = [{"role": "user", "content": "What is 17 + 25?"}]
+
+
+def _backends(latency_ms: float = 0.0) -> list[SimBackend]:
+    return [
+        SimBackend(seed=i, generation_skill=3.0, judging_skill=4.0, latency_ms=latency_ms)
+        for i in range(4)
+    ]
+
+
+async def _events(url: str, body: dict[str, Any]) -> tuple[list[str], list[Any]]:
+    """POST ``body`` and split the SSE stream into comment lines and decoded data events."""
+    comments: list[str] = []
+    events: list[Any] = []
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{url}/chat/completions", json=body) as reply,
+    ):
+        assert reply.status == 200
+        assert reply.headers["Content-Type"].startswith("text/event-stream")
+        async for raw in reply.content:
+            line = raw.decode().rstrip("\n")
+            if line.startswith(":"):
+                comments.append(line)
+            elif line.startswith("data: "):
+                data = line[len("data: ") :]
+                events.append(data if data == "[DONE]" else json.loads(data))
+    return comments, events
+
+
+async def test_openai_client_streams_the_consensus(tmp_path: Path) -> None:
+    from openai import AsyncOpenAI
+
+    async with in_process_swarm(tmp_path, _backends(), settings=SETTINGS) as swarm:
+        gateway = Gateway([n.address for n in swarm.servers], timeout_s=30)
+        url = await gateway.start()
+        try:
+            client = AsyncOpenAI(base_url=url, api_key="not-needed", max_retries=0)
+            stream = await client.chat.completions.create(
+                model="swarmrank-consensus",
+                messages=QUESTION,  # type: ignore[arg-type]
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            chunks = [chunk async for chunk in stream]
+            await client.close()
+        finally:
+            await gateway.stop()
+    content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    finals = [c for c in chunks if c.choices and c.choices[0].finish_reason == "stop"]
+    assert len(finals) == 1
+    evidence = finals[0].model_extra["swarmrank"]
+    assert content and content == evidence["answer"]
+    assert len(evidence["record_id"]) == 64 and evidence["participants"]
+    assert chunks[-1].usage is not None and not chunks[-1].choices
+    assert {c.id for c in chunks} == {"chatcmpl-" + evidence["record_id"][:24]}
+
+
+async def test_keepalives_flow_while_the_round_runs(tmp_path: Path) -> None:
+    async with in_process_swarm(tmp_path, _backends(latency_ms=300), settings=SETTINGS) as swarm:
+        gateway = Gateway([n.address for n in swarm.servers], timeout_s=30, keepalive_s=0.05)
+        url = await gateway.start()
+        try:
+            body = {"model": "swarmrank-consensus", "messages": QUESTION, "stream": True}
+            comments, events = await _events(url, body)
+        finally:
+            await gateway.stop()
+    # Generate and Rank each take >= 300 ms at the backend: several keep-alives before data.
+    assert len(comments) >= 3 and set(comments) == {": consensus round in progress"}
+    assert events[-1] == "[DONE]"
+    assert events[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert events[-2]["choices"][0]["finish_reason"] == "stop"
+    assert events[1]["choices"][0]["delta"]["content"] == events[-2]["swarmrank"]["answer"]
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_a_failed_round_ends_the_stream_with_an_error_event() -> None:
+    gateway = Gateway([f"127.0.0.1:{_closed_port()}"], timeout_s=2, keepalive_s=0.05)
+    url = await gateway.start()
+    try:
+        body = {"model": "swarmrank-consensus", "messages": QUESTION, "stream": True}
+        _, events = await asyncio.wait_for(_events(url, body), 30)
+    finally:
+        await gateway.stop()
+    assert len(events) == 1, events
+    error = events[0]["error"]
+    assert error["type"] == "swarm_error" and error["code"] == "unavailable"
+
+
+async def test_bad_requests_are_refused_before_streaming() -> None:
+    gateway = Gateway([f"127.0.0.1:{_closed_port()}"], timeout_s=2)
+    url = await gateway.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            body = {"model": "swarmrank-consensus", "messages": [], "stream": True}
+            async with session.post(f"{url}/chat/completions", json=body) as reply:
+                assert reply.status == 400
+                assert (await reply.json())["error"]["code"] == "bad_request"
+    finally:
+        await gateway.stop()
