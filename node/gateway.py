@@ -1,6 +1,7 @@
 """OpenAI-compatible HTTP gateway in front of a swarm (aiohttp).
 
-Serves ``POST /v1/chat/completions``, ``GET /v1/models`` and ``GET /healthz``. Each chat
+Serves ``POST /v1/chat/completions``, ``GET /v1/models``, ``GET /healthz`` and ``GET /metrics``
+(Prometheus: requests by mode and outcome, latency, rounds in flight). Each chat
 completion runs one consensus round through a node's ``SwarmService.Ask`` over gRPC; the reply
 is a standard ``chat.completion`` whose message content is the consensus answer, and the
 evidence (record id, strengths with intervals, tied-for-first set, participants) rides in the
@@ -14,6 +15,10 @@ connection), then ``chat.completion.chunk`` s with the role, the whole answer, a
 ``finish_reason: "stop"`` with the evidence in ``swarmrank``; a usage chunk when
 ``stream_options.include_usage`` is set; then ``data: [DONE]``. A round that fails after the
 stream began ends with an ``{"error": ...}`` event; a client that goes away cancels its round.
+
+At most ``max_concurrent`` rounds run at once through one gateway; a request beyond that gets
+429 (``rate_limit_error``, ``Retry-After: 1``) at once rather than queueing rounds the swarm
+cannot absorb.
 """
 
 from __future__ import annotations
@@ -29,6 +34,14 @@ from typing import Any
 
 import grpc
 from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 from node.logging import get_logger
 from protocol.v1 import services_pb2, services_pb2_grpc
@@ -37,6 +50,9 @@ MODEL_ID = "swarmrank-consensus"
 MAX_BODY_BYTES = 1024 * 1024
 #: seconds between SSE keep-alive comments while a streamed round runs
 DEFAULT_KEEPALIVE_S = 5.0
+#: rounds one gateway runs at once; more get 429
+DEFAULT_MAX_CONCURRENT = 32
+_LATENCY_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 log = get_logger("gateway")
 
 
@@ -64,9 +80,13 @@ def response_to_json(response: services_pb2.AskResponse) -> dict[str, Any]:
     }
 
 
-def _error(status: int, message: str, kind: str, code: str) -> web.Response:
+def _error(
+    status: int, message: str, kind: str, code: str, headers: dict[str, str] | None = None
+) -> web.Response:
     return web.json_response(
-        {"error": {"message": message, "type": kind, "code": code}}, status=status
+        {"error": {"message": message, "type": kind, "code": code}},
+        status=status,
+        headers=headers,
     )
 
 
@@ -125,14 +145,40 @@ class Gateway:
         *,
         timeout_s: float = 120.0,
         keepalive_s: float = DEFAULT_KEEPALIVE_S,
+        max_concurrent: int = DEFAULT_MAX_CONCURRENT,
     ) -> None:
         if not node_addresses:
             raise ValueError("the gateway needs at least one node address")
         if not keepalive_s > 0:
             raise ValueError(f"keepalive_s must be > 0, got {keepalive_s!r}")
+        if max_concurrent < 1:
+            raise ValueError(f"max_concurrent must be >= 1, got {max_concurrent!r}")
         self.node_addresses = list(node_addresses)
         self.timeout_s = timeout_s
         self.keepalive_s = keepalive_s
+        self.max_concurrent = max_concurrent
+        self._in_flight = 0
+        self.registry = CollectorRegistry()
+        self._requests = Counter(
+            "swarmrank_gateway_requests",
+            "Chat completion requests, by mode (json, stream, or - when refused before reading "
+            "the body) and outcome (HTTP status, or stream_error for a round that failed after "
+            "a stream began)",
+            ["mode", "outcome"],
+            registry=self.registry,
+        )
+        self._latency = Histogram(
+            "swarmrank_gateway_request_seconds",
+            "Wall time of one chat completion (the consensus round and its reply), by mode",
+            ["mode"],
+            buckets=_LATENCY_BUCKETS_S,
+            registry=self.registry,
+        )
+        self._in_flight_gauge = Gauge(
+            "swarmrank_gateway_rounds_in_flight",
+            "Chat completions being served now",
+            registry=self.registry,
+        )
         self._channels = {a: grpc.aio.insecure_channel(a) for a in self.node_addresses}
         # Start at a random node so one-shot clients (`swarmrank ask`) spread leadership.
         offset = random.randrange(len(self.node_addresses))
@@ -142,6 +188,7 @@ class Gateway:
         self.app.router.add_post("/v1/chat/completions", self.handle_chat)
         self.app.router.add_get("/v1/models", self.handle_models)
         self.app.router.add_get("/healthz", self.handle_health)
+        self.app.router.add_get("/metrics", self.handle_metrics)
         self.app.on_cleanup.append(self._close)
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -187,45 +234,79 @@ class Gateway:
         raise last
 
     async def handle_chat(self, request: web.Request) -> web.StreamResponse:
+        """One chat completion, within the concurrency limit, counted and timed."""
+        if self._in_flight >= self.max_concurrent:
+            self._requests.labels("-", "429").inc()
+            return _error(
+                429,
+                f"the gateway is running its limit of {self.max_concurrent} concurrent rounds; "
+                "retry shortly",
+                "rate_limit_error",
+                "too_many_rounds",
+                headers={"Retry-After": "1"},
+            )
+        self._in_flight += 1
+        self._in_flight_gauge.inc()
+        start = time.perf_counter()
+        mode = "json"
+        outcome = "500"
+        try:
+            mode, reply, outcome = await self._chat(request)
+            return reply
+        finally:
+            self._in_flight -= 1
+            self._in_flight_gauge.dec()
+            self._requests.labels(mode, outcome).inc()
+            self._latency.labels(mode).observe(time.perf_counter() - start)
+
+    async def _chat(self, request: web.Request) -> tuple[str, web.StreamResponse, str]:
+        """(mode, reply, outcome) of one chat completion."""
         try:
             body = await request.json()
             question = _question(body)
         except (json.JSONDecodeError, UnicodeDecodeError):
-            return _error(
+            reply = _error(
                 400, "the request body is not valid JSON", "invalid_request_error", "bad_json"
             )
+            return "json", reply, "400"
         except ValueError as exc:
-            return _error(400, str(exc), "invalid_request_error", "bad_request")
+            return "json", _error(400, str(exc), "invalid_request_error", "bad_request"), "400"
         if body.get("stream"):
-            return await self._stream_chat(request, question, body.get("stream_options"))
+            stream, failed = await self._stream_chat(request, question, body.get("stream_options"))
+            return "stream", stream, "stream_error" if failed else "200"
         try:
             response = await self.call_ask(question)
         except grpc.aio.AioRpcError as exc:
             status, error = _swarm_error(exc)
-            return web.json_response(error, status=status)
+            return "json", web.json_response(error, status=status), str(status)
         evidence = response_to_json(response)
-        return web.json_response(
-            {
-                "id": "chatcmpl-" + response.record_id.hex()[:24],
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": MODEL_ID,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": response.answer},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-                "swarmrank": evidence,
-            }
+        return (
+            "json",
+            web.json_response(
+                {
+                    "id": "chatcmpl-" + response.record_id.hex()[:24],
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": MODEL_ID,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": response.answer},
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+                    "swarmrank": evidence,
+                }
+            ),
+            "200",
         )
 
     async def _stream_chat(
         self, request: web.Request, question: str, stream_options: Any
-    ) -> web.StreamResponse:
-        """The round as server-sent events (see the module docstring)."""
+    ) -> tuple[web.StreamResponse, bool]:
+        """The round as server-sent events (see the module docstring); and whether the round
+        failed (the stream then carries an error event)."""
         stream = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream",
@@ -245,7 +326,7 @@ class Gateway:
             _, error = _swarm_error(exc)
             await _event(stream, error)
             await stream.write_eof()
-            return stream
+            return stream, True
         finally:
             if not round_task.done():  # the client went away mid-round: stop asking for it
                 round_task.cancel()
@@ -272,7 +353,7 @@ class Gateway:
             await _event(stream, {**chunk({}, None), "choices": [], "usage": usage})
         await stream.write(b"data: [DONE]\n\n")
         await stream.write_eof()
-        return stream
+        return stream, False
 
     async def handle_models(self, request: web.Request) -> web.Response:
         return web.json_response(
@@ -282,6 +363,11 @@ class Gateway:
                     {"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "swarmrank"}
                 ],
             }
+        )
+
+    async def handle_metrics(self, request: web.Request) -> web.Response:
+        return web.Response(
+            body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
         )
 
     async def handle_health(self, request: web.Request) -> web.Response:

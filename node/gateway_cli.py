@@ -27,13 +27,20 @@ def parse_nodes(text: str) -> list[str]:
     return nodes
 
 
-async def serve_gateway(nodes: list[str], listen: str, timeout_s: float) -> int:
-    from node.gateway import Gateway
+async def serve_gateway(
+    nodes: list[str], listen: str, timeout_s: float, max_concurrent: int | None = None
+) -> int:
+    from node.gateway import DEFAULT_MAX_CONCURRENT, Gateway
+
+    if max_concurrent is None:
+        max_concurrent = DEFAULT_MAX_CONCURRENT
 
     host, sep, port = listen.rpartition(":")
     if not sep or not port.isdigit():
         raise ConfigError(f"invalid --listen {listen!r}: expected host:port")
-    gateway = Gateway(nodes, timeout_s=timeout_s)
+    if max_concurrent < 1:
+        raise ConfigError(f"invalid --max-concurrent {max_concurrent}: must be at least 1")
+    gateway = Gateway(nodes, timeout_s=timeout_s, max_concurrent=max_concurrent)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     stop_on_signals(loop, stop)
@@ -47,7 +54,9 @@ async def serve_gateway(nodes: list[str], listen: str, timeout_s: float) -> int:
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
-    return asyncio.run(serve_gateway(parse_nodes(args.nodes), args.listen, args.timeout))
+    return asyncio.run(
+        serve_gateway(parse_nodes(args.nodes), args.listen, args.timeout, args.max_concurrent)
+    )
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -64,5 +73,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     gateway.add_argument("--listen", default="127.0.0.1:8080", help="HTTP bind host:port")
     gateway.add_argument(
         "--timeout", type=float, default=120.0, help="round deadline per request, seconds"
+    )
+    gateway.add_argument(
+        "--max-concurrent",
+        type=int,
+        default=None,
+        help="rounds served at once; more requests get 429 (default: 32)",
     )
     gateway.set_defaults(handler=cmd_gateway)

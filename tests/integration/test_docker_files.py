@@ -145,12 +145,15 @@ def test_gateway_and_prometheus_point_at_the_nodes(compose: dict[str, Any]) -> N
 
     prometheus = yaml.safe_load((DOCKER / "prometheus.yml").read_text())
     targets = {
-        t
+        job["job_name"]: {t for sc in job["static_configs"] for t in sc["targets"]}
         for job in prometheus["scrape_configs"]
-        for sc in job["static_configs"]
-        for t in sc["targets"]
     }
-    assert targets == {f"{n}:{_port(c.metrics_address)}" for n, c in configs.items()}
+    assert targets["swarmrank-nodes"] == {
+        f"{n}:{_port(c.metrics_address)}" for n, c in configs.items()
+    }
+    # The gateway serves /metrics on its HTTP port.
+    (gateway_name,) = _services(compose, "gateway")
+    assert targets["swarmrank-gateway"] == {f"{gateway_name}:{_port(args.listen)}"}
     mounts = compose["services"]["prometheus"]["volumes"]
     assert any(m.startswith("./prometheus.yml:") for m in mounts)
 

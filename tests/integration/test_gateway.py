@@ -1,6 +1,7 @@
-"""The HTTP gateway's streaming mode (``"stream": true``) in front of an in-process swarm of
+"""The HTTP gateway: its streaming mode (``"stream": true``) in front of an in-process swarm of
 real gRPC nodes: the official ``openai`` client streams the consensus answer, keep-alives flow
-while the round runs, and a failed round ends the stream with an OpenAI-shaped error event."""
+while the round runs, a failed round ends the stream with an OpenAI-shaped error event; and the
+concurrency limit (429) and /metrics."""
 
 from __future__ import annotations
 
@@ -125,3 +126,48 @@ async def test_bad_requests_are_refused_before_streaming() -> None:
                 assert (await reply.json())["error"]["code"] == "bad_request"
     finally:
         await gateway.stop()
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+async def test_concurrency_limit_and_metrics(tmp_path: Path) -> None:
+    async with in_process_swarm(tmp_path, _backends(latency_ms=300), settings=SETTINGS) as swarm:
+        gateway = Gateway([n.address for n in swarm.servers], timeout_s=30, max_concurrent=1)
+        url = await gateway.start()
+        body = {"model": "swarmrank-consensus", "messages": QUESTION}
+        try:
+            async with aiohttp.ClientSession() as session:
+
+                async def post() -> tuple[int, Any, str | None]:
+                    async with session.post(f"{url}/chat/completions", json=body) as reply:
+                        return reply.status, await reply.json(), reply.headers.get("Retry-After")
+
+                first = asyncio.create_task(post())
+                for _ in range(200):
+                    if gateway._in_flight == 1:
+                        break
+                    await asyncio.sleep(0.01)
+                refused = await post()  # the first round is still running
+                served = await first
+                async with session.get(f"{url.removesuffix('/v1')}/metrics") as reply:
+                    assert reply.status == 200
+                    samples = _samples(await reply.text())
+        finally:
+            await gateway.stop()
+    assert served[0] == 200 and served[1]["choices"][0]["message"]["content"]
+    status, error, retry_after = refused
+    assert status == 429 and retry_after == "1"
+    assert error["error"]["type"] == "rate_limit_error"
+    requests = "swarmrank_gateway_requests_total"
+    assert samples[(requests, (("mode", "json"), ("outcome", "200")))] == 1
+    assert samples[(requests, (("mode", "-"), ("outcome", "429")))] == 1
+    assert samples[("swarmrank_gateway_request_seconds_count", (("mode", "json"),))] == 1
+    assert samples[("swarmrank_gateway_rounds_in_flight", ())] == 0
