@@ -263,6 +263,23 @@ def _bank_questions() -> list[str]:
     return [t.question for t in task_bank()]
 
 
+#: gold rounds in which the cheater must have judged before its reputation is asserted
+GOLD_EXPOSURES = 5
+
+
+def _gold_ballots_by(node: SwarmNode, ranker_id: str) -> int:
+    """Gold records in ``node``'s ledger that carry a ballot of ``ranker_id``."""
+    count = 0
+    for entry in node.store.records_from(0, 10_000):
+        envelope = Envelope.FromString(entry.envelope)
+        record = messages_pb2.ConsensusRecord.FromString(envelope.payload)
+        if record.HasField("gold") and any(
+            messages_pb2.Ballot.FromString(b.payload).ranker_id == ranker_id for b in record.ballots
+        ):
+            count += 1
+    return count
+
+
 @pytest.mark.parametrize("defended", [True, False])
 async def test_gold_rounds_blind_and_move_reputation(tmp_path: Path, defended: bool) -> None:
     # Weak generators, strong judges: generators disagree, so every round has pairs to judge.
@@ -302,6 +319,17 @@ async def test_gold_rounds_blind_and_move_reputation(tmp_path: Path, defended: b
                 cheater.gold_queries.add(qid)
                 await leader.ask("", query_id=qid, gold=True)
                 gold_ids.append(qid)
+        # Reputation moves only in the gold rounds where the cheater judged (it must be
+        # selected, and generators must disagree so there is a Rank phase): the selection is
+        # seeded by ledger hashes, which carry timestamps, so make sure of a few such rounds.
+        cheater_id = swarm.nodes[4].node_id
+        extra = 0
+        while defended and _gold_ballots_by(leader, cheater_id) < GOLD_EXPOSURES and extra < 30:
+            qid = hashlib.sha256(b"gold-extra%d" % extra).digest()[:16]
+            cheater.gold_queries.add(qid)
+            await leader.ask("", query_id=qid, gold=True)
+            gold_ids.append(qid)
+            extra += 1
         await swarm.settle(leader.store.head()[0])
         reps = leader.reputations
         honest = [reps[n.node_id] for n in swarm.nodes[:4]]
@@ -313,9 +341,12 @@ async def test_gold_rounds_blind_and_move_reputation(tmp_path: Path, defended: b
             # random node ids) moves reputation by up to ~0.2 in 13 rounds.
             assert cheat > 0.45, (cheat, honest)
             return
-        # Each gold round halves a flipping ranker's reputation and lifts an honest one towards
-        # 1: the gap is wide however the selection falls.
-        assert cheat < 0.3 and cheat < min(honest) - 0.3, (cheat, honest)
+        # Each gold round it judges halves a flipping ranker's reputation and lifts an honest
+        # one towards 1; live rounds won as a generator give a little back. After
+        # GOLD_EXPOSURES such rounds (measured over 24 runs: 0.01-0.22 against honest 0.68-0.98,
+        # 0.58-0.69 undefended) the gap is wide.
+        assert _gold_ballots_by(leader, cheater_id) >= GOLD_EXPOSURES
+        assert cheat < 0.4 and cheat < min(honest) - 0.2, (cheat, honest)
 
         # Nothing the observer received tells gold from live.
         def shape(envelopes: list[Envelope]) -> set[tuple[int, tuple[str, ...]]]:
