@@ -162,8 +162,8 @@ class Gateway:
         self._requests = Counter(
             "swarmrank_gateway_requests",
             "Chat completion requests, by mode (json, stream, or - when refused before reading "
-            "the body) and outcome (HTTP status, or stream_error for a round that failed after "
-            "a stream began)",
+            "the body) and outcome (HTTP status; for streams stream_error when the round failed "
+            "after the stream began, client_gone when the client left mid-round)",
             ["mode", "outcome"],
             registry=self.registry,
         )
@@ -272,8 +272,8 @@ class Gateway:
         except ValueError as exc:
             return "json", _error(400, str(exc), "invalid_request_error", "bad_request"), "400"
         if body.get("stream"):
-            stream, failed = await self._stream_chat(request, question, body.get("stream_options"))
-            return "stream", stream, "stream_error" if failed else "200"
+            stream, outcome = await self._stream_chat(request, question, body.get("stream_options"))
+            return "stream", stream, outcome
         try:
             response = await self.call_ask(question)
         except grpc.aio.AioRpcError as exc:
@@ -304,9 +304,10 @@ class Gateway:
 
     async def _stream_chat(
         self, request: web.Request, question: str, stream_options: Any
-    ) -> tuple[web.StreamResponse, bool]:
-        """The round as server-sent events (see the module docstring); and whether the round
-        failed (the stream then carries an error event)."""
+    ) -> tuple[web.StreamResponse, str]:
+        """The round as server-sent events (see the module docstring), and its outcome: "200",
+        "stream_error" (the round failed; the stream ends with an error event) or
+        "client_gone" (the client left mid-stream; its round was cancelled)."""
         stream = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream",
@@ -315,6 +316,15 @@ class Gateway:
             }
         )
         await stream.prepare(request)
+        try:
+            return stream, await self._stream_round(stream, question, stream_options)
+        except ConnectionResetError:
+            log.info("stream client went away; its round was cancelled")
+            return stream, "client_gone"
+
+    async def _stream_round(
+        self, stream: web.StreamResponse, question: str, stream_options: Any
+    ) -> str:
         round_task = asyncio.create_task(self.call_ask(question))
         try:
             while not round_task.done():
@@ -326,7 +336,7 @@ class Gateway:
             _, error = _swarm_error(exc)
             await _event(stream, error)
             await stream.write_eof()
-            return stream, True
+            return "stream_error"
         finally:
             if not round_task.done():  # the client went away mid-round: stop asking for it
                 round_task.cancel()
@@ -353,7 +363,7 @@ class Gateway:
             await _event(stream, {**chunk({}, None), "choices": [], "usage": usage})
         await stream.write(b"data: [DONE]\n\n")
         await stream.write_eof()
-        return stream, False
+        return "200"
 
     async def handle_models(self, request: web.Request) -> web.Response:
         return web.json_response(

@@ -171,3 +171,34 @@ async def test_concurrency_limit_and_metrics(tmp_path: Path) -> None:
     assert samples[(requests, (("mode", "-"), ("outcome", "429")))] == 1
     assert samples[("swarmrank_gateway_request_seconds_count", (("mode", "json"),))] == 1
     assert samples[("swarmrank_gateway_rounds_in_flight", ())] == 0
+
+
+async def test_a_client_that_leaves_mid_round_cancels_it(tmp_path: Path) -> None:
+    async with in_process_swarm(tmp_path, _backends(latency_ms=400), settings=SETTINGS) as swarm:
+        gateway = Gateway([n.address for n in swarm.servers], timeout_s=30, keepalive_s=0.05)
+        url = await gateway.start()
+        body = {"model": "swarmrank-consensus", "messages": QUESTION, "stream": True}
+        try:
+            async with aiohttp.ClientSession() as session:
+                reply = await session.post(f"{url}/chat/completions", json=body)
+                first = await reply.content.readline()
+                assert first.startswith(b": consensus round in progress")
+                reply.close()  # hang up while the round runs
+            for _ in range(300):
+                if gateway._in_flight == 0:
+                    break
+                await asyncio.sleep(0.01)
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(f"{url.removesuffix('/v1')}/metrics") as metrics,
+            ):
+                samples = _samples(await metrics.text())
+        finally:
+            await gateway.stop()
+        await asyncio.sleep(1.0)  # past the backend latency: a round still running would finish
+        heights = {node.store.head()[0] for node in swarm.nodes}
+    assert gateway._in_flight == 0
+    outcome = (("mode", "stream"), ("outcome", "client_gone"))
+    assert samples[("swarmrank_gateway_requests_total", outcome)] == 1
+    # The cancelled Ask stopped the round before it was recorded anywhere.
+    assert heights == {0}
