@@ -16,6 +16,11 @@ connection), then ``chat.completion.chunk`` s with the role, the whole answer, a
 ``stream_options.include_usage`` is set; then ``data: [DONE]``. A round that fails after the
 stream began ends with an ``{"error": ...}`` event; a client that goes away cancels its round.
 
+With ``api_keys`` set, every ``/v1/*`` request must carry ``Authorization: Bearer <key>`` for
+one of them (compared in constant time), else 401 ``invalid_api_key``, OpenAI's shape, so
+clients configured with ``api_key=...`` work unchanged; ``/healthz`` and ``/metrics`` stay
+open for probes and Prometheus.
+
 At most ``max_concurrent`` rounds run at once through one gateway; a request beyond that gets
 429 (``rate_limit_error``, ``Retry-After: 1``) at once rather than queueing rounds the swarm
 cannot absorb.
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import itertools
 import json
 import random
@@ -146,6 +152,7 @@ class Gateway:
         timeout_s: float = 120.0,
         keepalive_s: float = DEFAULT_KEEPALIVE_S,
         max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+        api_keys: Sequence[str] = (),
     ) -> None:
         if not node_addresses:
             raise ValueError("the gateway needs at least one node address")
@@ -157,6 +164,9 @@ class Gateway:
         self.timeout_s = timeout_s
         self.keepalive_s = keepalive_s
         self.max_concurrent = max_concurrent
+        if any(not key.strip() for key in api_keys):
+            raise ValueError("an API key must not be empty")
+        self._api_keys = [key.strip().encode() for key in api_keys]
         self._in_flight = 0
         self.registry = CollectorRegistry()
         self._requests = Counter(
@@ -184,7 +194,7 @@ class Gateway:
         offset = random.randrange(len(self.node_addresses))
         order = [*range(offset, len(self.node_addresses)), *range(offset)]
         self._next = itertools.cycle(order)
-        self.app = web.Application(client_max_size=MAX_BODY_BYTES)
+        self.app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self._authorize])
         self.app.router.add_post("/v1/chat/completions", self.handle_chat)
         self.app.router.add_get("/v1/models", self.handle_models)
         self.app.router.add_get("/healthz", self.handle_health)
@@ -192,6 +202,27 @@ class Gateway:
         self.app.on_cleanup.append(self._close)
         self._runner: web.AppRunner | None = None
         self.url = ""
+
+    @web.middleware
+    async def _authorize(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """Require a configured API key on ``/v1/*`` (see the module docstring)."""
+        if self._api_keys and request.path.startswith("/v1/"):
+            header = request.headers.get("Authorization", "")
+            scheme, _, token = header.partition(" ")
+            given = token.strip().encode()
+            # Compare against every key, so the time taken does not tell which one matched.
+            matches = [hmac.compare_digest(given, key) for key in self._api_keys]
+            if scheme.lower() != "bearer" or not any(matches):
+                self._requests.labels("-", "401").inc()
+                return _error(
+                    401,
+                    "missing or invalid API key: send 'Authorization: Bearer <key>'",
+                    "invalid_request_error",
+                    "invalid_api_key",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+        response: web.StreamResponse = await handler(request)
+        return response
 
     async def _close(self, _app: web.Application) -> None:
         for channel in self._channels.values():

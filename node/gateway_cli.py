@@ -3,6 +3,11 @@ front of one or more nodes until SIGTERM / SIGINT.
 
 Prints one JSON ready line on stdout (``{"event": "ready", "url": "http://HOST:PORT/v1",
 "nodes": [...]}``) once the port is bound, like ``node run``.
+
+API keys (optional; without any the gateway is open, so bind it to a private address): one per
+line in ``--api-keys-file`` (``#`` comments and blank lines skipped) and/or comma-separated in
+the environment variable ``SWARMRANK_GATEWAY_API_KEYS``; never on the command line, where any
+local user could read them in the process list.
 """
 
 from __future__ import annotations
@@ -10,6 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+from pathlib import Path
 
 from node.errors import ConfigError
 from node.lifecycle import stop_on_signals
@@ -27,8 +34,30 @@ def parse_nodes(text: str) -> list[str]:
     return nodes
 
 
+API_KEYS_ENV = "SWARMRANK_GATEWAY_API_KEYS"
+
+
+def load_api_keys(path: str | None, environ: dict[str, str] | os._Environ[str]) -> list[str]:
+    """The gateway's API keys from ``--api-keys-file`` and ``SWARMRANK_GATEWAY_API_KEYS``."""
+    keys = [k.strip() for k in environ.get(API_KEYS_ENV, "").split(",") if k.strip()]
+    if path:
+        try:
+            lines = Path(path).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"--api-keys-file {path}: cannot read it ({exc})") from exc
+        from_file = [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+        if not from_file:
+            raise ConfigError(f"--api-keys-file {path}: holds no key")
+        keys += from_file
+    return keys
+
+
 async def serve_gateway(
-    nodes: list[str], listen: str, timeout_s: float, max_concurrent: int | None = None
+    nodes: list[str],
+    listen: str,
+    timeout_s: float,
+    max_concurrent: int | None = None,
+    api_keys: list[str] | None = None,
 ) -> int:
     from node.gateway import DEFAULT_MAX_CONCURRENT, Gateway
 
@@ -40,13 +69,16 @@ async def serve_gateway(
         raise ConfigError(f"invalid --listen {listen!r}: expected host:port")
     if max_concurrent < 1:
         raise ConfigError(f"invalid --max-concurrent {max_concurrent}: must be at least 1")
-    gateway = Gateway(nodes, timeout_s=timeout_s, max_concurrent=max_concurrent)
+    gateway = Gateway(
+        nodes, timeout_s=timeout_s, max_concurrent=max_concurrent, api_keys=api_keys or ()
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     stop_on_signals(loop, stop)
     url = await gateway.start(host, int(port))
     try:
-        print(json.dumps({"event": "ready", "url": url, "nodes": nodes}), flush=True)
+        ready = {"event": "ready", "url": url, "nodes": nodes, "auth": bool(api_keys)}
+        print(json.dumps(ready), flush=True)
         await stop.wait()
     finally:
         await gateway.stop()
@@ -54,8 +86,9 @@ async def serve_gateway(
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
+    keys = load_api_keys(args.api_keys_file, os.environ)
     return asyncio.run(
-        serve_gateway(parse_nodes(args.nodes), args.listen, args.timeout, args.max_concurrent)
+        serve_gateway(parse_nodes(args.nodes), args.listen, args.timeout, args.max_concurrent, keys)
     )
 
 
@@ -79,5 +112,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=int,
         default=None,
         help="rounds served at once; more requests get 429 (default: 32)",
+    )
+    gateway.add_argument(
+        "--api-keys-file",
+        default=None,
+        help=f"require 'Authorization: Bearer KEY' for one of the keys in this file (one per "
+        f"line); keys may also come from ${API_KEYS_ENV} (comma-separated)",
     )
     gateway.set_defaults(handler=cmd_gateway)

@@ -202,3 +202,67 @@ async def test_a_client_that_leaves_mid_round_cancels_it(tmp_path: Path) -> None
     assert samples[("swarmrank_gateway_requests_total", outcome)] == 1
     # The cancelled Ask stopped the round before it was recorded anywhere.
     assert heights == {0}
+
+
+async def test_api_keys_are_required_when_configured(tmp_path: Path) -> None:
+    import openai
+
+    async with in_process_swarm(tmp_path, _backends(), settings=SETTINGS) as swarm:
+        gateway = Gateway(
+            [n.address for n in swarm.servers], timeout_s=30, api_keys=["k-one", "k-two"]
+        )
+        url = await gateway.start()
+        base = url.removesuffix("/v1")
+        try:
+            good = openai.AsyncOpenAI(base_url=url, api_key="k-two", max_retries=0)
+            reply = await good.chat.completions.create(
+                model="swarmrank-consensus",
+                messages=QUESTION,  # type: ignore[arg-type]
+            )
+            assert reply.choices[0].message.content == reply.model_extra["swarmrank"]["answer"]
+            await good.close()
+            bad = openai.AsyncOpenAI(base_url=url, api_key="k-three", max_retries=0)
+            with pytest.raises(openai.AuthenticationError) as refused:
+                await bad.chat.completions.create(
+                    model="swarmrank-consensus",
+                    messages=QUESTION,  # type: ignore[arg-type]
+                )
+            assert refused.value.code == "invalid_api_key"
+            with pytest.raises(openai.AuthenticationError):
+                await bad.models.list()
+            await bad.close()
+            async with aiohttp.ClientSession() as session:
+                # Probes and Prometheus need no key; a missing header is refused like a bad one.
+                for path in ("/healthz", "/metrics"):
+                    async with session.get(base + path) as open_reply:
+                        assert open_reply.status == 200
+                async with session.get(f"{url}/models") as no_key:
+                    assert no_key.status == 401
+                    assert no_key.headers["WWW-Authenticate"] == "Bearer"
+            await swarm.settle(1)
+            # Only the authorised request ran a round.
+            assert {node.store.head()[0] for node in swarm.nodes} == {1}
+        finally:
+            await gateway.stop()
+
+
+def test_api_keys_load_from_file_and_environment(tmp_path: Path) -> None:
+    from node.errors import ConfigError
+    from node.gateway_cli import API_KEYS_ENV, load_api_keys
+
+    keys = tmp_path / "keys"
+    keys.write_text("# operators\nkey-a\n\n  key-b  \n", encoding="utf-8")
+    assert load_api_keys(str(keys), {API_KEYS_ENV: "env-1, env-2,"}) == [
+        "env-1",
+        "env-2",
+        "key-a",
+        "key-b",
+    ]
+    assert load_api_keys(None, {}) == []
+    (tmp_path / "empty").write_text("# nothing\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="holds no key"):
+        load_api_keys(str(tmp_path / "empty"), {})
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_api_keys(str(tmp_path / "absent"), {})
+    with pytest.raises(ValueError, match="empty"):
+        Gateway(["127.0.0.1:1"], api_keys=[" "])
