@@ -15,8 +15,8 @@ ray             ``ray_address`` answers TCP, Ray token authentication is on in t
 registry        the swarm's registry actor exists and no *other* address holds this node id
                 (two daemons on one key would equivocate on every round)
 numerics        this install's floating-point fingerprint of the round computations
-                (:mod:`node.numerics`) matches every registered member's, or their records
-                would not recompute here, nor ours there
+                (:mod:`node.numerics`) matches every registered member's and static peer's,
+                or their records would not recompute here, nor ours there
 clock_skew      this machine's clock against the registry's (the Ray head's) and the other
                 members' signed timestamps, which must stay inside ``replay_window_s`` or
                 every message of ours is rejected
@@ -176,8 +176,9 @@ def assess_registry(
 def assess_numerics(
     own: str, node_id: str | None, members: Sequence[Mapping[str, Any]] | None
 ) -> CheckResult:
-    """This install's numerics fingerprint against the registered members' (see
-    :mod:`node.numerics`); members that advertise none (older nodes) are not counted."""
+    """This install's numerics fingerprint against the members' (registered, or static peers;
+    see :mod:`node.numerics`); members that advertise none (older nodes) are not counted.
+    ``members=None``: nobody to compare with (skip)."""
     from node.numerics import fingerprint_of
 
     others = [
@@ -185,6 +186,8 @@ def assess_numerics(
         for m in members or ()
         if m["node_id"] != node_id
     ]
+    if members is None:
+        return _skipped("numerics", "no registry member or peer to compare with")
     differing = [(n, f) for n, f in others if f is not None and f != own]
     if differing:
         names = ", ".join(f"{n[:12]} ({f})" for n, f in differing[:5])
@@ -197,7 +200,7 @@ def assess_numerics(
             "scipy wheels on every node (e.g. the docker image), on CPUs of one family",
         )
     compared = sum(1 for _, f in others if f is not None)
-    return _passed("numerics", f"fingerprint {own}, the same as {compared} registered members")
+    return _passed("numerics", f"fingerprint {own}, the same as {compared} members")
 
 
 def assess_clock_skew(skews_s: Sequence[float], window_s: float) -> CheckResult:
@@ -370,21 +373,22 @@ def registry_clock_skew(
     return [local_s + offset_s - registry_s]
 
 
-async def peer_clock_skews(
+async def peer_infos(
     addresses: Sequence[str],
     config: NodeConfig,
     offset_s: float,
     timeout_s: float,
     credentials: Any = None,
-) -> list[float]:
-    """Local clock (plus ``offset_s``) minus each peer's signed NodeInfo timestamp, corrected
-    by half the round trip."""
+) -> list[tuple[float, dict[str, Any]]]:
+    """For each peer that answers: local clock (plus ``offset_s``) minus its signed NodeInfo
+    timestamp, corrected by half the round trip; and the peer as a registry-style member dict
+    (``node_id``, ``address``, ``capabilities``)."""
     from node.client import PeerClient
     from protocol.signing import Verifier
 
     verifier = Verifier(config.swarm_id, window_ms=10**12)  # measuring skew, not enforcing it
 
-    async def one(address: str) -> float | None:
+    async def one(address: str) -> tuple[float, dict[str, Any]] | None:
         try:
             async with PeerClient(
                 address, verifier, call_timeout_s=timeout_s, channel_credentials=credentials
@@ -395,10 +399,15 @@ async def peer_clock_skews(
         except (NodeError, OSError):
             return None
         peer_s = int(verified.message.context.timestamp_ms) / 1000
-        return (sent + received) / 2 + offset_s - peer_s
+        member = {
+            "node_id": verified.signer_id,
+            "address": address,
+            "capabilities": list(verified.message.capabilities),
+        }
+        return (sent + received) / 2 + offset_s - peer_s, member
 
-    skews = await asyncio.gather(*(one(a) for a in addresses))
-    return [s for s in skews if s is not None]
+    infos = await asyncio.gather(*(one(a) for a in addresses))
+    return [i for i in infos if i is not None]
 
 
 async def health_error(address: str, timeout_s: float, credentials: Any = None) -> str | None:
@@ -474,16 +483,13 @@ async def run_checks(
     own_address = config.advertise_address or config.listen_address
     if ray_result.status != "pass":
         results.append(_skipped("registry", "needs Ray"))
-        results.append(_skipped("numerics", "needs the registry"))
     elif node_id is None:
         results.append(_skipped("registry", "needs a readable key file"))
-        results.append(_skipped("numerics", "needs the registry"))
     else:
         try:
             members, local_s = await asyncio.to_thread(registry_members, config, timeout_s)
             skews += registry_clock_skew(members or [], local_s, clock_offset_s)
             results.append(assess_registry(node_id, own_address, members))
-            results.append(assess_numerics(numerics_fingerprint(), node_id, members))
         except Exception as exc:  # Ray raises many kinds; all mean the registry did not answer
             results.append(
                 _failed(
@@ -495,8 +501,15 @@ async def run_checks(
 
     peers = [m["address"] for m in members or () if m.get("node_id") != node_id]
     peers += [p.strip() for p in config.peers.split(",") if p.strip()]
-    skews += await peer_clock_skews(
-        sorted(set(peers)), config, clock_offset_s, timeout_s, credentials
+    infos = await peer_infos(sorted(set(peers)), config, clock_offset_s, timeout_s, credentials)
+    skews += [skew for skew, _ in infos]
+    # Compare numerics with registered members and with static peers (by node id).
+    compared = {m["node_id"]: m for m in members or ()}
+    compared.update({m["node_id"]: m for _, m in infos if m["node_id"] not in compared})
+    results.append(
+        assess_numerics(
+            numerics_fingerprint(), node_id, list(compared.values()) if compared else None
+        )
     )
     results.append(assess_clock_skew(skews, config.replay_window_s))
 

@@ -321,6 +321,30 @@ def test_unreachable_grpc_port_fails_with_fix(
     assert checks["backend"]["status"] == "pass"  # the sim backend
 
 
+@pytest.mark.parametrize("same", [True, False])
+def test_numerics_compared_with_static_peers(
+    swarm: Swarm,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    key: Path,
+    same: bool,
+) -> None:
+    """A stand-alone node (static peers, no Ray) compares its numerics fingerprint with its
+    peers' signed NodeInfo; a different install fails with the peer named."""
+    import node.doctor
+
+    if not same:
+        monkeypatch.setattr(node.doctor, "numerics_fingerprint", lambda: "0" * 16)
+    code, checks = _doctor_inline(capsys, f"--key={key}", f"--set=peers={swarm.node_address}")
+    numerics = checks["numerics"]
+    if same:
+        assert numerics["status"] == "pass" and "the same as 1 members" in numerics["detail"]
+        return
+    assert code == 1 and numerics["status"] == "fail"
+    assert "1 of 1 members differ" in numerics["detail"]
+    assert "numpy" in numerics["fix"]
+
+
 def test_health_only_reports_serving_and_unreachable(
     swarm: Swarm, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -52,9 +52,9 @@ def test_assess_numerics() -> None:
     older = {"node_id": "n2", "capabilities": ["rank"]}
     other = {"node_id": "n3", "capabilities": ["numerics:bbbb"]}
     me_elsewhere = {"node_id": "me", "capabilities": ["numerics:cccc"]}
-    assert assess_numerics(own, "me", None).status == "pass"
+    assert assess_numerics(own, "me", None).status == "skip"
     passed = assess_numerics(own, "me", [same, older, me_elsewhere])
-    assert passed.status == "pass" and "the same as 1 registered" in passed.detail
+    assert passed.status == "pass" and "the same as 1 members" in passed.detail
     failed = assess_numerics(own, "me", [same, other])
     assert failed.status == "fail"
     assert "1 of 2 members differ" in failed.detail and "n3 (bbbb)" in failed.detail
