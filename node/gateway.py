@@ -171,9 +171,10 @@ class Gateway:
         self.registry = CollectorRegistry()
         self._requests = Counter(
             "swarmrank_gateway_requests",
-            "Chat completion requests, by mode (json, stream, or - when refused before reading "
-            "the body) and outcome (HTTP status; for streams stream_error when the round failed "
-            "after the stream began, client_gone when the client left mid-round)",
+            "Chat completions by mode (json, stream) and outcome (HTTP status; for streams "
+            "stream_error when the round failed after the stream began, client_gone when the "
+            "client left mid-round); mode - counts /v1 requests refused before reading the body "
+            "(401 without a valid API key, 429 over the concurrency limit)",
             ["mode", "outcome"],
             registry=self.registry,
         )
