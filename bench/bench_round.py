@@ -157,9 +157,19 @@ def phase_seconds(node: SwarmNode) -> dict[str, float]:
     return {p: registry.get_sample_value(name, {"phase": p}) or 0.0 for p in ROUND_PHASES}
 
 
-async def lead_and_measure(leader: SwarmNode, rounds: int, warmup: int) -> dict[str, Any]:
+Tick = Callable[[], None]
+
+
+def _no_tick() -> None:
+    return None
+
+
+async def lead_and_measure(
+    leader: SwarmNode, rounds: int, warmup: int, tick: Tick = _no_tick
+) -> dict[str, Any]:
     """From the leader: ``warmup`` untimed rounds, ``rounds`` timed ones, then the bare
-    fan-outs over the leader's own peer channels. Raw samples in seconds."""
+    fan-outs over the leader's own peer channels. Raw samples in seconds; ``tick`` is called
+    after every round (progress)."""
     members = leader.membership.members()
     clients = [leader.client(m) for m in members]
     health_stubs = [health_pb2_grpc.HealthStub(c.channel) for c in clients]
@@ -174,6 +184,7 @@ async def lead_and_measure(leader: SwarmNode, rounds: int, warmup: int) -> dict[
         await lead_round(leader, i)
         await fan_out_x3(bare_calls)
         await fan_out_x3(info_calls)
+        tick()
     ask_s: list[float] = []
     round_s: list[float] = []
     ranked = 0
@@ -186,6 +197,7 @@ async def lead_and_measure(leader: SwarmNode, rounds: int, warmup: int) -> dict[
         round_s.append(total)
         ranked += n_candidates >= 2
         candidates.append(n_candidates)
+        tick()
     elapsed = time.perf_counter() - started
     phases_after = phase_seconds(leader)
     bare_s = [await fan_out_x3(bare_calls) for _ in range(FANOUT_REPEATS)]
@@ -242,14 +254,18 @@ def size_result(
     }
 
 
-async def measure_size_one_process(n_nodes: int, rounds: int, warmup: int) -> dict[str, Any]:
+async def measure_size_one_process(
+    n_nodes: int, rounds: int, warmup: int, tick: Tick = _no_tick
+) -> dict[str, Any]:
     """All ``n_nodes`` nodes in this process and event loop: their work runs one after
     another, so this measures the swarm's total CPU per round more than its latency."""
     with tempfile.TemporaryDirectory(prefix="swarmrank-bench-round-") as tmp:
         async with AsyncExitStack() as stack:
             swarm = await start_swarm(n_nodes, Path(tmp), stack)
+            for _ in range(n_nodes):
+                tick()
             check_s = time_record_checks(swarm)
-            lead = await lead_and_measure(swarm.leader, rounds, warmup)
+            lead = await lead_and_measure(swarm.leader, rounds, warmup, tick)
             heads = [node.store.head() for node in swarm.nodes]
     # Warm-up rounds' checks are not timed: drop them (the first warmup * (n - 1) samples).
     check_s = check_s[warmup * (n_nodes - 1) :]
@@ -286,19 +302,35 @@ async def _node_main(index: int, data_dir: Path, conn: Any, rounds: int, warmup:
         node.membership = StaticMembership(members)
         check_s = time_record_checks(Swarm([node], started.servers))
         if index == 0:
-            conn.send(await lead_and_measure(node, rounds, warmup))
+
+            def tick() -> None:
+                conn.send(PROGRESS)
+
+            conn.send(await lead_and_measure(node, rounds, warmup, tick))
         await asyncio.to_thread(conn.recv)  # the parent's "stop"
         # The leader checks no record of its own; the others skip their warm-up checks.
         conn.send({"check_s": check_s[warmup:], "head": node.store.head()})
 
 
-def _receive(conn: Any, timeout_s: float, what: str) -> Any:
-    if not conn.poll(timeout_s):
-        raise RuntimeError(f"bench round: no {what} within {timeout_s:g} s")
-    return conn.recv()
+#: what the leader process sends after each round, before its result
+PROGRESS = "progress"
 
 
-def measure_size_processes(n_nodes: int, rounds: int, warmup: int) -> dict[str, Any]:
+def _receive(conn: Any, timeout_s: float, what: str, tick: Tick = _no_tick) -> Any:
+    """The next message on ``conn`` that is not a progress tick (those call ``tick``)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if not conn.poll(max(deadline - time.monotonic(), 0.0)):
+            raise RuntimeError(f"bench round: no {what} within {timeout_s:g} s")
+        message = conn.recv()
+        if message != PROGRESS:
+            return message
+        tick()
+
+
+def measure_size_processes(
+    n_nodes: int, rounds: int, warmup: int, tick: Tick = _no_tick
+) -> dict[str, Any]:
     """Each node in its own OS process (``spawn``), as deployed: its own interpreter, event
     loop, gRPC server and SQLite store; node 0 leads. Nodes share this machine's CPUs, so on a
     machine with fewer cores than nodes their work still queues."""
@@ -317,10 +349,13 @@ def measure_size_processes(n_nodes: int, rounds: int, warmup: int) -> dict[str, 
                 proc.start()
                 conns.append(parent)
                 procs.append(proc)
-            members = [_receive(c, PROCESS_START_TIMEOUT_S, "member") for c in conns]
+            members = []
+            for conn in conns:
+                members.append(_receive(conn, PROCESS_START_TIMEOUT_S, "member"))
+                tick()
             for conn in conns:
                 conn.send(members)
-            lead = _receive(conns[0], LEAD_TIMEOUT_S, "result from the leader")
+            lead = _receive(conns[0], LEAD_TIMEOUT_S, "result from the leader", tick)
             for conn in conns:
                 conn.send("stop")
             finals = [_receive(c, PROCESS_START_TIMEOUT_S, "final report") for c in conns]
@@ -395,14 +430,24 @@ def run(
     warmup: int = DEFAULT_WARMUP,
     one_process: bool = False,
 ) -> dict[str, Any]:
-    """Measure every size in ``sizes``; print a table (or JSON) and return the result."""
+    """Measure every size in ``sizes``; print a table (or JSON) and return the result. A
+    progress bar per size (nodes started, then rounds) goes to stderr unless ``json_output``."""
+    from rich.console import Console
+    from rich.progress import Progress
+
     per_size: list[dict[str, Any]] = []
-    for n in sizes:
-        count = rounds or DEFAULT_ROUNDS.get(n, 20)
-        if one_process:
-            per_size.append(asyncio.run(measure_size_one_process(n, count, warmup)))
-        else:
-            per_size.append(measure_size_processes(n, count, warmup))
+    with Progress(console=Console(stderr=True), disable=json_output) as progress:
+        for n in sizes:
+            count = rounds or DEFAULT_ROUNDS.get(n, 20)
+            task = progress.add_task(f"{n} nodes: start, then rounds", total=n + warmup + count)
+
+            def tick(task: Any = task) -> None:
+                progress.advance(task)
+
+            if one_process:
+                per_size.append(asyncio.run(measure_size_one_process(n, count, warmup, tick)))
+            else:
+                per_size.append(measure_size_processes(n, count, warmup, tick))
     result = {
         "benchmark": "round",
         "backend": "sim (latency_ms=0)",

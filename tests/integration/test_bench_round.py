@@ -58,3 +58,13 @@ def test_swarmrank_bench_rejects_unknown_names() -> None:
     with pytest.raises(SystemExit) as exc:
         main(["bench", "nonsense"])
     assert exc.value.code == 2
+
+
+def test_table_output_with_progress(capsys: pytest.CaptureFixture[str]) -> None:
+    """Without --json: the table on stdout, and a progress bar per size on stderr that reaches
+    100% (every node started, every warm-up and timed round ticked)."""
+    result = bench_round.run(json_output=False, sizes=[3], rounds=2, warmup=1)
+    out, err = capsys.readouterr()
+    assert "swarm round vs three bare gRPC fan-outs" in out and "ask/bare" in out
+    assert "3 nodes: start, then rounds" in err and "100%" in err
+    assert result["sizes"][0]["rounds"] == 2
