@@ -972,6 +972,13 @@ class SwarmNode(Node):
         record: Envelope = Envelope.FromString(entry.envelope)
         return record
 
+    def _trust_status(self, node_id: str) -> dict[str, Any]:
+        """A member's trust status and bonded stake from this node's ledger (trust on only)."""
+        if self.trust is None:
+            return {}
+        identity = self.state.identity(node_id)
+        return {"trust_status": identity.status, "stake": identity.stake}
+
     async def handle_status(
         self, request: services_pb2.StatusRequest
     ) -> services_pb2.StatusResponse:
@@ -991,6 +998,7 @@ class SwarmNode(Node):
                     alive=True,
                     last_seen_s=max(0.0, (now_ms - m.last_seen_ms) / 1000),
                     numerics=fingerprint_of(m.capabilities) or "",
+                    **self._trust_status(m.node_id),
                 )
                 for m in sorted(self.membership.members(), key=lambda m: m.node_id)
             ],

@@ -150,6 +150,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                             "alive": m.alive,
                             "last_seen_s": m.last_seen_s,
                             "numerics": m.numerics,
+                            "trust_status": m.trust_status,
+                            "stake": m.stake,
                         }
                         for m in status.members
                     ],
@@ -164,7 +166,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"ledger height {status.ledger_height}"
     )
     table = Table()
-    for column in ("node id", "address", "model", "reputation", "alive", "last seen", "numerics"):
+    trust = any(m.trust_status for m in status.members)
+    columns = ["node id", "address", "model", "reputation", "alive", "last seen", "numerics"]
+    for column in columns + (["trust", "stake"] if trust else []):
         table.add_column(column)
     for m in status.members:
         table.add_row(
@@ -175,6 +179,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             "yes" if m.alive else "no",
             f"{m.last_seen_s:.1f} s ago",
             m.numerics or "-",
+            *([m.trust_status, f"{m.stake:g}"] if trust else []),
         )
     console.print(table)
     warning = numerics_warning([m.numerics for m in status.members])

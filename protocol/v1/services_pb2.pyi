@@ -85,7 +85,7 @@ class StatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class MemberStatus(_message.Message):
-    __slots__ = ("node_id", "address", "model", "reputation", "alive", "last_seen_s", "numerics")
+    __slots__ = ("node_id", "address", "model", "reputation", "alive", "last_seen_s", "numerics", "trust_status", "stake")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -93,6 +93,8 @@ class MemberStatus(_message.Message):
     ALIVE_FIELD_NUMBER: _ClassVar[int]
     LAST_SEEN_S_FIELD_NUMBER: _ClassVar[int]
     NUMERICS_FIELD_NUMBER: _ClassVar[int]
+    TRUST_STATUS_FIELD_NUMBER: _ClassVar[int]
+    STAKE_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     address: str
     model: str
@@ -100,7 +102,9 @@ class MemberStatus(_message.Message):
     alive: bool
     last_seen_s: float
     numerics: str
-    def __init__(self, node_id: _Optional[str] = ..., address: _Optional[str] = ..., model: _Optional[str] = ..., reputation: _Optional[float] = ..., alive: _Optional[bool] = ..., last_seen_s: _Optional[float] = ..., numerics: _Optional[str] = ...) -> None: ...
+    trust_status: str
+    stake: float
+    def __init__(self, node_id: _Optional[str] = ..., address: _Optional[str] = ..., model: _Optional[str] = ..., reputation: _Optional[float] = ..., alive: _Optional[bool] = ..., last_seen_s: _Optional[float] = ..., numerics: _Optional[str] = ..., trust_status: _Optional[str] = ..., stake: _Optional[float] = ...) -> None: ...
 
 class StatusResponse(_message.Message):
     __slots__ = ("swarm_id", "node_id", "ledger_height", "ledger_head", "members")

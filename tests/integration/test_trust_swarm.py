@@ -21,7 +21,7 @@ from protocol.errors import InvalidEvidence
 from protocol.replay import verify_equivocation
 from protocol.signing import Envelope, SystemClock, seal
 from protocol.testing import test_identity
-from protocol.v1 import envelope_pb2, messages_pb2
+from protocol.v1 import envelope_pb2, messages_pb2, services_pb2
 from ranking.trust import TrustParams
 
 pytestmark = pytest.mark.integration
@@ -84,9 +84,15 @@ async def test_failed_calibration_blocks_selection(tmp_path: Path, defended: boo
         for i in range(6):
             result = await leader.ask(f"What is {i} + 7?")
             picked += newcomer.node_id in selected(result.record)
+        # `swarmrank status` shows each member's trust status and stake from the ledger.
+        status = await leader.handle_status(services_pb2.StatusRequest())
+        shown = {m.node_id: (m.trust_status, m.stake) for m in status.members}
         if not defended:
+            assert set(shown.values()) == {("", 0.0)}
             assert picked > 0  # without probation the coin-flipper is selected at once
             return
+        assert shown[newcomer.node_id] == ("probation", 0.0)
+        assert all(shown[n.node_id] == ("admitted", TRUST.min_stake) for n in swarm.nodes[:4])
         assert picked == 0
         # Out of its cooldown it may retake the exam (and fails again: a longer cooldown).
         assert leader.store.head()[0] >= cooldown_until
