@@ -11,6 +11,7 @@ runs as a non-root user with the ``swarmrank`` entrypoint and a gRPC health chec
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import shutil
@@ -231,12 +232,20 @@ def test_dockerfile_passes_hadolint() -> None:
 
 
 def _exposed_metric_names() -> set[str]:
+    from node.gateway import Gateway
     from node.metrics import NodeMetrics
 
+    async def gateway_registry() -> Any:
+        gateway = Gateway(["127.0.0.1:9"])
+        await gateway.app.cleanup()  # closes its gRPC channels
+        return gateway.registry
+
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count")}
+    registries = [NodeMetrics().registry, asyncio.run(gateway_registry())]
     return {
         family.name + suffix
-        for family in NodeMetrics().registry.collect()
+        for registry in registries
+        for family in registry.collect()
         for suffix in suffixes.get(family.type, ("",))
     }
 
@@ -250,7 +259,7 @@ def test_alert_rules_use_metrics_the_node_exports() -> None:
     assert len(alerts) >= 5
     for rule in alerts:
         assert rule["alert"] and rule["annotations"]["summary"]
-        used = set(re.findall(r"\bswarmrank_node_\w+", rule["expr"]))
+        used = set(re.findall(r"\bswarmrank_(?:node|gateway)_\w+", rule["expr"]))
         assert used <= exposed, f"{rule['alert']}: unknown metrics {used - exposed}"
     reasons = set(re.findall(r'reason=~?"([^"]+)"', (DOCKER / "alerts.yml").read_text()))
     from protocol import errors
