@@ -582,16 +582,13 @@ def trust_weights(
             raise InvalidParameters(f"jailed must have shape ({n},)")
         w[jail] = 0.0
     established = (admitted >= 0) & (admitted <= h) & (h - admitted >= params.probation_rounds)
-    if not (established & (w > 0.0)).any():
+    # The same notion of "positive" as the cap itself: subnormal weight counts as none.
+    if not (established & (w >= MIN_WEIGHT)).any():
         return _cap_shares(w, params.max_identity_share)
     out = np.zeros(n, dtype=np.float64)
     out[established] = _cap_shares(w[established], params.max_identity_share)
     reference = out[established]
-    positive = reference[reference > 0.0]
-    if positive.size == 0:
-        # Only subnormal established weight, which capping rounded to zero: as if none.
-        return _cap_shares(w, params.max_identity_share)
-    median = float(np.median(positive))
+    median = float(np.median(reference[reference > 0.0]))
     fresh = ~established
     out[fresh] = np.minimum(w[fresh], params.probation_weight_fraction * median)
     budget = params.probation_total_fraction * float(out[established].sum())
