@@ -56,6 +56,8 @@ TARGET_RATIO = 2.0
 DEFAULT_ROUNDS = {4: 30, 16: 30, 32: 20}
 DEFAULT_WARMUP = 3
 FANOUT_REPEATS = 30  # bare fan-out x3 samples per size
+#: generous deadlines: the benchmark times rounds, it must not cut them short
+SETTINGS = RoundSettings(generate_deadline_ms=20_000, rank_deadline_ms=20_000)
 
 
 @dataclass
@@ -72,21 +74,20 @@ class Swarm:
 
 async def start_swarm(n_nodes: int, data_dir: Path, stack: AsyncExitStack) -> Swarm:
     """Start ``n_nodes`` sim nodes with real gRPC servers; ``stack`` tears them down."""
-    settings = RoundSettings(generate_deadline_ms=20_000, rank_deadline_ms=20_000)
     backends = [SimBackend(seed=index) for index in range(n_nodes)]
     started = await stack.enter_async_context(
-        in_process_swarm(data_dir, backends, swarm_id=SWARM, settings=settings)
+        in_process_swarm(data_dir, backends, swarm_id=SWARM, settings=SETTINGS)
     )
     return Swarm(started.nodes, started.servers)
 
 
-def time_record_checks(swarm: Swarm) -> list[float]:
+def time_record_checks(nodes: Sequence[SwarmNode]) -> list[float]:
     """Collect the duration of every record acceptance (verify every signature, recompute the
-    round, append, update reputations) on every node of ``swarm``. The step is synchronous: in
+    round, append, update reputations) on every node in ``nodes``. The step is synchronous: in
     one process its wall time is its CPU time, and the N nodes' checks run one after another;
     with one process per node it is wall time, which includes waiting for a CPU."""
     samples: list[float] = []
-    for node in swarm.nodes:
+    for node in nodes:
         accept = node._accept_record_locked
 
         def timed(envelope: Any, accept: Callable[[Any], Any] = accept) -> Any:
@@ -264,7 +265,7 @@ async def measure_size_one_process(
             swarm = await start_swarm(n_nodes, Path(tmp), stack)
             for _ in range(n_nodes):
                 tick()
-            check_s = time_record_checks(swarm)
+            check_s = time_record_checks(swarm.nodes)
             lead = await lead_and_measure(swarm.leader, rounds, warmup, tick)
             heads = [node.store.head() for node in swarm.nodes]
     # Warm-up rounds' checks are not timed: drop them (the first warmup * (n - 1) samples).
@@ -285,14 +286,13 @@ def _node_process(index: int, data_dir: str, conn: Any, rounds: int, warmup: int
 
 
 async def _node_main(index: int, data_dir: Path, conn: Any, rounds: int, warmup: int) -> None:
-    settings = RoundSettings(generate_deadline_ms=20_000, rank_deadline_ms=20_000)
     async with AsyncExitStack() as stack:
         started = await stack.enter_async_context(
             in_process_swarm(
                 data_dir,
                 [SimBackend(seed=index)],
                 swarm_id=SWARM,
-                settings=settings,
+                settings=SETTINGS,
                 first_identity=index,
             )
         )
@@ -300,7 +300,7 @@ async def _node_main(index: int, data_dir: Path, conn: Any, rounds: int, warmup:
         conn.send(node.self_member())
         members = await asyncio.to_thread(conn.recv)
         node.membership = StaticMembership(members)
-        check_s = time_record_checks(Swarm([node], started.servers))
+        check_s = time_record_checks([node])
         if index == 0:
 
             def tick() -> None:

@@ -49,8 +49,6 @@ VERSION = "0.1.0"
 MAX_CHALLENGE_BYTES = 64
 MAX_RATIONALE_CHARS = 500
 DEFAULT_RECORDS_LIMIT = 100
-#: what every node does; NodeInfo adds the numerics fingerprint (:mod:`node.numerics`)
-NODE_CAPABILITIES = ("generate", "rank")
 MAX_RECORDS_LIMIT = 1000
 
 _OUTCOMES: dict[str, int] = {
@@ -59,6 +57,13 @@ _OUTCOMES: dict[str, int] = {
     "tie": messages_pb2.OUTCOME_TIE,
     "abstain": messages_pb2.OUTCOME_ABSTAIN,
 }
+
+
+def node_capabilities() -> tuple[str, ...]:
+    """What a node advertises in its NodeInfo: its roles and its numerics fingerprint
+    (:mod:`node.numerics`)."""
+    return ("generate", "rank", numerics_capability())
+
 
 T = TypeVar("T")
 log = get_logger("node")
@@ -170,7 +175,7 @@ class Node:
             public_key=self.identity.public_key,
             address=self.address,
             model=self.backend.model_name,
-            capabilities=[*NODE_CAPABILITIES, numerics_capability()],
+            capabilities=node_capabilities(),
             version=VERSION,
             challenge=challenge,
         )

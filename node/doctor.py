@@ -181,13 +181,13 @@ def assess_numerics(
     ``members=None``: nobody to compare with (skip)."""
     from node.numerics import fingerprint_of
 
-    others = [
-        (str(m["node_id"]), fingerprint_of(m.get("capabilities", ())))
-        for m in members or ()
-        if m["node_id"] != node_id
-    ]
     if members is None:
         return _skipped("numerics", "no registry member or peer to compare with")
+    others = [
+        (str(m["node_id"]), fingerprint_of(m.get("capabilities", ())))
+        for m in members
+        if m["node_id"] != node_id
+    ]
     differing = [(n, f) for n, f in others if f is not None and f != own]
     if differing:
         names = ", ".join(f"{n[:12]} ({f})" for n, f in differing[:5])

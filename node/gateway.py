@@ -86,14 +86,19 @@ def response_to_json(response: services_pb2.AskResponse) -> dict[str, Any]:
     }
 
 
+#: no token counts: the answer comes from a swarm, not from one model
+_NO_USAGE = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+
+
+def _error_body(message: str, kind: str, code: str) -> dict[str, Any]:
+    """OpenAI's error shape."""
+    return {"error": {"message": message, "type": kind, "code": code}}
+
+
 def _error(
     status: int, message: str, kind: str, code: str, headers: dict[str, str] | None = None
 ) -> web.Response:
-    return web.json_response(
-        {"error": {"message": message, "type": kind, "code": code}},
-        status=status,
-        headers=headers,
-    )
+    return web.json_response(_error_body(message, kind, code), status=status, headers=headers)
 
 
 def _swarm_error(exc: grpc.aio.AioRpcError) -> tuple[int, dict[str, Any]]:
@@ -103,12 +108,12 @@ def _swarm_error(exc: grpc.aio.AioRpcError) -> tuple[int, dict[str, Any]]:
         grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
         grpc.StatusCode.DEADLINE_EXCEEDED: 504,
     }.get(exc.code(), 503)
-    error = {
-        "message": f"swarm: {exc.details()}",
-        "type": "swarm_error",
-        "code": exc.code().name.lower(),
-    }
-    return status, {"error": error}
+    return status, _error_body(f"swarm: {exc.details()}", "swarm_error", exc.code().name.lower())
+
+
+def _completion_id(response: services_pb2.AskResponse) -> str:
+    """The chat completion id: from the record id, so a reply names its round."""
+    return "chatcmpl-" + response.record_id.hex()[:24]
 
 
 async def _event(stream: web.StreamResponse, data: dict[str, Any]) -> None:
@@ -316,7 +321,7 @@ class Gateway:
             "json",
             web.json_response(
                 {
-                    "id": "chatcmpl-" + response.record_id.hex()[:24],
+                    "id": _completion_id(response),
                     "object": "chat.completion",
                     "created": int(time.time()),
                     "model": MODEL_ID,
@@ -327,7 +332,7 @@ class Gateway:
                             "finish_reason": "stop",
                         }
                     ],
-                    "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+                    "usage": _NO_USAGE,
                     "swarmrank": evidence,
                 }
             ),
@@ -374,7 +379,7 @@ class Gateway:
                 round_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
                     await round_task
-        chunk_id = "chatcmpl-" + response.record_id.hex()[:24]
+        chunk_id = _completion_id(response)
         created = int(time.time())
 
         def chunk(delta: dict[str, str], finish: str | None, **extra: Any) -> dict[str, Any]:
@@ -391,8 +396,7 @@ class Gateway:
         await _event(stream, chunk({"content": response.answer}, None))
         await _event(stream, chunk({}, "stop", swarmrank=response_to_json(response)))
         if isinstance(stream_options, dict) and stream_options.get("include_usage"):
-            usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
-            await _event(stream, {**chunk({}, None), "choices": [], "usage": usage})
+            await _event(stream, {**chunk({}, None), "choices": [], "usage": _NO_USAGE})
         await stream.write(b"data: [DONE]\n\n")
         await stream.write_eof()
         return "200"

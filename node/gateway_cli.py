@@ -67,11 +67,12 @@ async def serve_gateway(
     host, sep, port = listen.rpartition(":")
     if not sep or not port.isdigit():
         raise ConfigError(f"invalid --listen {listen!r}: expected host:port")
-    if max_concurrent < 1:
-        raise ConfigError(f"invalid --max-concurrent {max_concurrent}: must be at least 1")
-    gateway = Gateway(
-        nodes, timeout_s=timeout_s, max_concurrent=max_concurrent, api_keys=api_keys or ()
-    )
+    try:
+        gateway = Gateway(
+            nodes, timeout_s=timeout_s, max_concurrent=max_concurrent, api_keys=api_keys or ()
+        )
+    except ValueError as exc:  # the Gateway validates its own settings
+        raise ConfigError(f"gateway: {exc}") from exc
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     stop_on_signals(loop, stop)

@@ -39,7 +39,7 @@ from typing import Any, Protocol
 import grpc
 
 from node.client import PeerClient
-from node.core import NODE_CAPABILITIES, Node
+from node.core import Node, node_capabilities
 from node.errors import NodeError, RoundFailed
 from node.ledger import (
     DEFAULT_REPUTATION,
@@ -60,7 +60,7 @@ from node.ledger import (
 )
 from node.logging import get_logger
 from node.membership import Member
-from node.numerics import fingerprint_of, numerics_capability
+from node.numerics import fingerprint_of
 from node.round import assign_pairs, cluster_candidates, select_participants
 from node.trust import (
     EventRejected,
@@ -252,7 +252,7 @@ class SwarmNode(Node):
             public_key=self.identity.public_key,
             address=self.address,
             model=self.backend.model_name,
-            capabilities=(*NODE_CAPABILITIES, numerics_capability()),
+            capabilities=node_capabilities(),
             info_envelope=self.info_envelope(),
             last_seen_ms=int(time.time() * 1000),
         )
