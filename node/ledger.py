@@ -58,6 +58,10 @@ if TYPE_CHECKING:
 
 #: reputation of a node the ledger has not seen yet
 DEFAULT_REPUTATION = 0.5
+#: upper bounds on a record's EM parameters: every member recomputes the aggregation, so a
+#: leader must not be able to make that step arbitrarily expensive (defaults: 10 and 1)
+MAX_EM_ITERATIONS = 100
+MAX_EM_ILSR_STEPS = 20
 
 _OUTCOME_TO_RANKING = {
     messages_pb2.OUTCOME_A: 0,
@@ -86,8 +90,26 @@ def aggregation_params(params: messages_pb2.RoundParameters) -> AggregationParam
         alpha=params.alpha,
         max_ranker_share=params.max_ranker_share,
         em_iterations=params.em_iterations,
+        em_ilsr_steps=params.em_ilsr_steps,
         level=params.confidence_level,
     )
+
+
+def check_parameters(params: messages_pb2.RoundParameters) -> AggregationParams:
+    """The aggregation parameters of a recorded round, or :class:`RecordRejected`
+    (``query.parameters``) when they are out of range."""
+    if params.em_iterations > MAX_EM_ITERATIONS:
+        raise RecordRejected(
+            "query.parameters", f"em_iterations {params.em_iterations} > {MAX_EM_ITERATIONS}"
+        )
+    if params.em_ilsr_steps > MAX_EM_ILSR_STEPS:
+        raise RecordRejected(
+            "query.parameters", f"em_ilsr_steps {params.em_ilsr_steps} > {MAX_EM_ILSR_STEPS}"
+        )
+    try:
+        return aggregation_params(params)
+    except RankingError as exc:
+        raise RecordRejected("query.parameters", str(exc)) from exc
 
 
 def ballots_to_comparisons(
@@ -401,6 +423,7 @@ def check_record(
     if query.height != record.height or query.previous_record_hash != record.previous_record_hash:
         raise RecordRejected("query", "query was issued for another ledger position")
     params = query.parameters
+    check_parameters(params)
 
     # Selection: the recorded pool must carry this node's own ledger reputations, and the
     # selection must follow from it.

@@ -49,6 +49,7 @@ from node.ledger import (
     apply_state,
     ballot_weights,
     check_events,
+    check_parameters,
     check_record,
     gold_cluster,
     gold_task_for,
@@ -94,6 +95,7 @@ class RoundSettings:
     alpha: float = 0.01  # Bradley-Terry regularisation
     max_ranker_share: float = 0.2  # cap on one ranker's share of total ranking weight
     em_iterations: int = 10  # robust re-weighting iterations
+    em_ilsr_steps: int = 1  # I-LSR steps per EM M-step (0 = refit to convergence)
     confidence_level: float = 0.95  # level of intervals and the tied-for-first set
     quorum_generators: int = 1  # minimum candidates to go on
     quorum_rankers: int = 1  # minimum ballots to go on (when there is anything to judge)
@@ -102,6 +104,13 @@ class RoundSettings:
     cluster_answers: bool = True  # merge identical normalised final answers
     broadcast_timeout_s: float = 5.0  # deadline of each SubmitRecord to a peer
     gold_fraction: float = 0.0  # share of live rounds followed by a blind gold round (0 = none)
+
+    def __post_init__(self) -> None:
+        # A leader must not run rounds whose records every member would reject.
+        try:
+            check_parameters(self.to_proto())
+        except RecordRejected as exc:
+            raise ValueError(f"round settings: {exc.detail}") from exc
 
     def to_proto(self) -> messages_pb2.RoundParameters:
         return messages_pb2.RoundParameters(
@@ -112,6 +121,7 @@ class RoundSettings:
             alpha=self.alpha,
             max_ranker_share=self.max_ranker_share,
             em_iterations=self.em_iterations,
+            em_ilsr_steps=self.em_ilsr_steps,
             confidence_level=self.confidence_level,
             quorum_generators=self.quorum_generators,
             quorum_rankers=self.quorum_rankers,

@@ -183,6 +183,7 @@ def fit_pairwise(
     max_iter: int = 200,
     tol: float = 1e-8,
     initial_strengths: ArrayLike | None = None,
+    steps: int = 0,
 ) -> NDArray[np.float64]:
     """Bradley-Terry log-strengths from a weighted win matrix by I-LSR.
 
@@ -223,6 +224,10 @@ def fit_pairwise(
         Convergence tolerance on the L1 norm of the change in strengths.
     initial_strengths : array_like, optional
         Starting point (a previous fit), which only changes the number of iterations.
+    steps : int
+        ``0`` (default): iterate until converged. ``k >= 1``: take exactly ``k`` I-LSR steps
+        from ``initial_strengths`` (or from equal strengths) and return, converged or not; the
+        robust EM uses this for its M-steps (``AggregationParams.em_ilsr_steps``).
 
     Returns
     -------
@@ -246,6 +251,8 @@ def fit_pairwise(
         raise InvalidParameters("win_matrix must have at least one candidate")
     if not (np.isfinite(alpha) and alpha >= 0.0):
         raise InvalidParameters(f"alpha must be finite and >= 0, got {alpha!r}")
+    if steps < 0:
+        raise InvalidParameters(f"steps must be >= 0, got {steps!r}")
     if n == 1:
         return np.zeros(1, dtype=np.float64)
     judged = (w.sum(axis=0) + w.sum(axis=1)) > 0.0
@@ -267,7 +274,7 @@ def fit_pairwise(
         if init.shape != (n,) or not np.all(np.isfinite(init)):
             raise InvalidParameters("initial_strengths must be finite with shape (n_items,)")
         start = init[idx] - init[idx].mean()
-    fitted = _ilsr_dense(sub, float(alpha), start, max_iter, tol)
+    fitted = _ilsr_dense(sub, float(alpha), start, max_iter, tol, steps)
     out = np.empty(n, dtype=np.float64)
     out[idx] = fitted
     if idx.size < n:
@@ -281,10 +288,13 @@ def _ilsr_dense(
     start: NDArray[np.float64] | None,
     max_iter: int,
     tol: float,
+    steps: int = 0,
 ) -> NDArray[np.float64]:
+    """choix's I-LSR loop: until the L1 change is below ``tol`` (``steps == 0``), or exactly
+    ``steps`` steps."""
     params = start
     previous: NDArray[np.float64] | None = None
-    for _ in range(max_iter):
+    for step in range(steps or max_iter):
         try:
             with np.errstate(all="raise"):
                 params = np.asarray(
@@ -295,6 +305,8 @@ def _ilsr_dense(
             raise NotConverged(f"I-LSR step failed: {exc}") from exc
         if not np.all(np.isfinite(params)):
             raise NotConverged("I-LSR produced non-finite strengths")
+        if steps and step + 1 == steps:
+            return params
         if previous is not None and float(np.abs(params - previous).sum()) < tol:
             return params
         previous = params

@@ -11,10 +11,15 @@ manner of Dawid & Skene (1979), one reliability per ranker ("one-coin" model):
   current ``s`` and ``eta_r``: ``q = eta sigma(d) / (eta sigma(d) + (1 - eta) sigma(-d))`` with
   ``d`` the fitted strength difference in the verdict's direction.
 * **M-step.** ``eta_r`` = (expected agreements + prior) / (verdicts + prior), floored at
-  ``min_reliability``; then ``s`` is refitted by I-LSR on the expected win matrix, in which a
+  ``min_reliability``; then ``s`` moves by I-LSR on the expected win matrix, in which a
   verdict for ``i`` over ``j`` contributes ``w_r q`` to ``W[i, j]`` and ``w_r (1 - q)`` to
-  ``W[j, i]``. This is exactly the expected complete-data BT likelihood, so each step is a
-  weighted BT fit.
+  ``W[j, i]``. This is exactly the expected complete-data BT likelihood, so a full M-step is a
+  weighted BT fit. By default the M-step is a single I-LSR step from the current ``s``
+  (``em_ilsr_steps = 1``), a generalised EM step (Dempster, Laird & Rubin 1977): the fixed
+  point is the same as with full refits, and an iteration costs one I-LSR step instead of the
+  four to six a refit to ``tol`` takes. On the clique trials of the tests (200 seeds) both
+  choices pick the same winners at the same rates; on a 16-node round's aggregation the
+  default is about 2.7x faster (``bench.bench_aggregate``).
 
 With the default floor of 0.5 a ranker that disagrees with the consensus no more than a coin
 flip contributes ``sigma(d)`` both ways, i.e. exactly the model's own prediction: no pull at
@@ -35,6 +40,8 @@ References
 ----------
 X. Chen, P. N. Bennett, K. Collins-Thompson and E. Horvitz, "Pairwise ranking aggregation in a
 crowdsourced setting", WSDM 2013.
+A. P. Dempster, N. M. Laird and D. B. Rubin, "Maximum likelihood from incomplete data via the
+EM algorithm", JRSS B 39, 1977.
 A. P. Dawid and A. M. Skene, "Maximum likelihood estimation of observer error-rates using the
 EM algorithm", Applied Statistics 28, 1979.
 L. Maystre and M. Grossglauser, "Fast and accurate inference of Plackett-Luce models", NeurIPS
@@ -263,6 +270,7 @@ def fit_weighted(
     judged = (w.sum(axis=0) + w.sum(axis=1)) > 0.0
     fit_args = {"alpha": params.alpha, "max_iter": params.max_iter, "tol": params.tol}
     s = fit_pairwise(w, **fit_args)  # type: ignore[arg-type]
+    m_step = {**fit_args, "steps": params.em_ilsr_steps}
     prior_agree, prior_disagree = params.reliability_prior
     eta = np.full(n_rankers, prior_agree / (prior_agree + prior_disagree))
     eta = np.maximum(eta, params.min_reliability)
@@ -272,7 +280,7 @@ def fit_weighted(
         new_eta = np.where(np.isnan(new_eta), eta, new_eta)
         labels = _expected_labels(y, d, new_eta[comparisons.ranker])
         w_em = _win_matrix(comparisons, n, comparison_weights, labels)
-        new_s = fit_pairwise(w_em, initial_strengths=s, **fit_args)  # type: ignore[arg-type]
+        new_s = fit_pairwise(w_em, initial_strengths=s, **m_step)  # type: ignore[arg-type]
         moved = max(float(np.abs(new_s - s).max()), float(np.abs(new_eta - eta).max()))
         s, eta = new_s, new_eta
         if moved <= params.em_tol:

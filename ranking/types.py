@@ -220,6 +220,11 @@ class AggregationParams:
         ``(0, 1]``. Default 0.2 (at least five rankers are needed for the cap to bind).
     em_iterations : int
         Robust re-weighting (EM) iterations; 0 gives reputation-weighted BT. Default 10.
+    em_ilsr_steps : int
+        I-LSR steps per EM M-step. ``k >= 1``: exactly ``k`` steps from the previous strengths
+        (a generalised EM step; the fixed point is the same as a full refit's, each iteration
+        costs a fraction of one). ``0``: refit to convergence (``tol``) at every M-step, the
+        rule of records made before this parameter existed. Default 1.
     level : float
         Confidence level of the strength intervals and of the tied-for-first set. Default 0.95.
     reliability_prior : tuple of float
@@ -242,6 +247,7 @@ class AggregationParams:
     alpha: float = 0.01
     max_ranker_share: float = 0.2
     em_iterations: int = 10
+    em_ilsr_steps: int = 1
     level: float = 0.95
     reliability_prior: tuple[float, float] = (3.0, 1.0)
     min_reliability: float = 0.5
@@ -258,6 +264,8 @@ class AggregationParams:
             )
         if self.em_iterations < 0:
             raise InvalidParameters(f"em_iterations must be >= 0, got {self.em_iterations!r}")
+        if self.em_ilsr_steps < 0:
+            raise InvalidParameters(f"em_ilsr_steps must be >= 0, got {self.em_ilsr_steps!r}")
         if not (0.0 < self.level < 1.0):
             raise InvalidParameters(f"level must be in (0, 1), got {self.level!r}")
         agree, disagree = self.reliability_prior

@@ -70,7 +70,7 @@ class Heartbeat(_message.Message):
     def __init__(self, context: _Optional[_Union[MessageContext, _Mapping]] = ..., node_id: _Optional[str] = ..., ledger_height: _Optional[int] = ..., ledger_head: _Optional[bytes] = ...) -> None: ...
 
 class RoundParameters(_message.Message):
-    __slots__ = ("max_generators", "max_rankers", "schedule", "schedule_k", "alpha", "max_ranker_share", "em_iterations", "confidence_level", "quorum_generators", "quorum_rankers", "generate_deadline_ms", "rank_deadline_ms", "cluster_answers")
+    __slots__ = ("max_generators", "max_rankers", "schedule", "schedule_k", "alpha", "max_ranker_share", "em_iterations", "confidence_level", "quorum_generators", "quorum_rankers", "generate_deadline_ms", "rank_deadline_ms", "cluster_answers", "em_ilsr_steps")
     MAX_GENERATORS_FIELD_NUMBER: _ClassVar[int]
     MAX_RANKERS_FIELD_NUMBER: _ClassVar[int]
     SCHEDULE_FIELD_NUMBER: _ClassVar[int]
@@ -84,6 +84,7 @@ class RoundParameters(_message.Message):
     GENERATE_DEADLINE_MS_FIELD_NUMBER: _ClassVar[int]
     RANK_DEADLINE_MS_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_ANSWERS_FIELD_NUMBER: _ClassVar[int]
+    EM_ILSR_STEPS_FIELD_NUMBER: _ClassVar[int]
     max_generators: int
     max_rankers: int
     schedule: str
@@ -97,7 +98,8 @@ class RoundParameters(_message.Message):
     generate_deadline_ms: int
     rank_deadline_ms: int
     cluster_answers: bool
-    def __init__(self, max_generators: _Optional[int] = ..., max_rankers: _Optional[int] = ..., schedule: _Optional[str] = ..., schedule_k: _Optional[int] = ..., alpha: _Optional[float] = ..., max_ranker_share: _Optional[float] = ..., em_iterations: _Optional[int] = ..., confidence_level: _Optional[float] = ..., quorum_generators: _Optional[int] = ..., quorum_rankers: _Optional[int] = ..., generate_deadline_ms: _Optional[int] = ..., rank_deadline_ms: _Optional[int] = ..., cluster_answers: _Optional[bool] = ...) -> None: ...
+    em_ilsr_steps: int
+    def __init__(self, max_generators: _Optional[int] = ..., max_rankers: _Optional[int] = ..., schedule: _Optional[str] = ..., schedule_k: _Optional[int] = ..., alpha: _Optional[float] = ..., max_ranker_share: _Optional[float] = ..., em_iterations: _Optional[int] = ..., confidence_level: _Optional[float] = ..., quorum_generators: _Optional[int] = ..., quorum_rankers: _Optional[int] = ..., generate_deadline_ms: _Optional[int] = ..., rank_deadline_ms: _Optional[int] = ..., cluster_answers: _Optional[bool] = ..., em_ilsr_steps: _Optional[int] = ...) -> None: ...
 
 class Query(_message.Message):
     __slots__ = ("context", "question", "leader_id", "previous_record_hash", "height", "generator_ids", "ranker_ids", "parameters")

@@ -303,7 +303,18 @@ async def test_5_altered_record_rejected_and_kept(swarm: LocalSwarm, tmp_path: P
     def drop_ballot(r: messages_pb2.ConsensusRecord) -> None:
         del r.ballots[-1]
 
-    variants = {"outcome.strengths": bump_strength, "outcome.winner": other_winner}
+    def costly_parameters(r: messages_pb2.ConsensusRecord) -> None:
+        # Every member recomputes the aggregation: a leader asking for a billion EM
+        # iterations is refused before any work, not obeyed.
+        query = messages_pb2.Query.FromString(r.query.payload)
+        query.parameters.em_iterations = 10**9
+        r.query.CopyFrom(seal(leader, envelope_pb2.KIND_QUERY, query, SWARM))
+
+    variants = {
+        "outcome.strengths": bump_strength,
+        "outcome.winner": other_winner,
+        "query.parameters": costly_parameters,
+    }
     if record.ballots:
         variants["absent_ids"] = drop_ballot
     config = NodeConfig(swarm_id=SWARM, data_dir=tmp_path)

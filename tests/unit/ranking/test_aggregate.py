@@ -14,6 +14,7 @@ from ranking import (
     OUTCOME_A,
     OUTCOME_B,
     AggregationParams,
+    AggregationResult,
     Comparisons,
     InvalidParameters,
     NoComparisons,
@@ -242,3 +243,30 @@ def test_em_iterations_zero_is_weighted_bt() -> None:
     weighted = aggregate_weighted(comparisons, N_ITEMS, np.ones(N_RANKERS))
     assert robust0.strengths.tobytes() == weighted.strengths.tobytes()
     assert weighted.method == "weighted-bt"
+
+
+def test_one_step_m_steps_reach_the_full_em_fixed_point() -> None:
+    """``em_ilsr_steps=1`` (the default: one I-LSR step per M-step) and ``0`` (a full refit
+    per M-step, the rule of records made before the parameter existed) differ after ten
+    iterations but converge to the same joint fixed point of strengths and reliabilities."""
+    _truth, comparisons = _synthetic(3)
+
+    def run(steps: int, iterations: int) -> AggregationResult:
+        params = AggregationParams(em_iterations=iterations, em_ilsr_steps=steps, em_tol=1e-13)
+        return aggregate(comparisons, N_ITEMS, np.ones(N_RANKERS), params=params)
+
+    short_one, short_full = run(1, 10), run(0, 10)
+    assert short_one.strengths.tobytes() != short_full.strengths.tobytes()
+    assert AggregationParams().em_ilsr_steps == 1
+    assert (
+        run(1, 10).strengths.tobytes()
+        == aggregate(comparisons, N_ITEMS, np.ones(N_RANKERS)).strengths.tobytes()
+    )
+    long_one, long_full = run(1, 400), run(0, 400)
+    np.testing.assert_allclose(long_one.strengths, long_full.strengths, atol=1e-7)
+    np.testing.assert_allclose(long_one.ranker_reliability, long_full.ranker_reliability, atol=1e-7)
+
+
+def test_em_ilsr_steps_must_not_be_negative() -> None:
+    with pytest.raises(InvalidParameters, match="em_ilsr_steps"):
+        AggregationParams(em_ilsr_steps=-1)

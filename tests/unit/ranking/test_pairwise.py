@@ -255,3 +255,21 @@ def test_own_candidate_comparisons_never_change_result(
         build_win_matrix(c, n, np.ones(4), own_item),
         build_win_matrix(only_clean, n, np.ones(4)),
     )
+
+
+def test_fixed_steps_are_exactly_that_many_choix_steps() -> None:
+    """``steps=k`` takes exactly ``k`` of choix's I-LSR steps from the starting point and
+    stops, converged or not; ``steps=0`` iterates to convergence."""
+    rng = np.random.default_rng(5)
+    w = rng.integers(0, 5, size=(5, 5)).astype(np.float64)
+    np.fill_diagonal(w, 0.0)
+    start = rng.normal(size=5)
+    manual = start - start.mean()  # fit_pairwise centres the starting point
+    for k in range(1, 4):
+        manual = np.asarray(choix.lsr_pairwise_dense(w, alpha=0.01, initial_params=manual))
+        got = fit_pairwise(w, 0.01, initial_strengths=start, steps=k)
+        assert got.tobytes() == manual.tobytes()
+    converged = fit_pairwise(w, 0.01, initial_strengths=start)
+    assert np.abs(converged - fit_pairwise(w, 0.01, initial_strengths=start, steps=1)).sum() > 1e-6
+    with pytest.raises(InvalidParameters, match="steps"):
+        fit_pairwise(w, 0.01, steps=-1)
