@@ -56,6 +56,8 @@ TARGET_RATIO = 2.0
 DEFAULT_ROUNDS = {4: 30, 16: 30, 32: 20}
 DEFAULT_WARMUP = 3
 FANOUT_REPEATS = 30  # bare fan-out x3 samples per size
+#: CPUs this process may run on (what the N node processes share)
+CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 #: generous deadlines: the benchmark times rounds, it must not cut them short
 SETTINGS = RoundSettings(generate_deadline_ms=20_000, rank_deadline_ms=20_000)
 
@@ -99,6 +101,27 @@ def time_record_checks(nodes: Sequence[SwarmNode]) -> list[float]:
 
         node._accept_record_locked = timed  # type: ignore[method-assign]
     return samples
+
+
+def cpu_window(node: SwarmNode, first_height: int, last_height: int) -> dict[str, float]:
+    """This process's CPU time (``time.process_time``) when ``node``'s ledger first reaches
+    ``first_height`` records and when it reaches ``last_height``: the CPU the process spent on
+    the rounds in between (Generate, Rank and the record check). Keys ``start``/``end``."""
+    marks: dict[str, float] = {"start": time.process_time()} if first_height == 0 else {}
+    accept = node._accept_record_locked
+
+    def marked(envelope: Any) -> Any:
+        try:
+            return accept(envelope)
+        finally:
+            height = node.store.head()[0]
+            if height == first_height:
+                marks.setdefault("start", time.process_time())
+            elif height == last_height:
+                marks.setdefault("end", time.process_time())
+
+    node._accept_record_locked = marked  # type: ignore[method-assign]
+    return marks
 
 
 def question_for(index: int) -> str:
@@ -192,6 +215,7 @@ async def lead_and_measure(
     candidates: list[int] = []
     phases_before = phase_seconds(leader)
     started = time.perf_counter()
+    cpu_started = time.process_time()
     for i in range(warmup, warmup + rounds):
         asked, total, n_candidates = await lead_round(leader, i)
         ask_s.append(asked)
@@ -200,6 +224,7 @@ async def lead_and_measure(
         candidates.append(n_candidates)
         tick()
     elapsed = time.perf_counter() - started
+    cpu_s = time.process_time() - cpu_started
     phases_after = phase_seconds(leader)
     bare_s = [await fan_out_x3(bare_calls) for _ in range(FANOUT_REPEATS)]
     info_s = [await fan_out_x3(info_calls) for _ in range(FANOUT_REPEATS)]
@@ -209,6 +234,7 @@ async def lead_and_measure(
         "ranked": ranked,
         "candidates": candidates,
         "elapsed_s": elapsed,
+        "cpu_s": cpu_s,
         "phase_s": {k: phases_after[k] - phases_before[k] for k in ROUND_PHASES},
         "bare_s": bare_s,
         "info_s": info_s,
@@ -223,12 +249,18 @@ def size_result(
     lead: dict[str, Any],
     check_s: Sequence[float],
     heads: Sequence[tuple[int, bytes]],
+    swarm_cpu_s: float,
+    member_cpu_s: Sequence[float] = (),
 ) -> dict[str, Any]:
-    """The per-size result from the leader's samples, every node's record-check times and
-    every node's ledger head."""
+    """The per-size result from the leader's samples, every node's record-check times,
+    every node's ledger head and the CPU seconds all nodes spent on the timed rounds."""
     round_ms = summary_ms(lead["round_s"])
     ask_ms = summary_ms(lead["ask_s"])
     bare_ms = summary_ms(lead["bare_s"])
+    cpu_ms = swarm_cpu_s * 1000 / rounds
+    # On a machine with fewer CPUs than nodes the nodes' work queues for the CPUs: no round
+    # can take less wall time than its CPU time divided by the CPUs.
+    floor_ms = cpu_ms / CPUS
     return {
         "nodes": n_nodes,
         "mode": mode,
@@ -248,6 +280,18 @@ def size_result(
             k: round(v * 1000 / rounds, 3) for k, v in lead["phase_s"].items()
         },
         "ask_ratio": round(ask_ms["p50_ms"] / bare_ms["p50_ms"], 3),
+        # CPU time of all N nodes per timed round, and that divided by this machine's CPUs
+        "swarm_cpu_ms_per_round": round(cpu_ms, 3),
+        "cpus": CPUS,
+        "cpu_floor_ms": round(floor_ms, 3),
+        "cpu_floor_ratio": round(floor_ms / bare_ms["p50_ms"], 3),
+        # one process per node: the leader's share and the mean member's (ms per round)
+        "leader_cpu_ms_per_round": round(lead["cpu_s"] * 1000 / rounds, 3)
+        if member_cpu_s
+        else None,
+        "member_cpu_ms_per_round": (
+            round(statistics.fmean(member_cpu_s) * 1000 / rounds, 3) if member_cpu_s else None
+        ),
         "record_check": summary_ms(check_s) if check_s else {},
         "record_check_ms_per_round": round(sum(check_s) * 1000 / rounds, 3),
         "ledger_heights": [h for h, _ in heads],
@@ -270,7 +314,8 @@ async def measure_size_one_process(
             heads = [node.store.head() for node in swarm.nodes]
     # Warm-up rounds' checks are not timed: drop them (the first warmup * (n - 1) samples).
     check_s = check_s[warmup * (n_nodes - 1) :]
-    return size_result(n_nodes, rounds, warmup, "one-process", lead, check_s, heads)
+    # One process: its CPU over the timed rounds is every node's.
+    return size_result(n_nodes, rounds, warmup, "one-process", lead, check_s, heads, lead["cpu_s"])
 
 
 # --- one process per node -------------------------------------------------------------------
@@ -301,6 +346,7 @@ async def _node_main(index: int, data_dir: Path, conn: Any, rounds: int, warmup:
         members = await asyncio.to_thread(conn.recv)
         node.membership = StaticMembership(members)
         check_s = time_record_checks([node])
+        window = cpu_window(node, warmup, warmup + rounds)
         if index == 0:
 
             def tick() -> None:
@@ -309,7 +355,8 @@ async def _node_main(index: int, data_dir: Path, conn: Any, rounds: int, warmup:
             conn.send(await lead_and_measure(node, rounds, warmup, tick))
         await asyncio.to_thread(conn.recv)  # the parent's "stop"
         # The leader checks no record of its own; the others skip their warm-up checks.
-        conn.send({"check_s": check_s[warmup:], "head": node.store.head()})
+        cpu_s = window["end"] - window["start"] if index else 0.0  # the leader reports its own
+        conn.send({"check_s": check_s[warmup:], "head": node.store.head(), "cpu_s": cpu_s})
 
 
 #: what the leader process sends after each round, before its result
@@ -367,7 +414,11 @@ def measure_size_processes(
                     proc.kill()
     check_s = [s for final in finals for s in final["check_s"]]
     heads = [final["head"] for final in finals]
-    return size_result(n_nodes, rounds, warmup, "processes", lead, check_s, heads)
+    member_cpu_s = [final["cpu_s"] for final in finals[1:]]
+    swarm_cpu_s = lead["cpu_s"] + sum(member_cpu_s)
+    return size_result(
+        n_nodes, rounds, warmup, "processes", lead, check_s, heads, swarm_cpu_s, member_cpu_s
+    )
 
 
 def print_table(sizes: list[dict[str, Any]]) -> None:
@@ -409,8 +460,9 @@ def print_table(sizes: list[dict[str, Any]]) -> None:
     )
     console = Console(width=max(150, Console().width))
     console.print(table)
-    phases = Table(title="where the leader's ask() time goes (mean ms per round)")
-    for column in ("nodes", "answers", *ROUND_PHASES, "ask mean"):
+    phases = Table(title="where the time goes (mean ms per round)")
+    columns = ["nodes", "answers", *ROUND_PHASES, "ask mean", "CPU, all nodes", "CPU floor"]
+    for column in [*columns, "floor/bare"]:
         phases.add_column(column, justify="right")
     for row in sizes:
         mean = row["leader_phase_mean_ms"]
@@ -419,7 +471,15 @@ def print_table(sizes: list[dict[str, Any]]) -> None:
             f"{row['candidates_mean']:.1f}",
             *(f"{mean[p]:.1f}" for p in ROUND_PHASES),
             f"{row['ask']['mean_ms']:.1f}",
+            f"{row['swarm_cpu_ms_per_round']:.1f}",
+            f"{row['cpu_floor_ms']:.1f}",
+            coloured(row["cpu_floor_ratio"]),
         )
+    phases.caption = (
+        "generate .. record: the leader's phases of ask(); CPU, all nodes: CPU time of every node "
+        f"process per timed round; CPU floor: that / {CPUS} CPUs, the least wall time the round's "
+        "work can take on this machine; floor/bare: floor / bare x3 p50"
+    )
     console.print(phases)
 
 

@@ -32,6 +32,17 @@ def test_bench_round_tiny_swarm(capsys: pytest.CaptureFixture[str], one_process:
     assert all(v >= 0 for v in phases.values()) and phases["generate"] > 0
     # The phases are the ask path, less selection and setup: they sum to at most its mean.
     assert sum(phases.values()) <= size["ask"]["mean_ms"]
+    # The CPU all nodes spent per round, and the floor it puts under a round on this machine.
+    assert size["swarm_cpu_ms_per_round"] > 0 and size["cpus"] >= 1
+    assert size["cpu_floor_ms"] == pytest.approx(
+        size["swarm_cpu_ms_per_round"] / size["cpus"], 1e-2
+    )
+    if one_process:
+        assert size["leader_cpu_ms_per_round"] is None
+    else:  # the leader's CPU and each member's, measured in their own processes
+        leader, member = size["leader_cpu_ms_per_round"], size["member_cpu_ms_per_round"]
+        assert leader > 0 and member > 0
+        assert size["swarm_cpu_ms_per_round"] == pytest.approx(leader + 2 * member, 1e-2)
     # Every non-leader node checked each timed round's record once.
     assert size["record_check_ms_per_round"] > 0
     # Warm-up and timed rounds each appended one record on every node, the same one.
