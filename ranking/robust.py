@@ -18,8 +18,8 @@ manner of Dawid & Skene (1979), one reliability per ranker ("one-coin" model):
   (``em_ilsr_steps = 1``), a generalised EM step (Dempster, Laird & Rubin 1977): the fixed
   point is the same as with full refits, and an iteration costs one I-LSR step instead of the
   four to six a refit to ``tol`` takes. On the clique trials of the tests (200 seeds) both
-  choices pick the same winners at the same rates; on a 16-node round's aggregation the
-  default is about 2.7x faster (``bench.bench_aggregate``).
+  choices pick the same winners at the same rates, and on a round-sized input (16 rankers, 4
+  answers) the default is 2-3x faster (``python -m bench.bench_aggregate``).
 
 With the default floor of 0.5 a ranker that disagrees with the consensus no more than a coin
 flip contributes ``sigma(d)`` both ways, i.e. exactly the model's own prediction: no pull at
