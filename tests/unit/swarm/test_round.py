@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from node.ledger import (
+    MAX_EM_ILSR_STEPS,
+    MAX_EM_ITERATIONS,
+    RecordRejected,
+    aggregation_params,
+    ballots_to_comparisons,
+    check_parameters,
+    round_outcome,
+)
 from node.round import cluster_candidates, select_participants
+from node.swarm import RoundSettings
+from protocol.v1 import messages_pb2
+from ranking import Comparisons, aggregate
 
 
 def test_selection_is_deterministic_and_order_independent() -> None:
@@ -51,3 +64,51 @@ def test_without_clustering_only_exact_duplicates_merge() -> None:
         ["42", "42", "The answer is 42."], ["", "", ""], b"q", cluster=False
     )
     assert sorted(len(c.members) for c in clusters) == [1, 2]
+
+
+def _ballot(ranker: str, verdicts: list[tuple[int, int, int]]) -> messages_pb2.Ballot:
+    ballot = messages_pb2.Ballot(ranker_id=ranker)
+    for a, b, outcome in verdicts:
+        ballot.verdicts.add(a=a, b=b, outcome=outcome)  # type: ignore[arg-type]
+    return ballot
+
+
+def test_recorded_em_ilsr_steps_decides_the_recomputation() -> None:
+    """A record made before ``em_ilsr_steps`` existed carries 0 and recomputes with a full
+    refit per EM step; new records carry 1 (the default). The field, not the node's own
+    default, decides which, so old ledgers still verify."""
+    clusters = cluster_candidates(["A", "B", "C"], ["", "", ""], b"q" * 16, cluster=False)
+    a, b = messages_pb2.OUTCOME_A, messages_pb2.OUTCOME_B
+    ballots = [
+        _ballot("r0", [(0, 1, a), (1, 2, a), (0, 2, a), (1, 0, b)]),
+        _ballot("r1", [(0, 1, b), (1, 2, a), (2, 0, b), (2, 1, b)]),
+        _ballot("r2", [(0, 1, a), (2, 1, a), (0, 2, b), (1, 0, b)]),
+    ]
+    new = RoundSettings().to_proto()
+    old = RoundSettings(em_ilsr_steps=0).to_proto()
+    assert new.em_ilsr_steps == 1 and old.em_ilsr_steps == 0
+    outcomes = [round_outcome(clusters, ballots, [1.0] * 3, [-1] * 3, p) for p in (new, old)]
+    for params, outcome in zip((new, old), outcomes, strict=True):
+        expected = aggregate(
+            Comparisons.from_lists(*ballots_to_comparisons(ballots)[:4]),
+            3,
+            np.ones(3),
+            own_item=np.full(3, -1),
+            params=aggregation_params(params),
+            tie_break=[c.content_hash for c in clusters],
+        )
+        assert list(outcome.strengths) == [float(x) for x in expected.strengths]
+    assert list(outcomes[0].strengths) != list(outcomes[1].strengths)
+
+
+def test_round_settings_refuse_parameters_members_would_reject() -> None:
+    with pytest.raises(ValueError, match="em_iterations"):
+        RoundSettings(em_iterations=MAX_EM_ITERATIONS + 1)
+    with pytest.raises(ValueError, match="em_ilsr_steps"):
+        RoundSettings(em_ilsr_steps=MAX_EM_ILSR_STEPS + 1)
+    with pytest.raises(ValueError, match="alpha"):
+        RoundSettings(alpha=float("nan"))
+    params = RoundSettings().to_proto()
+    params.em_iterations = 10**9
+    with pytest.raises(RecordRejected, match=r"query\.parameters"):
+        check_parameters(params)
