@@ -78,34 +78,38 @@ def schedule_pairs(
         raise InvalidParameters(f"random-k needs an integer k >= 1, got {k!r}")
     if exclude is not None and exclude != -1 and not (0 <= exclude < n_items):
         raise InvalidParameters(f"exclude={exclude!r} is not a candidate of {n_items}")
-    items = np.arange(int(n_items), dtype=np.int64)
-    if exclude is not None and exclude != -1:
-        items = items[items != exclude]
-    m = items.shape[0]
+    # Plain Python on small lists: a round's schedule is a few dozen pairs, where each numpy
+    # call costs more than the work. Only the draws come from ``rng`` (numpy), so the output
+    # is identical to the array formulation documented above.
+    items = [i for i in range(int(n_items)) if exclude is None or i != exclude]
+    m = len(items)
     if m < 2:
         return np.zeros((0, 2), dtype=np.int64)
     if kind == "full":
-        i, j = np.triu_indices(m, 1)
-        pairs = _both_orders(np.stack([items[i], items[j]], axis=1))
+        upper = [(items[i], items[j]) for i in range(m) for j in range(i + 1, m)]
+        pairs = _both_orders(np.asarray(upper, dtype=np.int64))
         return pairs[rng.permutation(pairs.shape[0])]
     if kind == "3n":
-        perm = items[rng.permutation(m)]
-        pos = np.arange(m)
-        firsts = np.concatenate([pos, pos])
-        seconds = np.concatenate([(pos + 1) % m, (pos + m // 2) % m])
-        lo = np.minimum(firsts, seconds)
-        hi = np.maximum(firsts, seconds)
-        # Unique unordered position pairs, kept in order of first appearance (deterministic).
-        _, first_seen = np.unique(lo * m + hi, return_index=True)
-        order = np.sort(first_seen)
-        pairs = np.stack([perm[firsts[order]], perm[seconds[order]]], axis=1)
-        return _both_orders(pairs)
+        perm = [items[i] for i in rng.permutation(m).tolist()]
+        # Position pairs: the cycle, then the pairs half the list apart; each unordered pair
+        # kept at its first appearance, in order (deterministic).
+        seen: set[tuple[int, int]] = set()
+        unique: list[tuple[int, int]] = []
+        for step in (1, m // 2):
+            for first in range(m):
+                second = (first + step) % m
+                key = (min(first, second), max(first, second))
+                if key not in seen:
+                    seen.add(key)
+                    unique.append((perm[first], perm[second]))
+        return _both_orders(np.asarray(unique, dtype=np.int64))
     total = m * (m - 1) // 2
     assert k is not None
     count = min(int(k), total)
     chosen = np.sort(rng.choice(total, size=count, replace=False))
     i, j = np.triu_indices(m, 1)
-    pairs = np.stack([items[i[chosen]], items[j[chosen]]], axis=1)
+    numbered = np.asarray(items, dtype=np.int64)
+    random_pairs = np.stack([numbered[i[chosen]], numbered[j[chosen]]], axis=1)
     flip = rng.random(count) < 0.5
-    pairs[flip] = pairs[flip, ::-1]
-    return pairs[rng.permutation(count)].astype(np.int64)
+    random_pairs[flip] = random_pairs[flip, ::-1]
+    return random_pairs[rng.permutation(count)].astype(np.int64)

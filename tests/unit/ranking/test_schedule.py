@@ -76,3 +76,55 @@ def test_invalid() -> None:
         schedule_pairs(5, "3n", rng, exclude=7)
     with pytest.raises(InvalidParameters):
         schedule_pairs(5, "3n", None)
+
+
+def _reference_schedule(
+    n_items: int, kind: str, rng: np.random.Generator, k: int | None, exclude: int | None
+) -> np.ndarray:
+    """The array formulation of the schedules (the implementation of every ledger written
+    before the list-based one): records recompute only if both agree exactly."""
+    items = np.arange(int(n_items), dtype=np.int64)
+    if exclude is not None and exclude != -1:
+        items = items[items != exclude]
+    m = items.shape[0]
+    if m < 2:
+        return np.zeros((0, 2), dtype=np.int64)
+
+    def both(pairs: np.ndarray) -> np.ndarray:
+        return np.concatenate([pairs, pairs[:, ::-1]]).astype(np.int64)
+
+    if kind == "full":
+        i, j = np.triu_indices(m, 1)
+        pairs = both(np.stack([items[i], items[j]], axis=1))
+        return pairs[rng.permutation(pairs.shape[0])]
+    if kind == "3n":
+        perm = items[rng.permutation(m)]
+        pos = np.arange(m)
+        firsts = np.concatenate([pos, pos])
+        seconds = np.concatenate([(pos + 1) % m, (pos + m // 2) % m])
+        lo = np.minimum(firsts, seconds)
+        hi = np.maximum(firsts, seconds)
+        _, first_seen = np.unique(lo * m + hi, return_index=True)
+        order = np.sort(first_seen)
+        return both(np.stack([perm[firsts[order]], perm[seconds[order]]], axis=1))
+    total = m * (m - 1) // 2
+    assert k is not None
+    count = min(int(k), total)
+    chosen = np.sort(rng.choice(total, size=count, replace=False))
+    i, j = np.triu_indices(m, 1)
+    pairs = np.stack([items[i[chosen]], items[j[chosen]]], axis=1)
+    flip = rng.random(count) < 0.5
+    pairs[flip] = pairs[flip, ::-1]
+    return pairs[rng.permutation(count)].astype(np.int64)
+
+
+@pytest.mark.parametrize("kind", ["3n", "full", "random-k"])
+def test_schedules_equal_the_array_formulation(kind: str) -> None:
+    for n in range(0, 41):
+        for exclude in {None, -1, 0, n // 2, n - 1} - ({0, n // 2, n - 1} if n == 0 else set()):
+            for seed in range(3):
+                k = 1 + (n * seed) % 9 if kind == "random-k" else None
+                got = schedule_pairs(n, kind, np.random.default_rng(seed), k=k, exclude=exclude)
+                want = _reference_schedule(n, kind, np.random.default_rng(seed), k, exclude)
+                assert got.dtype == want.dtype and got.shape == want.shape
+                assert got.tobytes() == want.tobytes(), (n, exclude, seed)
