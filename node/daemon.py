@@ -106,7 +106,16 @@ def load_or_create_identity(config: NodeConfig, *, init_key: bool) -> Identity:
 
 
 def round_settings(config: NodeConfig) -> RoundSettings:
-    """The round parameters this node uses when it leads."""
+    """The round parameters this node uses when it leads; :class:`ConfigError` for a
+    combination members would reject (e.g. ``round_schedule = "random-k"`` without
+    ``round_schedule_k``)."""
+    try:
+        return _round_settings(config)
+    except ValueError as exc:
+        raise ConfigError(f"invalid round settings: {exc}") from None
+
+
+def _round_settings(config: NodeConfig) -> RoundSettings:
     return RoundSettings(
         max_generators=config.round_max_generators,
         max_rankers=config.round_max_rankers,

@@ -97,7 +97,8 @@ def aggregation_params(params: messages_pb2.RoundParameters) -> AggregationParam
 
 def check_parameters(params: messages_pb2.RoundParameters) -> AggregationParams:
     """The aggregation parameters of a recorded round, or :class:`RecordRejected`
-    (``query.parameters``) when they are out of range."""
+    (``query.parameters``) when any parameter is out of range or unknown (checked before the
+    round is recomputed, so a bad value is a typed rejection, not a crash or a long spin)."""
     if params.em_iterations > MAX_EM_ITERATIONS:
         raise RecordRejected(
             "query.parameters", f"em_iterations {params.em_iterations} > {MAX_EM_ITERATIONS}"
@@ -106,6 +107,12 @@ def check_parameters(params: messages_pb2.RoundParameters) -> AggregationParams:
         raise RecordRejected(
             "query.parameters", f"em_ilsr_steps {params.em_ilsr_steps} > {MAX_EM_ILSR_STEPS}"
         )
+    from ranking import SCHEDULE_KINDS
+
+    if params.schedule not in SCHEDULE_KINDS:
+        raise RecordRejected("query.parameters", f"unknown schedule {params.schedule!r}")
+    if params.schedule == "random-k" and params.schedule_k < 1:
+        raise RecordRejected("query.parameters", "random-k needs schedule_k >= 1")
     try:
         return aggregation_params(params)
     except RankingError as exc:

@@ -303,17 +303,22 @@ async def test_5_altered_record_rejected_and_kept(swarm: LocalSwarm, tmp_path: P
     def drop_ballot(r: messages_pb2.ConsensusRecord) -> None:
         del r.ballots[-1]
 
-    def costly_parameters(r: messages_pb2.ConsensusRecord) -> None:
-        # Every member recomputes the aggregation: a leader asking for a billion EM
-        # iterations is refused before any work, not obeyed.
-        query = messages_pb2.Query.FromString(r.query.payload)
-        query.parameters.em_iterations = 10**9
-        r.query.CopyFrom(seal(leader, envelope_pb2.KIND_QUERY, query, SWARM))
+    def with_parameter(field: str, value: object) -> object:
+        def mutate(r: messages_pb2.ConsensusRecord) -> None:
+            query = messages_pb2.Query.FromString(r.query.payload)
+            setattr(query.parameters, field, value)
+            r.query.CopyFrom(seal(leader, envelope_pb2.KIND_QUERY, query, SWARM))
+
+        return mutate
 
     variants = {
         "outcome.strengths": bump_strength,
         "outcome.winner": other_winner,
-        "query.parameters": costly_parameters,
+        # Every member recomputes the aggregation: a leader asking for a billion EM
+        # iterations is refused before any work, not obeyed; an unknown schedule is a typed
+        # rejection kept as evidence, not a crash.
+        "query.parameters": with_parameter("em_iterations", 10**9),
+        "query.parameters (schedule)": with_parameter("schedule", "bogus"),
     }
     if record.ballots:
         variants["absent_ids"] = drop_ballot
@@ -323,7 +328,8 @@ async def test_5_altered_record_rejected_and_kept(swarm: LocalSwarm, tmp_path: P
         config, load_identity(swarm.nodes[1].data_dir / "node.key"), FakeBackend(), store
     )
     try:
-        for field, mutate in variants.items():
+        for name, mutate in variants.items():
+            field = name.split(" ")[0]
             ack = await node.handle_submit_record(resigned(mutate))
             assert not ack.accepted and field in ack.reason, ack.reason
         kept = store.rejected("record")

@@ -10,7 +10,7 @@ import pytest
 from node.backends.sim import call_seed
 from node.cli import build_parser
 from node.config import NodeConfig, load_config
-from node.daemon import load_or_create_identity, make_backend
+from node.daemon import load_or_create_identity, make_backend, round_settings
 from node.daemon_cli import overrides_from_args
 from node.errors import ConfigError
 from protocol.errors import KeyFileMissing
@@ -84,3 +84,13 @@ async def test_sim_backend_is_reproducible_per_round() -> None:
     assert verdict == await backend.judge(q, "42", "41", query_id=b"1" * 16)
     assert verdict.outcome in ("A", "B", "tie", "abstain")
     assert backend.model_name == "swarmrank-sim"
+
+
+def test_round_settings_members_would_reject_are_a_config_error(tmp_path: Path) -> None:
+    config = NodeConfig(swarm_id="s", data_dir=tmp_path, round_schedule="random-k")
+    with pytest.raises(ConfigError, match="random-k needs schedule_k >= 1"):
+        round_settings(config)
+    fixed = NodeConfig(
+        swarm_id="s", data_dir=tmp_path, round_schedule="random-k", round_schedule_k=5
+    )
+    assert round_settings(fixed).schedule_k == 5

@@ -108,7 +108,21 @@ def test_round_settings_refuse_parameters_members_would_reject() -> None:
         RoundSettings(em_ilsr_steps=MAX_EM_ILSR_STEPS + 1)
     with pytest.raises(ValueError, match="alpha"):
         RoundSettings(alpha=float("nan"))
-    params = RoundSettings().to_proto()
-    params.em_iterations = 10**9
-    with pytest.raises(RecordRejected, match=r"query\.parameters"):
-        check_parameters(params)
+    for field, value in [
+        ("em_iterations", 10**9),
+        ("em_ilsr_steps", 10**9),
+        ("schedule", "bogus"),
+        ("alpha", -1.0),
+        ("max_ranker_share", 0.0),
+        ("confidence_level", 1.0),
+    ]:
+        params = RoundSettings().to_proto()
+        setattr(params, field, value)
+        with pytest.raises(RecordRejected, match=r"query\.parameters") as exc:
+            check_parameters(params)
+        assert exc.value.field == "query.parameters"
+    random_k = RoundSettings(schedule="random-k", schedule_k=4).to_proto()
+    assert check_parameters(random_k).em_ilsr_steps == 1
+    random_k.schedule_k = 0
+    with pytest.raises(RecordRejected, match="schedule_k"):
+        check_parameters(random_k)
