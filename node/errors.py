@@ -100,7 +100,7 @@ class StoreError(NodeError):
 
 
 class RoundFailed(NodeError):
-    """A round could not reach its quorum."""
+    """A round could not complete: no quorum, or its ballots cannot be aggregated."""
 
 
 class NotFound(NodeError):

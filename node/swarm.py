@@ -79,6 +79,7 @@ from protocol.identity import node_id_from_public_key
 from protocol.replay import make_evidence
 from protocol.signing import Envelope, Verified, seal
 from protocol.v1 import envelope_pb2, messages_pb2, services_pb2, services_pb2_grpc
+from ranking.errors import RankingError
 from ranking.trust import TrustParams, adversary_alarm, can_take_exam
 
 log = get_logger("swarm")
@@ -843,13 +844,16 @@ class SwarmNode(Node):
         weights_view = messages_pb2.ConsensusRecord(
             height=height, reputation_ids=pool, reputations=pool_reputations, admitted_at=admitted
         )
-        outcome = round_outcome(
-            clusters,
-            ballots,
-            ballot_weights(weights_view, ordered, reputations, self.trust),
-            [own.get(r, -1) for r in ordered],
-            params,
-        )
+        try:
+            outcome = round_outcome(
+                clusters,
+                ballots,
+                ballot_weights(weights_view, ordered, reputations, self.trust),
+                [own.get(r, -1) for r in ordered],
+                params,
+            )
+        except RankingError as exc:  # e.g. alpha = 0 and a unanimous winner: no MLE exists
+            raise RoundFailed(f"the ballots cannot be aggregated: {exc}") from exc
         mark = _observe(phase, "aggregate", mark)
         record = messages_pb2.ConsensusRecord(
             context=self._context(query_id),

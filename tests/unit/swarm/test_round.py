@@ -14,12 +14,13 @@ from node.ledger import (
     aggregation_params,
     ballots_to_comparisons,
     check_parameters,
+    recompute_outcome,
     round_outcome,
 )
 from node.round import cluster_candidates, select_participants
 from node.swarm import RoundSettings
 from protocol.v1 import messages_pb2
-from ranking import Comparisons, aggregate
+from ranking import Comparisons, DisconnectedComparisons, aggregate
 
 
 def test_selection_is_deterministic_and_order_independent() -> None:
@@ -126,3 +127,19 @@ def test_round_settings_refuse_parameters_members_would_reject() -> None:
     random_k.schedule_k = 0
     with pytest.raises(RecordRejected, match="schedule_k"):
         check_parameters(random_k)
+
+
+def test_an_aggregation_the_core_refuses_is_a_record_rejection() -> None:
+    """``alpha = 0`` with a unanimous winner: no maximum-likelihood strengths exist. A leader
+    could still sign such a record; members reject it with a typed error."""
+    clusters = cluster_candidates(["A", "B"], ["", ""], b"q" * 16, cluster=False)
+    a = messages_pb2.OUTCOME_A
+    ballots = [_ballot("r0", [(0, 1, a)]), _ballot("r1", [(0, 1, a)])]
+    params = RoundSettings().to_proto()
+    params.alpha = 0.0
+    check_parameters(params)  # alpha = 0 is a valid parameter in general
+    with pytest.raises(DisconnectedComparisons):
+        round_outcome(clusters, ballots, [1.0, 1.0], [-1, -1], params)
+    with pytest.raises(RecordRejected, match="does not recompute") as exc:
+        recompute_outcome(clusters, ballots, [1.0, 1.0], [-1, -1], params)
+    assert exc.value.field == "outcome"
