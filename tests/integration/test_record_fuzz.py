@@ -1,0 +1,181 @@
+"""A leader (or any signer) can put anything into what it signs. Records mutated at random, at
+every depth, and re-signed by the very keys that signed the originals must be either accepted
+(the mutation changed nothing that matters) or refused with :class:`RecordRejected`: never
+another exception, never a crash or a hang."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+
+from node.backends.base import Judgement
+from node.ledger import RecordRejected, check_record
+from node.swarm import RoundSettings
+from node.testing import FakeBackend, in_process_swarm
+from protocol.signing import PAYLOAD_TYPES, Envelope, Verifier, seal
+from protocol.testing import test_identity
+from protocol.v1 import envelope_pb2, messages_pb2
+
+pytestmark = pytest.mark.integration
+
+SWARM = "fuzz-swarm"
+N_NODES = 5
+TRIALS = 400
+
+INTS = [0, 1, 2, 3, 7, 2**31 - 1, 2**32 - 1, 2**63 - 1]
+SIGNED_INTS = [0, 1, -1, 5, -(2**31), 2**31 - 1, -(2**63), 2**63 - 1]
+FLOATS = [0.0, -0.0, 1.0, -1.0, 0.5, 1e-300, 5e-324, 1e308, float("nan"), float("inf"), -1e308]
+
+
+def _smaller_wins(question: str, a: str, b: str) -> Judgement:
+    return Judgement(outcome="A" if int(a) < int(b) else "B", confidence=0.8, rationale="")
+
+
+class Mutator:
+    """Random, type-aware mutations of protobuf messages; nested envelopes are decoded,
+    mutated and re-signed by their original signer (all test identities are known)."""
+
+    def __init__(self, rng: np.random.Generator, node_ids: list[str]) -> None:
+        self.rng = rng
+        self.node_ids = node_ids
+        identities = [test_identity(i) for i in range(N_NODES)]
+        self.by_key = {identity.public_key: identity for identity in identities}
+
+    def pick(self, values: list[Any]) -> Any:
+        return values[int(self.rng.integers(len(values)))]
+
+    def scalar(self, field: FieldDescriptor) -> Any:
+        t = field.type
+        if t == FieldDescriptor.TYPE_BOOL:
+            return bool(self.rng.integers(2))
+        if t in (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT):
+            return self.pick(FLOATS)
+        if t == FieldDescriptor.TYPE_STRING:
+            return self.pick(["", "x", "3n", "full", "random-k", "\x00", *self.node_ids])
+        if t == FieldDescriptor.TYPE_BYTES:
+            return self.pick([b"", bytes(16), bytes(32), self.rng.bytes(32)])
+        if t == FieldDescriptor.TYPE_ENUM:
+            return self.pick([v.number for v in field.enum_type.values])
+        if t in (FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_INT64):
+            value = self.pick(SIGNED_INTS)
+            return (
+                max(min(value, 2**31 - 1), -(2**31)) if t == FieldDescriptor.TYPE_INT32 else value
+            )
+        value = self.pick(INTS)
+        return min(value, 2**32 - 1) if t == FieldDescriptor.TYPE_UINT32 else value
+
+    def envelope(self, envelope: Envelope) -> None:
+        """Mutate what an envelope carries and re-sign it as its signer would."""
+        message_type = PAYLOAD_TYPES.get(envelope.kind)
+        identity = self.by_key.get(bytes(envelope.signer))
+        if message_type is None or identity is None:
+            self.message(envelope)
+            return
+        inner = message_type.FromString(envelope.payload)
+        self.message(inner)
+        envelope.CopyFrom(seal(identity, envelope.kind, inner, SWARM))
+
+    def message(self, message: Message) -> None:
+        fields = message.DESCRIPTOR.fields
+        field = fields[int(self.rng.integers(len(fields)))]
+        value = getattr(message, field.name)
+        is_message = field.type == FieldDescriptor.TYPE_MESSAGE
+        if field.is_repeated:
+            self.repeated(field, value, is_message)
+        elif is_message:
+            if isinstance(value, Envelope):
+                self.envelope(value)
+            else:
+                self.message(value)
+        else:
+            setattr(message, field.name, self.scalar(field))
+
+    def repeated(self, field: FieldDescriptor, items: Any, is_message: bool) -> None:
+        n = len(items)
+        action = self.pick(["clear", "drop", "duplicate", "swap", "append", "edit"])
+        if action == "clear":
+            del items[:]
+        elif action == "drop" and n:
+            del items[int(self.rng.integers(n))]
+        elif action == "duplicate" and n:
+            item = items[int(self.rng.integers(n))]
+            if is_message:
+                items.add().CopyFrom(item)
+            else:
+                items.append(item)
+        elif action == "swap" and n >= 2:
+            i, j = (int(x) for x in self.rng.choice(n, 2, replace=False))
+            if is_message:
+                a, b = type(items[i])(), type(items[j])()
+                a.CopyFrom(items[i])
+                b.CopyFrom(items[j])
+                items[i].CopyFrom(b)
+                items[j].CopyFrom(a)
+            else:
+                items[i], items[j] = items[j], items[i]
+        elif action == "append":
+            if is_message:
+                items.add()
+            else:
+                items.append(self.scalar(field))
+        elif n:  # edit one element
+            index = int(self.rng.integers(n))
+            if not is_message:
+                items[index] = self.scalar(field)
+            elif isinstance(items[index], Envelope):
+                self.envelope(items[index])
+            else:
+                self.message(items[index])
+
+
+async def test_mutated_records_are_accepted_or_rejected_never_crash(tmp_path: Path) -> None:
+    # Distinct answers and judges that state a confidence: the round always has a Rank phase.
+    backends = [FakeBackend(answer=str(i + 1), judge_fn=_smaller_wins) for i in range(N_NODES)]
+    settings = RoundSettings(generate_deadline_ms=5000, rank_deadline_ms=5000)
+    async with in_process_swarm(tmp_path, backends, swarm_id=SWARM, settings=settings) as swarm:
+        result = await swarm.nodes[0].ask("Which number is smallest?")
+        node_ids = [node.node_id for node in swarm.nodes]
+    original: Envelope = result.record
+    record = messages_pb2.ConsensusRecord.FromString(original.payload)
+    assert len(record.candidates) >= 2 and record.ballots  # a round with a Rank phase
+    verifier = Verifier(SWARM)
+    leader = test_identity(0)
+
+    def check(envelope: Envelope) -> bool:
+        try:
+            check_record(envelope, verifier, 0, b"", {})
+        except RecordRejected:
+            return False
+        return True
+
+    assert check(original)
+    rng = np.random.default_rng(20261123)
+    mutator = Mutator(rng, node_ids)
+    outcomes = {"accepted": 0, "rejected": 0}
+    fields: dict[str, int] = {}
+    for _ in range(TRIALS):
+        mutated = messages_pb2.ConsensusRecord()
+        mutated.CopyFrom(record)
+        for _ in range(int(rng.integers(1, 4))):
+            mutator.message(mutated)
+        envelope = seal(leader, envelope_pb2.KIND_CONSENSUS_RECORD, mutated, SWARM)
+        try:
+            accepted = check(envelope)
+        except RecordRejected:  # pragma: no cover - check() catches it
+            raise
+        except Exception as exc:  # the property under test: nothing else escapes
+            pytest.fail(f"{type(exc).__name__} escaped check_record: {exc}\n{mutated}")
+        outcomes["accepted" if accepted else "rejected"] += 1
+        if not accepted:
+            try:
+                check_record(envelope, verifier, 0, b"", {})
+            except RecordRejected as exc:
+                fields[exc.field.split("[")[0]] = fields.get(exc.field.split("[")[0], 0) + 1
+    # Most mutations break something a member checks, and many different checks fire.
+    assert outcomes["rejected"] > TRIALS // 2, outcomes
+    assert len(fields) >= 10, fields
