@@ -14,12 +14,14 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from node.backends.base import Judgement
+from node.backends.sim import SimBackend
 from node.ledger import RecordRejected, check_record
 from node.swarm import RoundSettings
 from node.testing import FakeBackend, in_process_swarm
 from protocol.signing import PAYLOAD_TYPES, Envelope, Verifier, seal
 from protocol.testing import test_identity
 from protocol.v1 import envelope_pb2, messages_pb2
+from ranking.trust import TrustParams
 
 pytestmark = pytest.mark.integration
 
@@ -133,6 +135,38 @@ class Mutator:
                 self.message(items[index])
 
 
+def fuzz(
+    original: Envelope, check: Any, node_ids: list[str], seed: int, trials: int = TRIALS
+) -> dict[str, int]:
+    """Mutate ``original``'s record ``trials`` times (1-3 mutations each), re-sign it as its
+    leader and run ``check`` (a ``check_record`` call) on it; fail the test if anything but
+    :class:`RecordRejected` escapes. Returns how often each field was named in a rejection."""
+    record = messages_pb2.ConsensusRecord.FromString(original.payload)
+    leader = next(
+        test_identity(i)
+        for i in range(N_NODES)
+        if test_identity(i).public_key == bytes(original.signer)
+    )
+    check(original)  # the unmutated record is accepted
+    rng = np.random.default_rng(seed)
+    mutator = Mutator(rng, node_ids)
+    fields: dict[str, int] = {}
+    for _ in range(trials):
+        mutated = messages_pb2.ConsensusRecord()
+        mutated.CopyFrom(record)
+        for _ in range(int(rng.integers(1, 4))):
+            mutator.message(mutated)
+        envelope = seal(leader, envelope_pb2.KIND_CONSENSUS_RECORD, mutated, SWARM)
+        try:
+            check(envelope)
+        except RecordRejected as exc:
+            name = exc.field.split("[")[0]
+            fields[name] = fields.get(name, 0) + 1
+        except Exception as exc:  # the property under test: nothing else escapes
+            pytest.fail(f"{type(exc).__name__} escaped check_record: {exc}\n{mutated}")
+    return fields
+
+
 async def test_mutated_records_are_accepted_or_rejected_never_crash(tmp_path: Path) -> None:
     # Distinct answers and judges that state a confidence: the round always has a Rank phase.
     backends = [FakeBackend(answer=str(i + 1), judge_fn=_smaller_wins) for i in range(N_NODES)]
@@ -140,42 +174,52 @@ async def test_mutated_records_are_accepted_or_rejected_never_crash(tmp_path: Pa
     async with in_process_swarm(tmp_path, backends, swarm_id=SWARM, settings=settings) as swarm:
         result = await swarm.nodes[0].ask("Which number is smallest?")
         node_ids = [node.node_id for node in swarm.nodes]
-    original: Envelope = result.record
-    record = messages_pb2.ConsensusRecord.FromString(original.payload)
+    record = messages_pb2.ConsensusRecord.FromString(result.record.payload)
     assert len(record.candidates) >= 2 and record.ballots  # a round with a Rank phase
     verifier = Verifier(SWARM)
-    leader = test_identity(0)
-
-    def check(envelope: Envelope) -> bool:
-        try:
-            check_record(envelope, verifier, 0, b"", {})
-        except RecordRejected:
-            return False
-        return True
-
-    assert check(original)
-    rng = np.random.default_rng(20261123)
-    mutator = Mutator(rng, node_ids)
-    outcomes = {"accepted": 0, "rejected": 0}
-    fields: dict[str, int] = {}
-    for _ in range(TRIALS):
-        mutated = messages_pb2.ConsensusRecord()
-        mutated.CopyFrom(record)
-        for _ in range(int(rng.integers(1, 4))):
-            mutator.message(mutated)
-        envelope = seal(leader, envelope_pb2.KIND_CONSENSUS_RECORD, mutated, SWARM)
-        try:
-            accepted = check(envelope)
-        except RecordRejected:  # pragma: no cover - check() catches it
-            raise
-        except Exception as exc:  # the property under test: nothing else escapes
-            pytest.fail(f"{type(exc).__name__} escaped check_record: {exc}\n{mutated}")
-        outcomes["accepted" if accepted else "rejected"] += 1
-        if not accepted:
-            try:
-                check_record(envelope, verifier, 0, b"", {})
-            except RecordRejected as exc:
-                fields[exc.field.split("[")[0]] = fields.get(exc.field.split("[")[0], 0) + 1
+    fields = fuzz(
+        result.record, lambda env: check_record(env, verifier, 0, b"", {}), node_ids, 20261123
+    )
     # Most mutations break something a member checks, and many different checks fire.
-    assert outcomes["rejected"] > TRIALS // 2, outcomes
+    assert sum(fields.values()) > TRIALS // 2, fields
     assert len(fields) >= 10, fields
+
+
+async def test_mutated_trust_records_are_accepted_or_rejected_never_crash(
+    tmp_path: Path,
+) -> None:
+    """With the trust rules on, fuzz a record carrying a calibration exam (an event with its
+    own queries, candidates, rank requests and ballots), checked against the member state the
+    record was made on."""
+    trust = TrustParams(
+        n_judging=20, judging_pass=17, n_generation=5, generation_pass=3, cooldown_rounds=3
+    )
+    backends = [SimBackend(seed=i, generation_skill=3.0, judging_skill=4.0) for i in range(N_NODES)]
+    settings = RoundSettings(generate_deadline_ms=5000, rank_deadline_ms=5000)
+    async with in_process_swarm(
+        tmp_path, backends, swarm_id=SWARM, trust=trust, settings=settings
+    ) as swarm:
+        leader, member, newcomer = swarm.nodes[0], swarm.nodes[1], swarm.nodes[4]
+        swarm.set_membership([0, 1, 2, 3])  # the genesis members
+        await leader.ask("What is 12 + 30?")
+        swarm.set_membership()
+        await newcomer.catch_up()
+        await swarm.settle(leader.store.head()[0])
+        height, head = member.store.head()
+        state = member.state  # immutable: the state the exam record is checked against
+        await leader.examine(newcomer.self_member())
+        (entry,) = leader.store.records_from(height, 1)
+        node_ids = [node.node_id for node in swarm.nodes]
+    exam_record = Envelope.FromString(entry.envelope)
+    record = messages_pb2.ConsensusRecord.FromString(exam_record.payload)
+    assert [e.WhichOneof("event") for e in record.events] == ["exam"]
+    verifier = Verifier(SWARM)
+
+    def check(envelope: Envelope) -> object:
+        return check_record(
+            envelope, verifier, height, head, state.reputations, state=state, trust=trust
+        )
+
+    fields = fuzz(exam_record, check, node_ids, 20261124)
+    assert sum(fields.values()) > TRIALS // 2, fields
+    assert "events" in fields, fields
