@@ -84,6 +84,7 @@ class NodeConfig:
     max_concurrent_rpcs: int = 64  # in-flight RPCs; beyond this calls get RESOURCE_EXHAUSTED
     generate_timeout_s: float = 120.0  # budget for one backend generate call while serving
     judge_timeout_s: float = 60.0  # budget for one backend judge call while serving
+    rank_max_pairs: int = 2048  # pairs one Rank request may ask this node to judge
     call_timeout_s: float = 10.0  # default deadline of every outgoing gRPC call
     replay_window_s: float = 300.0  # accepted clock distance of signed timestamps, both ways
     shutdown_grace_s: float = 10.0  # how long SIGTERM/SIGINT waits for in-flight calls
@@ -261,6 +262,7 @@ _CHECKS: dict[str, Callable[[Any], None]] = {
     "max_concurrent_rpcs": _check_range(1, 100_000),
     "generate_timeout_s": _check_positive,
     "judge_timeout_s": _check_positive,
+    "rank_max_pairs": _check_range(1, 1_000_000),
     "call_timeout_s": _check_positive,
     "replay_window_s": _check_positive,
     "shutdown_grace_s": _check_non_negative,

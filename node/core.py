@@ -38,7 +38,7 @@ from node.metrics import NodeMetrics
 from node.numerics import numerics_capability
 from node.ratelimit import RateLimiter
 from node.store import Store
-from protocol.errors import Equivocation, Malformed
+from protocol.errors import Equivocation, Malformed, Oversize
 from protocol.hashing import candidate_set_digest, content_hash, payload_hash
 from protocol.identity import Identity
 from protocol.replay import ReplayGuard, verify_evidence
@@ -81,6 +81,7 @@ class NodeLimits:
     generate_timeout_s: float = 120.0  # one backend generate call
     judge_timeout_s: float = 60.0  # one backend judge call
     judge_concurrency: int = 4  # pairs of one ballot judged at once
+    max_rank_pairs: int = 2048  # pairs one RankRequest may ask this node to judge (model calls)
 
 
 class Node:
@@ -310,10 +311,21 @@ class Node:
         if len(mine) > 1:
             raise Malformed(f"RankRequest holds {len(mine)} assignments for node {self.node_id}")
         count = len(request.candidates)
+        # Every pair is a model call: a leader must not be able to make a ranker judge without
+        # bound. A schedule asks each ordered pair at most once, so duplicates are malformed.
+        if len(mine[0].pairs) > self.limits.max_rank_pairs:
+            raise Oversize(
+                f"the assignment asks for {len(mine[0].pairs)} judgements; this node judges at "
+                f"most {self.limits.max_rank_pairs} per request (rank_max_pairs)"
+            )
         pairs = []
+        seen: set[tuple[int, int]] = set()
         for pair in mine[0].pairs:
             if pair.a >= count or pair.b >= count or pair.a == pair.b:
                 raise Malformed(f"pair ({pair.a}, {pair.b}) is not two of the {count} candidates")
+            if (pair.a, pair.b) in seen:
+                raise Malformed(f"pair ({pair.a}, {pair.b}) is asked twice")
+            seen.add((pair.a, pair.b))
             pairs.append((pair.a, pair.b))
         return query_verified, query_verified.message, pairs
 

@@ -172,6 +172,7 @@ def build_node(
         limits=NodeLimits(
             generate_timeout_s=config.generate_timeout_s,
             judge_timeout_s=config.judge_timeout_s,
+            max_rank_pairs=config.rank_max_pairs,
         ),
         address=config.advertise_address,
         settings=round_settings(config),

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from node.backends.base import Judgement
-from node.core import Node
+from node.core import Node, NodeLimits
 from node.errors import BackendError, NotSelected, NotSupported
 from node.numerics import numerics_capability
 from node.store import Store
@@ -17,6 +17,7 @@ from protocol.errors import (
     Equivocation,
     InvalidSignature,
     Malformed,
+    Oversize,
     StaleTimestamp,
     UnknownSigner,
     WrongKind,
@@ -187,6 +188,12 @@ async def test_rank_refusals(node: Node, clock: FakeClock) -> None:
         await node.handle_rank(
             make_rank_request(LEADER, SWARM, clock, query, ["a", "b"], {ME.node_id: [(0, 2)]})
         )
+    with pytest.raises(Malformed, match="asked twice"):
+        await node.handle_rank(
+            make_rank_request(
+                LEADER, SWARM, clock, query, ["a", "b"], {ME.node_id: [(0, 1), (1, 0), (0, 1)]}
+            )
+        )
     other_leader_query = make_query(test_identity(3), SWARM, clock)
     with pytest.raises(Malformed, match="another leader"):
         await node.handle_rank(
@@ -232,3 +239,28 @@ async def test_submit_evidence_and_records(node: Node, clock: FakeClock, store: 
     store.append_record(0, payload_hash(env), b"", env.SerializeToString())
     got = [e async for e in node.handle_get_records(services_pb2.GetRecordsRequest())]
     assert [g.SerializeToString() for g in got] == [env.SerializeToString()]
+
+
+async def test_rank_work_is_bounded_per_request(
+    clock: FakeClock, backend: FakeBackend, store: Store
+) -> None:
+    """Each pair is a model call: a request asking for more than ``max_rank_pairs`` is refused
+    (RESOURCE_EXHAUSTED over gRPC) before any is judged; up to the limit is served."""
+    node = Node(
+        ME,
+        Verifier(SWARM, clock=clock, window_ms=60_000),
+        backend,
+        store,
+        limits=NodeLimits(max_rank_pairs=6),
+    )
+    answers = ["1", "2", "3", "4"]
+    every_pair = [(a, b) for a in range(4) for b in range(4) if a != b]  # 12 ordered pairs
+    query = make_query(LEADER, SWARM, clock, ranker_ids=[ME.node_id])
+    too_many = make_rank_request(LEADER, SWARM, clock, query, answers, {ME.node_id: every_pair})
+    with pytest.raises(Oversize, match="rank_max_pairs"):
+        await node.handle_rank(too_many)
+    assert backend.calls == []
+    query = make_query(LEADER, SWARM, clock, ranker_ids=[ME.node_id])
+    allowed = make_rank_request(LEADER, SWARM, clock, query, answers, {ME.node_id: every_pair[:6]})
+    ballot = messages_pb2.Ballot.FromString((await node.handle_rank(allowed)).payload)
+    assert len(ballot.verdicts) == 6 and len(backend.calls) == 6
