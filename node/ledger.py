@@ -184,23 +184,6 @@ def round_outcome(
     )
 
 
-def recompute_outcome(
-    clusters: Sequence[Cluster],
-    ballots: Sequence[messages_pb2.Ballot],
-    ballot_reputations: Sequence[float],
-    ballot_own_items: Sequence[int],
-    params: messages_pb2.RoundParameters,
-) -> messages_pb2.AggregationOutcome:
-    """:func:`round_outcome` for a received record: an aggregation the ranking core refuses
-    (e.g. ``alpha = 0`` on a comparison graph that is not strongly connected, where no
-    maximum-likelihood strengths exist) is :class:`RecordRejected` (``outcome``), not a
-    crash."""
-    try:
-        return round_outcome(clusters, ballots, ballot_reputations, ballot_own_items, params)
-    except RankingError as exc:
-        raise RecordRejected("outcome", f"does not recompute: {exc}") from exc
-
-
 def _fallback_outcome(
     clusters: Sequence[Cluster], n_ballots: int
 ) -> messages_pb2.AggregationOutcome:
@@ -547,13 +530,16 @@ def check_record(
     expected_absent = absent_ids(query, candidates, request.assignments, ballots)
     if list(record.absent_ids) != expected_absent:
         raise RecordRejected("absent_ids", "does not recompute")
-    outcome = recompute_outcome(
-        clusters,
-        ballots,
-        ballot_weights(record, [b.ranker_id for b in ballots], reputations, trust),
-        [own.get(b.ranker_id, -1) for b in ballots],
-        params,
-    )
+    try:
+        outcome = round_outcome(
+            clusters,
+            ballots,
+            ballot_weights(record, [b.ranker_id for b in ballots], reputations, trust),
+            [own.get(b.ranker_id, -1) for b in ballots],
+            params,
+        )
+    except RankingError as exc:  # e.g. alpha = 0 and an answer that never lost: no MLE
+        raise RecordRejected("outcome", f"does not recompute: {exc}") from exc
     for name in ("strengths", "lower", "upper", "tied_for_first", "unjudged", "ranker_weights"):
         if list(getattr(record.outcome, name)) != list(getattr(outcome, name)):
             raise RecordRejected(f"outcome.{name}", "does not recompute")

@@ -14,7 +14,6 @@ from node.ledger import (
     aggregation_params,
     ballots_to_comparisons,
     check_parameters,
-    recompute_outcome,
     round_outcome,
 )
 from node.round import cluster_candidates, select_participants
@@ -129,9 +128,9 @@ def test_round_settings_refuse_parameters_members_would_reject() -> None:
         check_parameters(random_k)
 
 
-def test_an_aggregation_the_core_refuses_is_a_record_rejection() -> None:
-    """``alpha = 0`` with a unanimous winner: no maximum-likelihood strengths exist. A leader
-    could still sign such a record; members reject it with a typed error."""
+def test_the_core_refuses_alpha_zero_with_an_unbeaten_answer() -> None:
+    """``alpha = 0`` with a unanimous winner: no maximum-likelihood strengths exist (a leader
+    gets RoundFailed and a member RecordRejected: tests/integration/test_round_failures.py)."""
     clusters = cluster_candidates(["A", "B"], ["", ""], b"q" * 16, cluster=False)
     a = messages_pb2.OUTCOME_A
     ballots = [_ballot("r0", [(0, 1, a)]), _ballot("r1", [(0, 1, a)])]
@@ -140,6 +139,3 @@ def test_an_aggregation_the_core_refuses_is_a_record_rejection() -> None:
     check_parameters(params)  # alpha = 0 is a valid parameter in general
     with pytest.raises(DisconnectedComparisons):
         round_outcome(clusters, ballots, [1.0, 1.0], [-1, -1], params)
-    with pytest.raises(RecordRejected, match="does not recompute") as exc:
-        recompute_outcome(clusters, ballots, [1.0, 1.0], [-1, -1], params)
-    assert exc.value.field == "outcome"
