@@ -3,6 +3,8 @@
 * :class:`FakeBackend` — a scripted :class:`~node.backends.base.ModelBackend` that records calls.
 * :func:`make_query`, :func:`make_rank_request` — signed leader requests with consistent
   hashes and digests, for driving :class:`~node.core.Node` or a daemon from tests.
+* :class:`MessageMutator` — random, type-aware mutations of signed protocol messages,
+  re-signed by known identities, for fuzzing what a node accepts.
 * :class:`FakeChatServer` — a real HTTP server on loopback that speaks the OpenAI
   chat-completions protocol, records every request and replies as scripted with
   :class:`FakeReply` (content, HTTP errors, hangs, malformed bodies); drives
@@ -23,13 +25,16 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal
 
+import numpy as np
 from aiohttp import web
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 
 from node.backends.base import Answer, Judgement
 from node.errors import BackendError
 from protocol.hashing import candidate_set_digest, content_hash
 from protocol.identity import Identity
-from protocol.signing import Clock, Envelope, seal
+from protocol.signing import PAYLOAD_TYPES, Clock, Envelope, seal
 from protocol.v1 import envelope_pb2, messages_pb2
 
 
@@ -144,6 +149,140 @@ def make_rank_request(
         ],
     )
     return seal(leader, envelope_pb2.KIND_RANK_REQUEST, request, swarm_id)
+
+
+#: edge values the mutator gives to numeric fields
+_FUZZ_UINTS = [0, 1, 2, 3, 7, 2**31 - 1, 2**32 - 1, 2**63 - 1]
+_FUZZ_INTS = [0, 1, -1, 5, -(2**31), 2**31 - 1, -(2**63), 2**63 - 1]
+_FUZZ_FLOATS = [
+    0.0,
+    -0.0,
+    1.0,
+    -1.0,
+    0.5,
+    1e-300,
+    5e-324,
+    1e308,
+    float("nan"),
+    float("inf"),
+    -1e308,
+]
+
+
+class MessageMutator:
+    """Random, type-aware mutations of protocol messages, for fuzzing what a node accepts
+    from signers it trusts to sign but not to behave.
+
+    :meth:`message` changes one field at a random depth: scalars get edge values (zero,
+    extremes, NaN, infinities, empty and foreign strings), repeated fields are cleared,
+    shortened, duplicated, reordered, extended or edited. A nested :class:`Envelope` whose
+    signer is one of ``identities`` is decoded, mutated and re-signed by that identity, so the
+    mutation reaches past the signature checks; other envelopes are mutated as raw messages.
+    ``strings`` are extra values for string fields (node ids, say). All randomness comes from
+    ``rng``.
+    """
+
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        identities: Sequence[Identity],
+        swarm_id: str,
+        strings: Sequence[str] = (),
+    ) -> None:
+        self.rng = rng
+        self.swarm_id = swarm_id
+        self.strings = list(strings)
+        self.by_key = {identity.public_key: identity for identity in identities}
+
+    def pick(self, values: Sequence[Any]) -> Any:
+        """One of ``values``, drawn from ``rng``."""
+        return values[int(self.rng.integers(len(values)))]
+
+    def scalar(self, field: FieldDescriptor) -> Any:
+        """An edge value of ``field``'s scalar type."""
+        t = field.type
+        if t == FieldDescriptor.TYPE_BOOL:
+            return bool(self.rng.integers(2))
+        if t in (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT):
+            return self.pick(_FUZZ_FLOATS)
+        if t == FieldDescriptor.TYPE_STRING:
+            return self.pick(["", "x", "3n", "full", "random-k", "\x00", *self.strings])
+        if t == FieldDescriptor.TYPE_BYTES:
+            return self.pick([b"", bytes(16), bytes(32), self.rng.bytes(32)])
+        if t == FieldDescriptor.TYPE_ENUM:
+            return self.pick([v.number for v in field.enum_type.values])
+        if t in (FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_INT64):
+            value = self.pick(_FUZZ_INTS)
+            return (
+                max(min(value, 2**31 - 1), -(2**31)) if t == FieldDescriptor.TYPE_INT32 else value
+            )
+        value = self.pick(_FUZZ_UINTS)
+        return min(value, 2**32 - 1) if t == FieldDescriptor.TYPE_UINT32 else value
+
+    def envelope(self, envelope: Envelope) -> None:
+        """Mutate what an envelope carries and re-sign it as its signer would."""
+        message_type = PAYLOAD_TYPES.get(envelope.kind)
+        identity = self.by_key.get(bytes(envelope.signer))
+        if message_type is None or identity is None:
+            self.message(envelope)
+            return
+        inner = message_type.FromString(envelope.payload)
+        self.message(inner)
+        envelope.CopyFrom(seal(identity, envelope.kind, inner, self.swarm_id))
+
+    def message(self, message: Message) -> None:
+        """Change one field of ``message`` (recursing into a nested message) in place."""
+        fields = message.DESCRIPTOR.fields
+        field = fields[int(self.rng.integers(len(fields)))]
+        value = getattr(message, field.name)
+        is_message = field.type == FieldDescriptor.TYPE_MESSAGE
+        if field.is_repeated:
+            self.repeated(field, value, is_message)
+        elif is_message:
+            if isinstance(value, Envelope):
+                self.envelope(value)
+            else:
+                self.message(value)
+        else:
+            setattr(message, field.name, self.scalar(field))
+
+    def repeated(self, field: FieldDescriptor, items: Any, is_message: bool) -> None:
+        """Clear, shorten, duplicate into, reorder, extend or edit the repeated ``items``."""
+        n = len(items)
+        action = self.pick(["clear", "drop", "duplicate", "swap", "append", "edit"])
+        if action == "clear":
+            del items[:]
+        elif action == "drop" and n:
+            del items[int(self.rng.integers(n))]
+        elif action == "duplicate" and n:
+            item = items[int(self.rng.integers(n))]
+            if is_message:
+                items.add().CopyFrom(item)
+            else:
+                items.append(item)
+        elif action == "swap" and n >= 2:
+            i, j = (int(x) for x in self.rng.choice(n, 2, replace=False))
+            if is_message:
+                a, b = type(items[i])(), type(items[j])()
+                a.CopyFrom(items[i])
+                b.CopyFrom(items[j])
+                items[i].CopyFrom(b)
+                items[j].CopyFrom(a)
+            else:
+                items[i], items[j] = items[j], items[i]
+        elif action == "append":
+            if is_message:
+                items.add()
+            else:
+                items.append(self.scalar(field))
+        elif n:  # edit one element
+            index = int(self.rng.integers(n))
+            if not is_message:
+                items[index] = self.scalar(field)
+            elif isinstance(items[index], Envelope):
+                self.envelope(items[index])
+            else:
+                self.message(items[index])
 
 
 @dataclass(frozen=True)

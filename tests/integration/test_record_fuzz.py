@@ -10,15 +10,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from google.protobuf.descriptor import FieldDescriptor
-from google.protobuf.message import Message
 
 from node.backends.base import Judgement
 from node.backends.sim import SimBackend
 from node.ledger import RecordRejected, check_record
 from node.swarm import RoundSettings
-from node.testing import FakeBackend, in_process_swarm
-from protocol.signing import PAYLOAD_TYPES, Envelope, Verifier, seal
+from node.testing import FakeBackend, MessageMutator, in_process_swarm
+from protocol.signing import Envelope, Verifier, seal
 from protocol.testing import test_identity
 from protocol.v1 import envelope_pb2, messages_pb2
 from ranking.trust import TrustParams
@@ -29,110 +27,9 @@ SWARM = "fuzz-swarm"
 N_NODES = 5
 TRIALS = 400
 
-INTS = [0, 1, 2, 3, 7, 2**31 - 1, 2**32 - 1, 2**63 - 1]
-SIGNED_INTS = [0, 1, -1, 5, -(2**31), 2**31 - 1, -(2**63), 2**63 - 1]
-FLOATS = [0.0, -0.0, 1.0, -1.0, 0.5, 1e-300, 5e-324, 1e308, float("nan"), float("inf"), -1e308]
-
 
 def _smaller_wins(question: str, a: str, b: str) -> Judgement:
     return Judgement(outcome="A" if int(a) < int(b) else "B", confidence=0.8, rationale="")
-
-
-class Mutator:
-    """Random, type-aware mutations of protobuf messages; nested envelopes are decoded,
-    mutated and re-signed by their original signer (all test identities are known)."""
-
-    def __init__(self, rng: np.random.Generator, node_ids: list[str]) -> None:
-        self.rng = rng
-        self.node_ids = node_ids
-        identities = [test_identity(i) for i in range(N_NODES)]
-        self.by_key = {identity.public_key: identity for identity in identities}
-
-    def pick(self, values: list[Any]) -> Any:
-        return values[int(self.rng.integers(len(values)))]
-
-    def scalar(self, field: FieldDescriptor) -> Any:
-        t = field.type
-        if t == FieldDescriptor.TYPE_BOOL:
-            return bool(self.rng.integers(2))
-        if t in (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT):
-            return self.pick(FLOATS)
-        if t == FieldDescriptor.TYPE_STRING:
-            return self.pick(["", "x", "3n", "full", "random-k", "\x00", *self.node_ids])
-        if t == FieldDescriptor.TYPE_BYTES:
-            return self.pick([b"", bytes(16), bytes(32), self.rng.bytes(32)])
-        if t == FieldDescriptor.TYPE_ENUM:
-            return self.pick([v.number for v in field.enum_type.values])
-        if t in (FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_INT64):
-            value = self.pick(SIGNED_INTS)
-            return (
-                max(min(value, 2**31 - 1), -(2**31)) if t == FieldDescriptor.TYPE_INT32 else value
-            )
-        value = self.pick(INTS)
-        return min(value, 2**32 - 1) if t == FieldDescriptor.TYPE_UINT32 else value
-
-    def envelope(self, envelope: Envelope) -> None:
-        """Mutate what an envelope carries and re-sign it as its signer would."""
-        message_type = PAYLOAD_TYPES.get(envelope.kind)
-        identity = self.by_key.get(bytes(envelope.signer))
-        if message_type is None or identity is None:
-            self.message(envelope)
-            return
-        inner = message_type.FromString(envelope.payload)
-        self.message(inner)
-        envelope.CopyFrom(seal(identity, envelope.kind, inner, SWARM))
-
-    def message(self, message: Message) -> None:
-        fields = message.DESCRIPTOR.fields
-        field = fields[int(self.rng.integers(len(fields)))]
-        value = getattr(message, field.name)
-        is_message = field.type == FieldDescriptor.TYPE_MESSAGE
-        if field.is_repeated:
-            self.repeated(field, value, is_message)
-        elif is_message:
-            if isinstance(value, Envelope):
-                self.envelope(value)
-            else:
-                self.message(value)
-        else:
-            setattr(message, field.name, self.scalar(field))
-
-    def repeated(self, field: FieldDescriptor, items: Any, is_message: bool) -> None:
-        n = len(items)
-        action = self.pick(["clear", "drop", "duplicate", "swap", "append", "edit"])
-        if action == "clear":
-            del items[:]
-        elif action == "drop" and n:
-            del items[int(self.rng.integers(n))]
-        elif action == "duplicate" and n:
-            item = items[int(self.rng.integers(n))]
-            if is_message:
-                items.add().CopyFrom(item)
-            else:
-                items.append(item)
-        elif action == "swap" and n >= 2:
-            i, j = (int(x) for x in self.rng.choice(n, 2, replace=False))
-            if is_message:
-                a, b = type(items[i])(), type(items[j])()
-                a.CopyFrom(items[i])
-                b.CopyFrom(items[j])
-                items[i].CopyFrom(b)
-                items[j].CopyFrom(a)
-            else:
-                items[i], items[j] = items[j], items[i]
-        elif action == "append":
-            if is_message:
-                items.add()
-            else:
-                items.append(self.scalar(field))
-        elif n:  # edit one element
-            index = int(self.rng.integers(n))
-            if not is_message:
-                items[index] = self.scalar(field)
-            elif isinstance(items[index], Envelope):
-                self.envelope(items[index])
-            else:
-                self.message(items[index])
 
 
 def fuzz(
@@ -149,7 +46,8 @@ def fuzz(
     )
     check(original)  # the unmutated record is accepted
     rng = np.random.default_rng(seed)
-    mutator = Mutator(rng, node_ids)
+    identities = [test_identity(i) for i in range(N_NODES)]
+    mutator = MessageMutator(rng, identities, SWARM, strings=node_ids)
     fields: dict[str, int] = {}
     for _ in range(trials):
         mutated = messages_pb2.ConsensusRecord()
