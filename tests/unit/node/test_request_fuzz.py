@@ -1,5 +1,6 @@
-"""Generate and Rank requests mutated at every depth and re-signed by the leader get a reply or
-a typed refusal that maps to a gRPC status other than INTERNAL: never an unexpected exception."""
+"""Generate, Rank and SubmitEvidence requests mutated at every depth and re-signed by their
+signers get a reply or a typed refusal that maps to a gRPC status other than INTERNAL: never an
+unexpected exception."""
 
 from __future__ import annotations
 
@@ -14,29 +15,37 @@ from node.core import Node
 from node.server import status_for
 from node.store import Store
 from node.testing import FakeBackend, MessageMutator, make_query, make_rank_request
+from protocol.errors import Equivocation
+from protocol.identity import Identity
+from protocol.replay import make_evidence
 from protocol.signing import PAYLOAD_TYPES, Envelope, Verifier, seal
 from protocol.testing import FakeClock, test_identity
 
 SWARM = "fuzz-requests"
 LEADER = test_identity(1)
 ME = test_identity(2)
+REPORTER = test_identity(4)
 TRIALS = 300
 
 
 async def _fuzz(
-    handle: Callable[[Envelope], Awaitable[Envelope]], original: Envelope, seed: int
+    handle: Callable[[Envelope], Awaitable[object]],
+    original: Envelope,
+    seed: int,
+    signer: Identity = LEADER,
 ) -> dict[str, int]:
-    """Mutate ``original``'s payload ``TRIALS`` times, re-sign it as the leader and hand it to
+    """Mutate ``original``'s payload ``TRIALS`` times, re-sign it as ``signer`` and hand it to
     ``handle``; return how often each outcome (``reply`` or a status name) came back."""
     rng = np.random.default_rng(seed)
-    mutator = MessageMutator(rng, [LEADER, ME], SWARM, strings=[LEADER.node_id, ME.node_id])
+    identities = [LEADER, ME, REPORTER]
+    mutator = MessageMutator(rng, identities, SWARM, strings=[i.node_id for i in identities])
     message_type = PAYLOAD_TYPES[original.kind]
     outcomes: dict[str, int] = {}
     for _ in range(TRIALS):
         message = message_type.FromString(original.payload)
         for _ in range(int(rng.integers(1, 4))):
             mutator.message(message)
-        envelope = seal(LEADER, original.kind, message, SWARM)
+        envelope = seal(signer, original.kind, message, SWARM)
         try:
             await handle(envelope)
             outcome = "reply"
@@ -75,3 +84,15 @@ async def test_mutated_rank_requests(node: Node) -> None:
     await node.handle_rank(original)
     outcomes = await _fuzz(node.handle_rank, original, 8)
     assert outcomes.get("reply", 0) > 0 and len(outcomes) >= 3, outcomes
+
+
+async def test_mutated_equivocation_reports(node: Node) -> None:
+    clock = node.verifier.clock
+    query_id = b"e" * 16
+    first = make_query(LEADER, SWARM, clock, query_id=query_id)
+    second = make_query(LEADER, SWARM, clock, question="different", query_id=query_id)
+    error = Equivocation("two queries", first=first, second=second)
+    original = make_evidence(REPORTER, error, SWARM, clock)
+    assert (await node.handle_submit_evidence(original)).accepted
+    outcomes = await _fuzz(node.handle_submit_evidence, original, 9, signer=REPORTER)
+    assert outcomes.get("reply", 0) > 0 and len(outcomes) >= 2, outcomes
