@@ -51,6 +51,7 @@ from protocol.hashing import candidate_set_digest, payload_hash
 from protocol.signing import Envelope, Verified, Verifier
 from protocol.v1 import envelope_pb2, messages_pb2
 from ranking.errors import RankingError
+from ranking.schedule import SCHEDULE_KINDS
 from ranking.trust import IdentityState, TrustParams, apply_exam, slash
 
 if TYPE_CHECKING:
@@ -107,8 +108,6 @@ def check_parameters(params: messages_pb2.RoundParameters) -> AggregationParams:
         raise RecordRejected(
             "query.parameters", f"em_ilsr_steps {params.em_ilsr_steps} > {MAX_EM_ILSR_STEPS}"
         )
-    from ranking import SCHEDULE_KINDS
-
     if params.schedule not in SCHEDULE_KINDS:
         raise RecordRejected("query.parameters", f"unknown schedule {params.schedule!r}")
     if params.schedule == "random-k" and params.schedule_k < 1:
