@@ -83,45 +83,42 @@ async def start_swarm(n_nodes: int, data_dir: Path, stack: AsyncExitStack) -> Sw
     return Swarm(started.nodes, started.servers)
 
 
-def time_record_checks(nodes: Sequence[SwarmNode]) -> list[float]:
+def time_record_checks(
+    nodes: Sequence[SwarmNode], cpu_window: tuple[int, int] | None = None
+) -> tuple[list[float], dict[str, float]]:
     """Collect the duration of every record acceptance (verify every signature, recompute the
     round, append, update reputations) on every node in ``nodes``. The step is synchronous: in
     one process its wall time is its CPU time, and the N nodes' checks run one after another;
-    with one process per node it is wall time, which includes waiting for a CPU."""
+    with one process per node it is wall time, which includes waiting for a CPU.
+
+    With ``cpu_window = (first, last)`` (one node per process) also mark this process's CPU
+    time (``time.process_time``) when the ledger first reaches ``first`` records and when it
+    reaches ``last``: the CPU spent on the rounds in between (Generate, Rank and the record
+    check), as keys ``start`` and ``end`` of the returned dict."""
     samples: list[float] = []
+    marks: dict[str, float] = {}
+    if cpu_window is not None and cpu_window[0] == 0:
+        marks["start"] = time.process_time()
     for node in nodes:
         accept = node._accept_record_locked
 
-        def timed(envelope: Any, accept: Callable[[Any], Any] = accept) -> Any:
+        def timed(
+            envelope: Any, node: SwarmNode = node, accept: Callable[[Any], Any] = accept
+        ) -> Any:
             start = time.perf_counter()
             try:
                 return accept(envelope)
             finally:
                 samples.append(time.perf_counter() - start)
+                if cpu_window is not None:
+                    height = node.store.head()[0]
+                    if height == cpu_window[0]:
+                        marks.setdefault("start", time.process_time())
+                    elif height == cpu_window[1]:
+                        marks.setdefault("end", time.process_time())
 
         node._accept_record_locked = timed  # type: ignore[method-assign]
-    return samples
-
-
-def cpu_window(node: SwarmNode, first_height: int, last_height: int) -> dict[str, float]:
-    """This process's CPU time (``time.process_time``) when ``node``'s ledger first reaches
-    ``first_height`` records and when it reaches ``last_height``: the CPU the process spent on
-    the rounds in between (Generate, Rank and the record check). Keys ``start``/``end``."""
-    marks: dict[str, float] = {"start": time.process_time()} if first_height == 0 else {}
-    accept = node._accept_record_locked
-
-    def marked(envelope: Any) -> Any:
-        try:
-            return accept(envelope)
-        finally:
-            height = node.store.head()[0]
-            if height == first_height:
-                marks.setdefault("start", time.process_time())
-            elif height == last_height:
-                marks.setdefault("end", time.process_time())
-
-    node._accept_record_locked = marked  # type: ignore[method-assign]
-    return marks
+    return samples, marks
 
 
 def question_for(index: int) -> str:
@@ -249,15 +246,15 @@ def size_result(
     lead: dict[str, Any],
     check_s: Sequence[float],
     heads: Sequence[tuple[int, bytes]],
-    swarm_cpu_s: float,
     member_cpu_s: Sequence[float] = (),
 ) -> dict[str, Any]:
     """The per-size result from the leader's samples, every node's record-check times,
-    every node's ledger head and the CPU seconds all nodes spent on the timed rounds."""
+    every node's ledger head and, with one process per node, the CPU seconds each member's
+    process spent on the timed rounds (in one process the leader's CPU time is every node's)."""
     round_ms = summary_ms(lead["round_s"])
     ask_ms = summary_ms(lead["ask_s"])
     bare_ms = summary_ms(lead["bare_s"])
-    cpu_ms = swarm_cpu_s * 1000 / rounds
+    cpu_ms = (lead["cpu_s"] + sum(member_cpu_s)) * 1000 / rounds
     # On a machine with fewer CPUs than nodes the nodes' work queues for the CPUs: no round
     # can take less wall time than its CPU time divided by the CPUs.
     floor_ms = cpu_ms / CPUS
@@ -309,13 +306,12 @@ async def measure_size_one_process(
             swarm = await start_swarm(n_nodes, Path(tmp), stack)
             for _ in range(n_nodes):
                 tick()
-            check_s = time_record_checks(swarm.nodes)
+            check_s, _ = time_record_checks(swarm.nodes)
             lead = await lead_and_measure(swarm.leader, rounds, warmup, tick)
             heads = [node.store.head() for node in swarm.nodes]
     # Warm-up rounds' checks are not timed: drop them (the first warmup * (n - 1) samples).
     check_s = check_s[warmup * (n_nodes - 1) :]
-    # One process: its CPU over the timed rounds is every node's.
-    return size_result(n_nodes, rounds, warmup, "one-process", lead, check_s, heads, lead["cpu_s"])
+    return size_result(n_nodes, rounds, warmup, "one-process", lead, check_s, heads)
 
 
 # --- one process per node -------------------------------------------------------------------
@@ -345,8 +341,7 @@ async def _node_main(index: int, data_dir: Path, conn: Any, rounds: int, warmup:
         conn.send(node.self_member())
         members = await asyncio.to_thread(conn.recv)
         node.membership = StaticMembership(members)
-        check_s = time_record_checks([node])
-        window = cpu_window(node, warmup, warmup + rounds)
+        check_s, window = time_record_checks([node], (warmup, warmup + rounds))
         if index == 0:
 
             def tick() -> None:
@@ -415,10 +410,7 @@ def measure_size_processes(
     check_s = [s for final in finals for s in final["check_s"]]
     heads = [final["head"] for final in finals]
     member_cpu_s = [final["cpu_s"] for final in finals[1:]]
-    swarm_cpu_s = lead["cpu_s"] + sum(member_cpu_s)
-    return size_result(
-        n_nodes, rounds, warmup, "processes", lead, check_s, heads, swarm_cpu_s, member_cpu_s
-    )
+    return size_result(n_nodes, rounds, warmup, "processes", lead, check_s, heads, member_cpu_s)
 
 
 def print_table(sizes: list[dict[str, Any]]) -> None:
