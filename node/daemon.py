@@ -110,25 +110,21 @@ def round_settings(config: NodeConfig) -> RoundSettings:
     combination members would reject (e.g. ``round_schedule = "random-k"`` without
     ``round_schedule_k``)."""
     try:
-        return _round_settings(config)
+        return RoundSettings(
+            max_generators=config.round_max_generators,
+            max_rankers=config.round_max_rankers,
+            schedule=config.round_schedule,
+            schedule_k=config.round_schedule_k,
+            max_ranker_share=config.round_max_ranker_share,
+            quorum_generators=config.round_quorum_generators,
+            quorum_rankers=config.round_quorum_rankers,
+            generate_deadline_ms=config.round_generate_deadline_ms,
+            rank_deadline_ms=config.round_rank_deadline_ms,
+            broadcast_timeout_s=config.call_timeout_s,
+            gold_fraction=config.round_gold_fraction,
+        )
     except ValueError as exc:
         raise ConfigError(f"invalid round settings: {exc}") from None
-
-
-def _round_settings(config: NodeConfig) -> RoundSettings:
-    return RoundSettings(
-        max_generators=config.round_max_generators,
-        max_rankers=config.round_max_rankers,
-        schedule=config.round_schedule,
-        schedule_k=config.round_schedule_k,
-        max_ranker_share=config.round_max_ranker_share,
-        quorum_generators=config.round_quorum_generators,
-        quorum_rankers=config.round_quorum_rankers,
-        generate_deadline_ms=config.round_generate_deadline_ms,
-        rank_deadline_ms=config.round_rank_deadline_ms,
-        broadcast_timeout_s=config.call_timeout_s,
-        gold_fraction=config.round_gold_fraction,
-    )
 
 
 def trust_params(config: NodeConfig) -> TrustParams | None:
