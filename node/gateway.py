@@ -190,11 +190,11 @@ class Gateway:
             buckets=_LATENCY_BUCKETS_S,
             registry=self.registry,
         )
-        self._in_flight_gauge = Gauge(
+        Gauge(
             "swarmrank_gateway_rounds_in_flight",
             "Chat completions being served now",
             registry=self.registry,
-        )
+        ).set_function(lambda: self._in_flight)
         self._channels = {a: grpc.aio.insecure_channel(a) for a in self.node_addresses}
         # Start at a random node so one-shot clients (`swarmrank ask`) spread leadership.
         offset = random.randrange(len(self.node_addresses))
@@ -283,7 +283,6 @@ class Gateway:
                 headers={"Retry-After": "1"},
             )
         self._in_flight += 1
-        self._in_flight_gauge.inc()
         start = time.perf_counter()
         mode = "json"
         outcome = "500"
@@ -292,7 +291,6 @@ class Gateway:
             return reply
         finally:
             self._in_flight -= 1
-            self._in_flight_gauge.dec()
             self._requests.labels(mode, outcome).inc()
             self._latency.labels(mode).observe(time.perf_counter() - start)
 
