@@ -263,11 +263,10 @@ class MessageMutator:
         elif action == "swap" and n >= 2:
             i, j = (int(x) for x in self.rng.choice(n, 2, replace=False))
             if is_message:
-                a, b = type(items[i])(), type(items[j])()
-                a.CopyFrom(items[i])
-                b.CopyFrom(items[j])
-                items[i].CopyFrom(b)
-                items[j].CopyFrom(a)
+                first = type(items[i])()
+                first.CopyFrom(items[i])
+                items[i].CopyFrom(items[j])
+                items[j].CopyFrom(first)
             else:
                 items[i], items[j] = items[j], items[i]
         elif action == "append":
