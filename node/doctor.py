@@ -52,7 +52,7 @@ from typing import Any, Literal
 from node.config import NodeConfig
 from node.daemon_cli import add_config_flags
 from node.errors import NodeError
-from node.numerics import numerics_fingerprint
+from node.numerics import fingerprint_of, numerics_fingerprint
 
 Status = Literal["pass", "fail", "skip"]
 DEFAULT_TIMEOUT_S = 10.0
@@ -179,8 +179,6 @@ def assess_numerics(
     """This install's numerics fingerprint against the members' (registered, or static peers;
     see :mod:`node.numerics`); members that advertise none (older nodes) are not counted.
     ``members=None``: nobody to compare with (skip)."""
-    from node.numerics import fingerprint_of
-
     if members is None:
         return _skipped("numerics", "no registry member or peer to compare with")
     others = [
