@@ -230,6 +230,14 @@ class MessageMutator:
         self.message(inner)
         envelope.CopyFrom(seal(identity, envelope.kind, inner, self.swarm_id))
 
+    def mutated(self, original: Envelope) -> Envelope:
+        """A copy of ``original`` with one to three mutations (:meth:`envelope`)."""
+        envelope = Envelope()
+        envelope.CopyFrom(original)
+        for _ in range(int(self.rng.integers(1, 4))):
+            self.envelope(envelope)
+        return envelope
+
     def message(self, message: Message) -> None:
         """Change one field of ``message`` (recursing into a nested message) in place."""
         fields = message.DESCRIPTOR.fields

@@ -39,10 +39,7 @@ async def _fuzz(
     mutator = MessageMutator(rng, identities, SWARM, strings=[i.node_id for i in identities])
     outcomes: dict[str, int] = {}
     for _ in range(TRIALS):
-        envelope = Envelope()
-        envelope.CopyFrom(original)
-        for _ in range(int(rng.integers(1, 4))):
-            mutator.envelope(envelope)  # decoded, mutated, re-signed by its signer
+        envelope = mutator.mutated(original)  # re-signed by the original signers
         try:
             await handle(envelope)
             outcome = "reply"
