@@ -3,12 +3,12 @@
 ``python -m bench.bench_round [--json] [--sizes 4,16,32] [--rounds M] [--warmup W]
 [--one-process]``.
 
-For each size N the benchmark starts N :class:`~node.swarm.SwarmNode` s, each behind its own
-``grpc.aio`` :class:`~node.server.NodeServer` on ``127.0.0.1:0`` with its own SQLite
-:class:`~node.store.Store` in a temporary directory, a deterministic identity
+For each size N the benchmark starts N :class:`~node.swarm.node.SwarmNode` s, each behind its own
+``grpc.aio`` :class:`~node.transport.server.NodeServer` on ``127.0.0.1:0`` with its own SQLite
+:class:`~node.ledger.store.Store` in a temporary directory, a deterministic identity
 (:func:`protocol.testing.test_identity`) and the instant ``sim`` backend; every node's
-:class:`~node.swarm.StaticMembership` is all N members. By default each node is its own OS
-process, as deployed (``--one-process``: all in one event loop, where the N nodes' work runs
+:class:`~node.membership.static.StaticMembership` is all N members. By default each node is its own
+OS process, as deployed (``--one-process``: all in one event loop, where the N nodes' work runs
 one after another). Node 0 leads M sequential rounds (one leader, because concurrent leaders
 race on the ledger height). Two timings per round:
 
@@ -44,9 +44,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.common import emit, machine
 from node.backends.sim import SimBackend
-from node.server import NodeServer
-from node.swarm import RoundSettings, StaticMembership, SwarmNode
+from node.membership.static import StaticMembership
+from node.round.settings import RoundSettings
+from node.swarm.node import SwarmNode
 from node.testing import in_process_swarm
+from node.transport.server import NodeServer
 
 SWARM = "bench-round"
 DEFAULT_SIZES = (4, 16, 32)

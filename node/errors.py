@@ -10,11 +10,14 @@
     ├── PeerTimeout          a peer did not answer before the deadline
     ├── Overloaded           a local limit (concurrency, rate) was exceeded
     ├── Rejected             a peer or the local node refused a message (with the reason)
-    │   └── NotSelected      this node is not a generator / ranker of the round it was asked for
+    │   ├── NotSelected      this node is not a generator / ranker of the round it was asked for
+    │   └── RecordRejected   a consensus record that does not verify or recompute (names the field)
     ├── NotSupported         an endpoint this node does not serve (yet)
     ├── InvalidReply         a peer's reply failed verification (bad signature, wrong content)
     ├── StoreError           the durable state store failed (disk full, corrupt database)
-    └── RoundFailed          a round could not reach its quorum
+    ├── RoundFailed          a round could not reach its quorum
+    ├── NotFound             a requested record or object does not exist on this node
+    └── LedgerMismatch       ``ledger verify`` found a record that does not replay
 """
 
 from __future__ import annotations
@@ -105,3 +108,23 @@ class RoundFailed(NodeError):
 
 class NotFound(NodeError):
     """A requested record or object does not exist on this node."""
+
+
+class RecordRejected(Rejected):
+    """A consensus record that does not verify or does not recompute.
+
+    ``field`` names what mismatched (``"signature"``, ``"ballot[3]"``, ``"strengths"`` ...).
+    """
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(f"record rejected: {field}: {detail}")
+        self.field = field
+        self.detail = detail
+
+
+class LedgerMismatch(NodeError):
+    """``ledger verify`` found a record (or the reputation table) that does not replay."""
+
+    def __init__(self, height: int, message: str) -> None:
+        super().__init__(message)
+        self.height = height

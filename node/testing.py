@@ -2,7 +2,7 @@
 
 * :class:`FakeBackend` — a scripted :class:`~node.backends.base.ModelBackend` that records calls.
 * :func:`make_query`, :func:`make_rank_request` — signed leader requests with consistent
-  hashes and digests, for driving :class:`~node.core.Node` or a daemon from tests.
+  hashes and digests, for driving :class:`~node.swarm.peer.Node` or a daemon from tests.
 * :class:`MessageMutator` — random, type-aware mutations of signed protocol messages,
   re-signed by known identities, for fuzzing what a node accepts.
 * :class:`FakeChatServer` — a real HTTP server on loopback that speaks the OpenAI
@@ -571,7 +571,7 @@ def _error_response(status: int, message: str, code: str) -> web.Response:
 
 @dataclass
 class InProcessSwarm:
-    """N :class:`~node.swarm.SwarmNode` s in this process, each behind its own gRPC server on
+    """N :class:`~node.swarm.node.SwarmNode` s in this process, each behind its own gRPC server on
     loopback with its own SQLite store (see :func:`in_process_swarm`)."""
 
     nodes: list[Any]
@@ -583,7 +583,7 @@ class InProcessSwarm:
 
     def set_membership(self, indices: Sequence[int] | None = None) -> None:
         """Give every node the same static view: the nodes at ``indices`` (default all)."""
-        from node.swarm import StaticMembership
+        from node.membership.static import StaticMembership
 
         members = self.members(indices)
         for node in self.nodes:
@@ -613,15 +613,17 @@ async def in_process_swarm(
     """Start one node per backend (identity ``test_identity(first_identity + i)``), all members
     of each other.
 
-    ``server_credentials`` / ``channel_credentials`` (one per node, :mod:`node.tls`) switch the
-    transport to TLS or mutual TLS. Everything is stopped and closed on exit.
+    ``server_credentials`` / ``channel_credentials`` (one per node, :mod:`node.transport.tls`)
+    switch the transport to TLS or mutual TLS. Everything is stopped and closed on exit.
     """
     from pathlib import Path
 
+    from node.ledger.store import Store
     from node.metrics import NodeMetrics
-    from node.server import ExtraService, NodeServer
-    from node.store import Store
-    from node.swarm import RoundSettings, SwarmNode, SwarmServicer
+    from node.round.settings import RoundSettings
+    from node.swarm.node import SwarmNode
+    from node.swarm.service import SwarmServicer
+    from node.transport.server import ExtraService, NodeServer
     from protocol.signing import SystemClock, Verifier
     from protocol.testing import test_identity
     from protocol.v1 import services_pb2_grpc

@@ -7,7 +7,7 @@ This module owns :func:`ranker_pairs` (every ranker's schedule, stacked), :func:
 aggregators are :func:`ranking.aggregate_plain`, :func:`ranking.aggregate_weighted`,
 :func:`ranking.aggregate` (the node's default) and :func:`ranking.borda_count`, and reputation is
 :func:`ranking.update_reputation`, the function the node's ledger applies to every record
-(``node.ledger.apply_record``), so the simulator measures the rules the node runs.
+(``node.ledger.state.apply_record``), so the simulator measures the rules the node runs.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ engine's record type, so :func:`sim.metrics.summarise` writes the same ``results
 How a live run works
 --------------------
 1. The population is drawn exactly as the fast engine draws it (:func:`build_population` on the
-   scenario's seed), and node ``i`` of a :class:`node.up.LocalSwarm` (a Ray head and N
+   scenario's seed), and node ``i`` of a :class:`node.daemon.run.local.LocalSwarm` (a Ray head and N
    ``swarmrank node run --backend sim`` daemons) gets node ``i``'s profile through ``--set``:
    ``sim_generation_skill``, ``sim_judging_skill``, ``sim_position_bias``,
    ``sim_error_correlation`` (logit scale, :mod:`sim.model`) and a ``sim_seed``. Every node
@@ -140,7 +140,7 @@ def run_live(
     progress: Callable[[int], None] | None = None,
     state_dir: Path | None = None,
 ) -> RunRecord:
-    """Run ``scenario`` through a :class:`node.up.LocalSwarm`; see the module docstring."""
+    """Run ``scenario`` through a :class:`~node.daemon.run.local.LocalSwarm` (module docstring)."""
     check_live(scenario)
     if state_dir is not None:
         return asyncio.run(_run(scenario, progress, state_dir))
@@ -153,8 +153,8 @@ async def _run(
 ) -> RunRecord:
     # The node package is the imperative shell live mode drives; import it at run time only, so
     # the fast engine (and type-checking sim/) never loads gRPC, Ray or the daemon code.
-    gateway_module = importlib.import_module("node.gateway")
-    up_module = importlib.import_module("node.up")
+    gateway_module = importlib.import_module("node.gateway.app")
+    up_module = importlib.import_module("node.daemon.local")
     Gateway, LocalSwarm = gateway_module.Gateway, up_module.LocalSwarm
     common, per_node = node_settings(scenario)
     root = np.random.SeedSequence(scenario.seed)

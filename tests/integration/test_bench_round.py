@@ -52,7 +52,7 @@ def test_bench_round_tiny_swarm(capsys: pytest.CaptureFixture[str], one_process:
 
 def test_swarmrank_bench_round_cli(capsys: pytest.CaptureFixture[str]) -> None:
     """``swarmrank bench round ...`` runs the same benchmark with its own options."""
-    from node.cli import main
+    from node.cli.main import main
 
     argv = ["bench", "--json", "round", "--sizes", "3", "--rounds", "2", "--warmup", "1"]
     assert main([*argv, "--one-process"]) == 0
@@ -64,7 +64,7 @@ def test_swarmrank_bench_round_cli(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_swarmrank_bench_rejects_unknown_names() -> None:
-    from node.cli import main
+    from node.cli.main import main
 
     with pytest.raises(SystemExit) as exc:
         main(["bench", "nonsense"])

@@ -12,12 +12,12 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from node.client import PeerClient
-from node.core import Node
 from node.errors import InvalidReply, Overloaded, PeerTimeout, Rejected
-from node.server import NodeServer
-from node.store import Store
+from node.ledger.store import Store
+from node.swarm.peer import Node
 from node.testing import FakeBackend, make_query, make_rank_request
+from node.transport.client import PeerClient
+from node.transport.server import NodeServer
 from protocol.signing import SystemClock, Verifier
 from protocol.testing import test_identity
 from protocol.v1 import envelope_pb2

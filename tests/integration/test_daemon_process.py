@@ -28,10 +28,10 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from node.client import PeerClient
 from node.errors import Rejected
-from node.store import Store
+from node.ledger.store import Store
 from node.testing import make_query, make_rank_request
+from node.transport.client import PeerClient
 from protocol.hashing import payload_hash
 from protocol.identity import load_identity
 from protocol.signing import SystemClock, Verifier, seal

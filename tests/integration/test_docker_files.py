@@ -25,10 +25,10 @@ from typing import Any
 import pytest
 import yaml
 
-from node.cli import build_parser, main
+from node.cli.gateway import parse_nodes
+from node.cli.main import build_parser, main
+from node.cli.node import overrides_from_args
 from node.config import FIELDS, load_config
-from node.daemon_cli import overrides_from_args
-from node.gateway_cli import parse_nodes
 
 pytestmark = pytest.mark.integration
 
@@ -232,7 +232,7 @@ def test_dockerfile_passes_hadolint() -> None:
 
 
 def _exposed_metric_names() -> set[str]:
-    from node.gateway import Gateway
+    from node.gateway.app import Gateway
     from node.metrics import NodeMetrics
 
     async def gateway_registry() -> Any:

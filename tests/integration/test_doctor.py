@@ -30,8 +30,8 @@ from typing import Any
 
 import pytest
 
-from node.cli import main
-from node.doctor import assess_clock_skew, assess_key_file, assess_registry
+from node.cli.main import main
+from node.daemon.doctor import assess_clock_skew, assess_key_file, assess_registry
 from node.testing import FakeChatServer
 from protocol.identity import Identity, save_identity
 
@@ -331,10 +331,10 @@ def test_numerics_compared_with_static_peers(
 ) -> None:
     """A stand-alone node (static peers, no Ray) compares its numerics fingerprint with its
     peers' signed NodeInfo; a different install fails with the peer named."""
-    import node.doctor
+    import node.daemon.doctor
 
     if not same:
-        monkeypatch.setattr(node.doctor, "numerics_fingerprint", lambda: "0" * 16)
+        monkeypatch.setattr(node.daemon.doctor, "numerics_fingerprint", lambda: "0" * 16)
     code, checks = _doctor_inline(capsys, f"--key={key}", f"--set=peers={swarm.node_address}")
     numerics = checks["numerics"]
     if same:

@@ -15,8 +15,8 @@ import aiohttp
 import pytest
 
 from node.backends.sim import SimBackend
-from node.gateway import Gateway
-from node.swarm import RoundSettings
+from node.gateway.app import Gateway
+from node.round.settings import RoundSettings
 from node.testing import in_process_swarm
 
 pytestmark = pytest.mark.integration
@@ -247,8 +247,8 @@ async def test_api_keys_are_required_when_configured(tmp_path: Path) -> None:
 
 
 def test_api_keys_load_from_file_and_environment(tmp_path: Path) -> None:
+    from node.cli.gateway import API_KEYS_ENV, load_api_keys
     from node.errors import ConfigError
-    from node.gateway_cli import API_KEYS_ENV, load_api_keys
 
     keys = tmp_path / "keys"
     keys.write_text("# operators\nkey-a\n\n  key-b  \n", encoding="utf-8")

@@ -9,10 +9,10 @@ import pytest
 
 from node.backends.sim import SimBackend
 from node.errors import RoundFailed
-from node.swarm import RoundSettings
+from node.round.settings import RoundSettings
 from node.testing import in_process_swarm
-from node.tls import channel_credentials, issue_node_certificate, new_ca, private_key_pem
-from node.tls import server_credentials as make_server_credentials
+from node.transport.tls import channel_credentials, issue_node_certificate, new_ca, private_key_pem
+from node.transport.tls import server_credentials as make_server_credentials
 from protocol.testing import test_identity
 
 pytestmark = pytest.mark.integration

@@ -451,7 +451,7 @@ def probe_main(ray_address: str, registry_path: str) -> None:
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    from node.membership import REGISTRY_NAMESPACE, RegistryCore, registry_name
+    from node.membership.registry import REGISTRY_NAMESPACE, RegistryCore, registry_name
     from protocol.v1 import messages_pb2, services_pb2, services_pb2_grpc
 
     deadline = time.monotonic() + START_TIMEOUT_S

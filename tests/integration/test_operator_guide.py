@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from node.cli import build_parser
+from node.cli.main import build_parser
 
 pytestmark = pytest.mark.integration
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from node.client import PeerClient
-from node.core import Node
 from node.errors import Overloaded
-from node.ratelimit import RateLimiter
-from node.server import NodeServer
-from node.store import Store
+from node.ledger.store import Store
+from node.swarm.peer import Node
 from node.testing import FakeBackend, make_query, make_rank_request
+from node.transport.client import PeerClient
+from node.transport.ratelimit import RateLimiter
+from node.transport.server import NodeServer
 from protocol.signing import SystemClock, Verifier
 from protocol.testing import test_identity
 

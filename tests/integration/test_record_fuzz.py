@@ -13,8 +13,9 @@ import pytest
 
 from node.backends.base import Judgement
 from node.backends.sim import SimBackend
-from node.ledger import RecordRejected, check_record
-from node.swarm import RoundSettings
+from node.errors import RecordRejected
+from node.round.check import check_record
+from node.round.settings import RoundSettings
 from node.testing import FakeBackend, MessageMutator, in_process_swarm
 from protocol.signing import Envelope, Verifier
 from protocol.testing import test_identity

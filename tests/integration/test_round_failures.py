@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from node.backends.base import Judgement
-from node.errors import RoundFailed
-from node.ledger import RecordRejected, check_record
-from node.swarm import RoundSettings
+from node.errors import RecordRejected, RoundFailed
+from node.round.check import check_record
+from node.round.settings import RoundSettings
 from node.testing import FakeBackend, in_process_swarm
 from protocol.hashing import payload_hash
 from protocol.signing import PAYLOAD_TYPES, Envelope, Verifier, seal

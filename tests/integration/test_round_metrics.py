@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from node.backends.sim import SimBackend
-from node.swarm import RoundSettings
+from node.round.settings import RoundSettings
 from node.testing import in_process_swarm
 
 pytestmark = pytest.mark.integration

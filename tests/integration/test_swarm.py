@@ -20,11 +20,12 @@ from pathlib import Path
 import grpc
 import pytest
 
-from node.ledger import apply_record, check_record
-from node.numerics import numerics_fingerprint
-from node.round import select_participants
-from node.swarm_cli import call_status
-from node.up import LocalSwarm
+from node.daemon.local import LocalSwarm
+from node.ledger.state import apply_record
+from node.round.check import check_record
+from node.round.numerics import numerics_fingerprint
+from node.round.selection import select_participants
+from node.transport.client import call_status
 from protocol.hashing import payload_hash
 from protocol.identity import load_identity
 from protocol.signing import Envelope, Verifier, seal
@@ -135,7 +136,7 @@ async def _all_at_least(addresses: list[str], height: int) -> bool:
 
 async def test_2_openai_client_gets_the_consensus(swarm: LocalSwarm) -> None:
 
-    from node.gateway import Gateway
+    from node.gateway.app import Gateway
 
     gateway = Gateway(swarm.addresses, timeout_s=30)
     url = await gateway.start()
@@ -166,7 +167,7 @@ async def test_3_registry_restart_loses_no_member(swarm: LocalSwarm) -> None:
     code = (
         "import ray, json, time;"
         f"ray.init(address='{swarm.ray_address}', namespace='swarmrank', log_to_driver=False);"
-        "from node.membership import REGISTRY_NAMESPACE, registry_name;"
+        "from node.membership.registry import REGISTRY_NAMESPACE, registry_name;"
         f"a = ray.get_actor(registry_name('{SWARM}'), namespace=REGISTRY_NAMESPACE);"
         "before = ray.get(a.info.remote());"
         "ray.kill(a, no_restart=False); time.sleep(1.0);"
@@ -278,8 +279,8 @@ async def test_4_sigkill_mid_round_then_eviction_restart_and_catch_up(
 
 async def test_5_altered_record_rejected_and_kept(swarm: LocalSwarm, tmp_path: Path) -> None:
     from node.config import NodeConfig
-    from node.daemon import build_node
-    from node.store import Store
+    from node.daemon.run import build_node
+    from node.ledger.store import Store
     from node.testing import FakeBackend
 
     chain = await records(swarm.addresses[0])

@@ -13,13 +13,13 @@ import grpc
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from node.client import PeerClient
-from node.core import Node
 from node.errors import PeerUnavailable
-from node.server import NodeServer
-from node.store import Store
+from node.ledger.store import Store
+from node.swarm.peer import Node
 from node.testing import FakeBackend, make_query, make_rank_request
-from node.tls import (
+from node.transport.client import PeerClient
+from node.transport.server import NodeServer
+from node.transport.tls import (
     channel_credentials,
     issue_node_certificate,
     new_ca,

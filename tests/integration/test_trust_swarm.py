@@ -15,7 +15,8 @@ import pytest
 
 from node.backends.sim import SimBackend
 from node.errors import RoundFailed
-from node.swarm import RoundSettings, SwarmNode
+from node.round.settings import RoundSettings
+from node.swarm.node import SwarmNode
 from node.testing import InProcessSwarm, in_process_swarm
 from protocol.errors import InvalidEvidence
 from protocol.replay import verify_equivocation
@@ -229,7 +230,7 @@ async def test_forged_record_slashes_on_all_nodes(tmp_path: Path, defended: bool
             assert await _wait_jailed(honest, forger.node_id)
             # The ledger replays to the same verdict (`swarmrank ledger verify`), and the
             # alarm gauge is exported (an honest 4-node swarm: not firing).
-            from node.ledger import replay_ledger
+            from node.ledger.replay import replay_ledger
 
             for node in honest:
                 summary = replay_ledger(node.store, SWARM, trust=TRUST)

@@ -60,6 +60,7 @@ def single_model(name: str = "tiny") -> ShippedModel:
         sha256=sha(BODY),
         size_bytes=len(BODY),
         chat_format="chatml",
+        prompt_style="chat",
         package="tiny-pkg==1.0",
     )
 
@@ -75,6 +76,7 @@ def chunked_model(name: str = "chunky") -> ShippedModel:
         sha256=sha(BODY),
         size_bytes=len(BODY),
         chat_format="gemma",
+        prompt_style="completion",
         package="chunky==1.0",
         stated_hash_file=ModelPart("chunky", "chunky/data/SHA256SUMS"),
     )

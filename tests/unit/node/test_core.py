@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from node.backends.base import Judgement
-from node.core import Node, NodeLimits
 from node.errors import BackendError, NotSelected, NotSupported
-from node.numerics import numerics_capability
-from node.store import Store
+from node.ledger.store import Store
+from node.round.numerics import numerics_capability
+from node.swarm.peer import Node, NodeLimits
 from node.testing import FakeBackend, make_query, make_rank_request
 from protocol.errors import (
     Equivocation,

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from node.backends.sim import call_seed
-from node.cli import build_parser
+from node.cli.main import build_parser
+from node.cli.node import overrides_from_args
 from node.config import NodeConfig, load_config
-from node.daemon import load_or_create_identity, make_backend, round_settings
-from node.daemon_cli import overrides_from_args
+from node.daemon.run import load_or_create_identity, make_backend, round_settings
 from node.errors import ConfigError
 from protocol.errors import KeyFileMissing
 

@@ -11,12 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from node.config import load_config
-from node.core import Node
-from node.daemon import build_node, make_rate_limiter
+from node.daemon.run import build_node, make_rate_limiter
 from node.errors import ConfigError, Overloaded
-from node.ratelimit import RateLimiter, TokenBucket, take_token
-from node.store import Store
+from node.ledger.store import Store
+from node.swarm.peer import Node
 from node.testing import FakeBackend, make_query, make_rank_request
+from node.transport.ratelimit import RateLimiter, TokenBucket, take_token
 from protocol.signing import Verifier
 from protocol.testing import FakeClock, test_identity
 

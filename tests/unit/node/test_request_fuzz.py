@@ -11,10 +11,10 @@ import grpc
 import numpy as np
 import pytest
 
-from node.core import Node
-from node.server import status_for
-from node.store import Store
+from node.ledger.store import Store
+from node.swarm.peer import Node
 from node.testing import FakeBackend, MessageMutator, make_query, make_rank_request
+from node.transport.server import status_for
 from protocol.errors import Equivocation
 from protocol.replay import make_evidence
 from protocol.signing import PAYLOAD_TYPES, Envelope, Verifier

@@ -5,7 +5,6 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from node.client import error_from_rpc
 from node.errors import (
     BackendError,
     BackendTimeout,
@@ -17,7 +16,8 @@ from node.errors import (
     Rejected,
     StoreError,
 )
-from node.server import status_for
+from node.transport.client import error_from_rpc
+from node.transport.server import status_for
 from protocol.errors import (
     Equivocation,
     InvalidEvidence,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from node.errors import StoreError
-from node.store import Store
+from node.ledger.store import Store
 from protocol.replay import ReplayGuard
 from protocol.signing import Verifier, seal
 from protocol.testing import FakeClock, test_identity

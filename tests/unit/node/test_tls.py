@@ -1,5 +1,5 @@
-"""Certificates bound to node identities (:mod:`node.tls`), the ``swarmrank certs`` CLI and the
-TLS config fields. No sockets: the handshakes are in tests/integration/test_tls_grpc.py."""
+"""Certificates bound to node identities (:mod:`node.transport.tls`), the ``swarmrank certs`` CLI
+and the TLS config fields. No sockets: the handshakes are in tests/integration/test_tls_grpc.py."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from node.cli import main
+from node.cli.main import main
 from node.config import load_config
 from node.errors import ConfigError
-from node.tls import (
+from node.transport.tls import (
     BINDING_OID,
     binding_extension_value,
     channel_credentials_from_config,

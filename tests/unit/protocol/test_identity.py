@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from node.cli import main
+from node.cli.main import main
 from protocol.errors import KeyFileCorrupt, KeyFileExists, KeyFileMissing, KeyFilePermissions
 from protocol.identity import Identity, load_identity, node_id_from_public_key, save_identity
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from node.trust import EventRejected, check_genesis
+from node.ledger.trust import EventRejected, check_genesis
 from protocol.v1 import messages_pb2
 from ranking.trust import TrustParams
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-import node.ledger
-from node.cli import main
+import node.round.aggregate
+from node.cli.main import main
 from ranking import AggregationParams
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "ledger-v0" / "node.sqlite3"
@@ -35,12 +35,12 @@ def test_the_recorded_rule_is_what_makes_it_verify(
 ) -> None:
     """Recomputed with today's default (one I-LSR step per EM step) instead of the rule its
     records carry (0: a full refit), the old ledger fails at its first record."""
-    recorded = node.ledger.aggregation_params
+    recorded = node.round.aggregate.aggregation_params
 
     def todays_default(params: object) -> AggregationParams:
         return dataclasses.replace(recorded(params), em_ilsr_steps=1)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(node.ledger, "aggregation_params", todays_default)
+    monkeypatch.setattr(node.round.aggregate, "aggregation_params", todays_default)
     assert main(["ledger", "verify", "--data-dir", str(old_ledger)]) == 1
     err = capsys.readouterr().err
     assert "FAILED at height 0" in err and "outcome.strengths" in err

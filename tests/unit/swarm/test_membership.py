@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from node.membership import (
+from node.membership.registry import (
     MembershipState,
     RegistryCore,
     evict,

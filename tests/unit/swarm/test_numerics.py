@@ -8,14 +8,14 @@ import re
 import numpy as np
 import pytest
 
-from node.doctor import assess_numerics
-from node.numerics import (
+from node.cli.swarm import numerics_warning
+from node.daemon.doctor import assess_numerics
+from node.round.numerics import (
     CAPABILITY_PREFIX,
     fingerprint_of,
     numerics_capability,
     numerics_fingerprint,
 )
-from node.swarm_cli import numerics_warning
 
 
 def test_fingerprint_is_stable_hex() -> None:

@@ -7,17 +7,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.ledger import (
+from node.errors import RecordRejected
+from node.round.aggregate import (
     MAX_EM_ILSR_STEPS,
     MAX_EM_ITERATIONS,
-    RecordRejected,
     aggregation_params,
     ballots_to_comparisons,
     check_parameters,
     round_outcome,
 )
-from node.round import cluster_candidates, select_participants
-from node.swarm import RoundSettings
+from node.round.clustering import cluster_candidates
+from node.round.selection import select_participants
+from node.round.settings import RoundSettings
 from protocol.v1 import messages_pb2
 from ranking import Comparisons, DisconnectedComparisons, aggregate
 

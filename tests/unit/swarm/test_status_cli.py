@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-import node.swarm_cli as swarm_cli
-from node.cli import main
+import node.cli.swarm as swarm_cli
+from node.cli.main import main
 from protocol.v1 import services_pb2
 
 

@@ -1,4 +1,4 @@
-"""``swarmrank node run``: start a node daemon (see :mod:`node.daemon`).
+"""``swarmrank node run``: start a node daemon (see :mod:`node.daemon.run`).
 
 Flags override the config file and the ``SWARMRANK_*`` environment (:mod:`node.config`);
 ``--set FIELD=VALUE`` reaches any config field by name.
@@ -42,7 +42,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, object]:
 
 def cmd_node_run(args: argparse.Namespace) -> int:
     from node.config import load_config
-    from node.daemon import run_node
+    from node.daemon.run import run_node
 
     config_path = Path(args.config).expanduser() if args.config else None
     config = load_config(config_path, overrides=overrides_from_args(args))

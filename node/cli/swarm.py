@@ -1,10 +1,7 @@
-"""``swarmrank up | demo | ask | status | ledger verify | gateway``.
+"""``swarmrank ask | status | ledger verify``: talk to a running swarm.
 
-``up`` starts an embedded local swarm (Ray on this machine, N ``sim`` node daemons as separate
-processes with real gRPC, the HTTP gateway) and writes ``~/.swarmrank/up/up.json`` so that
-``ask``, ``status`` and ``ledger verify`` find it without flags; ``--address`` /
-``--data-dir`` reach any other swarm. ``demo`` is ``up``, one ``ask``, and a clean shutdown.
-"""
+They find the swarm ``up`` started on this machine (:mod:`node.cli.main.state`) unless
+``--address`` / ``--data-dir`` name another one."""
 
 from __future__ import annotations
 
@@ -15,32 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from node.errors import NodeError
-
-DEFAULT_STATE_DIR = Path("~/.swarmrank/up")
-DEMO_QUESTION = "What is 4821 x 397?"
-
-
-class SwarmNotFound(NodeError):
-    """No running swarm was found and no address was given."""
-
-
-def state_file(state_dir: str | Path) -> Path:
-    return Path(state_dir).expanduser() / "up.json"
-
-
-def read_up_state(state_dir: str | Path) -> dict[str, Any]:
-    """The state ``up`` wrote, or :class:`SwarmNotFound` with what to do."""
-    path = state_file(state_dir)
-    try:
-        return dict(json.loads(path.read_text()))
-    except FileNotFoundError:
-        raise SwarmNotFound(
-            f"no local swarm found ({path} is missing): start one with 'swarmrank up', "
-            "or pass --address HOST:PORT"
-        ) from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise SwarmNotFound(f"{path}: unreadable swarm state ({exc})") from exc
+from node.cli.state import DEFAULT_STATE_DIR, read_up_state
+from node.transport.client import call_status
 
 
 def _addresses(args: argparse.Namespace) -> list[str]:
@@ -79,7 +52,7 @@ def _print_answer(response: Any, console: Any) -> None:
 
 
 async def call_ask(addresses: list[str], question: str, timeout_s: float) -> Any:
-    from node.gateway import Gateway
+    from node.gateway.app import Gateway
 
     gateway = Gateway(addresses, timeout_s=timeout_s)
     try:
@@ -93,7 +66,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     import grpc
     from rich.console import Console
 
-    from node.gateway import response_to_json
+    from node.gateway.app import response_to_json
 
     try:
         response = asyncio.run(call_ask(_addresses(args), args.question, args.timeout))
@@ -108,16 +81,6 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 # --- status ---
-
-
-async def call_status(address: str) -> Any:
-    import grpc
-
-    from protocol.v1 import services_pb2, services_pb2_grpc
-
-    async with grpc.aio.insecure_channel(address) as channel:
-        stub = services_pb2_grpc.SwarmServiceStub(channel)  # type: ignore[no-untyped-call]
-        return await stub.Status(services_pb2.StatusRequest(), timeout=10)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -205,8 +168,9 @@ def numerics_warning(fingerprints: list[str]) -> str:
 
 
 def cmd_ledger_verify(args: argparse.Namespace) -> int:
-    from node.ledger import LedgerMismatch, ledger_swarm_id, replay_ledger
-    from node.store import Store
+    from node.errors import LedgerMismatch
+    from node.ledger.replay import ledger_swarm_id, replay_ledger
+    from node.ledger.store import Store
 
     if args.data_dir:
         data_dirs = [Path(args.data_dir).expanduser()]
@@ -237,9 +201,6 @@ def cmd_ledger_verify(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from node.up import register_up
-
-    register_up(subparsers)
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--address", help="a node's gRPC HOST:PORT (default: the local 'up' swarm)")

@@ -1,4 +1,6 @@
-"""``swarmrank bench [NAME [OPTIONS ...]]``: the benchmarks of :mod:`bench` from the CLI.
+"""``swarmrank bench [NAME [OPTIONS ...]]``: the benchmarks of :mod:`bench` as a sub-command
+that :mod:`node.cli.main.main` loads by name, like ``sim``'s (no module of ``node`` imports
+``bench``).
 
 Without a name every benchmark runs (``python -m bench``); with one, its own options follow,
 e.g. ``swarmrank bench round --sizes 4,16,32 --json`` (``python -m bench.bench_round``).

@@ -1,8 +1,8 @@
 """The node's request handlers, free of gRPC: :class:`Node`.
 
 Owns what a node does with each NodeService request (``handle_*`` methods, one per RPC) and the
-rules they enforce. :mod:`node.server` only adapts gRPC calls to these methods and maps errors
-to status codes; the swarm layer extends :class:`Node` (subclass and override
+rules they enforce. :mod:`node.transport.server` only adapts gRPC calls to these methods and maps
+errors to status codes; the swarm layer extends :class:`Node` (subclass and override
 ``handle_submit_record``) rather than touching the transport.
 
 Security rules, in order, for every signed request:
@@ -10,8 +10,8 @@ Security rules, in order, for every signed request:
 1. :class:`~protocol.signing.Verifier` checks size, signature (over the exact received payload
    bytes, before parsing), swarm id, signer binding, membership (``is_active`` hook) and the
    timestamp window.
-2. The per-identity rate limit (:class:`~node.ratelimit.RateLimiter`, when configured): the
-   signer is known only now, and nothing below has touched the model yet, so a caller over its
+2. The per-identity rate limit (:class:`~node.transport.ratelimit.RateLimiter`, when configured):
+   the signer is known only now, and nothing below has touched the model yet, so a caller over its
    limit gets :class:`~node.errors.Overloaded` (RESOURCE_EXHAUSTED) at no model cost.
 3. Request-specific checks (this node selected, candidate digest recomputed, pair indices).
 4. :class:`~protocol.replay.ReplayGuard` on the durable store admits each (leader, kind, query
@@ -33,11 +33,11 @@ from typing import Any, TypeVar
 
 from node.backends.base import Answer, Judgement, ModelBackend
 from node.errors import BackendError, BackendTimeout, NotSelected, NotSupported, Overloaded
+from node.ledger.store import Store
 from node.logging import get_logger
 from node.metrics import NodeMetrics
-from node.numerics import numerics_capability
-from node.ratelimit import RateLimiter
-from node.store import Store
+from node.round.numerics import numerics_capability
+from node.transport.ratelimit import RateLimiter
 from protocol.errors import Equivocation, Malformed, Oversize
 from protocol.hashing import candidate_set_digest, content_hash, payload_hash
 from protocol.identity import Identity
@@ -61,7 +61,7 @@ _OUTCOMES: dict[str, int] = {
 
 def node_capabilities() -> tuple[str, ...]:
     """What a node advertises in its NodeInfo: its roles and its numerics fingerprint
-    (:mod:`node.numerics`)."""
+    (:mod:`node.round.numerics`)."""
     return ("generate", "rank", numerics_capability())
 
 

@@ -8,7 +8,7 @@ thin stateful shell around it: one bucket per identity in an LRU table of at mos
 with a fake clock and no sleeping.
 
 Why per verified identity and not per connection: a caller is only known once its envelope's
-signature has been checked (:mod:`node.core` asks the limiter right after verification and
+signature has been checked (:mod:`node.swarm.peer` asks the limiter right after verification and
 before any backend call), and a peer can open any number of connections. Requests that fail
 verification are not charged to anyone: they never reach the model either.
 

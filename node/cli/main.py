@@ -13,13 +13,14 @@ from collections.abc import Callable, Sequence
 
 #: modules contributing sub-commands, (module, function): ``function(subparsers) -> None``
 COMMAND_MODULES: tuple[tuple[str, str], ...] = (
-    ("node.keys_cli", "register"),
-    ("node.certs_cli", "register"),
-    ("node.daemon_cli", "register"),
-    ("node.swarm_cli", "register"),
-    ("node.doctor", "register"),
-    ("node.gateway_cli", "register"),
-    ("node.bench_cli", "register"),
+    ("node.cli.keys", "register"),
+    ("node.cli.certs", "register"),
+    ("node.cli.node", "register"),
+    ("node.cli.swarm", "register"),
+    ("node.cli.up", "register_up"),
+    ("node.cli.doctor", "register"),
+    ("node.cli.gateway", "register"),
+    ("bench.cli", "register"),
     ("sim.cli", "add_sim_commands"),
 )
 

@@ -4,13 +4,13 @@ Owns :class:`LedgerState` (reputations, one :class:`ranking.trust.IdentityState`
 the height, applied evidence keys and recent gold outcomes) and the pure checks of the
 ``LedgerEvent`` s a :class:`~protocol.v1.messages_pb2.ConsensusRecord` carries: genesis
 (:func:`check_genesis`), calibration exams (:func:`draw_node_exam`, :func:`grade_exam_event`)
-and equivocation evidence (:func:`equivocation_key`). :mod:`node.ledger` calls these while it
-checks and applies a record; :mod:`node.swarm` calls the same functions to build events. The
+and equivocation evidence (:func:`equivocation_key`). :mod:`node.round.check` calls these while it
+checks and applies a record; :mod:`node.swarm.node` calls the same functions to build events. The
 rules themselves live in :mod:`ranking.trust`; this module only maps protocol messages onto them.
 
 Ledger and trust model (issue 6)
 --------------------------------
-* **Trust state is a pure function of the ledger**, like reputation: :func:`node.ledger.
+* **Trust state is a pure function of the ledger**, like reputation: :func:`node.ledger.state.
   apply_record` maps ``(LedgerState, record) -> LedgerState`` and ``swarmrank ledger verify``
   replays it. There is no second kind of ledger entry: trust events ride inside the next
   ``ConsensusRecord`` (``events``), and a record may carry events only (no round: ``query``
@@ -33,7 +33,7 @@ Ledger and trust model (issue 6)
 * **Slashing.** Evidence is self-contained: two different payloads signed for one (kind,
   query) (:func:`protocol.replay.verify_equivocation`, which refuses byte-identical
   retransmissions), or a leader-signed record that does not recompute *from its own contents*
-  (:func:`node.ledger.verify_forged_record`). Each piece is applied once (its key is kept in
+  (:func:`node.round.check.verify_forged_record`). Each piece is applied once (its key is kept in
   :attr:`LedgerState.applied_evidence`); a record repeating applied evidence is refused.
 * **Weights.** The selection pool is the eligible identities
   (:func:`ranking.trust.eligible_for_selection`); ballots weigh
@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from node.errors import Rejected
-from node.round import seeded_generator
+from node.round.selection import seeded_generator
 from protocol.errors import InvalidEvidence, ProtocolError
 from protocol.hashing import candidate_set_digest, content_hash, payload_hash
 from protocol.replay import verify_equivocation
@@ -89,7 +89,7 @@ class LedgerState:
     height : int
         Records applied.
     reputations : dict
-        Reputation per node id (absent = :data:`node.ledger.DEFAULT_REPUTATION`).
+        Reputation per node id (absent = :data:`node.round.aggregate.DEFAULT_REPUTATION`).
     identities : dict
         Trust state per node id (absent = a fresh identity on probation).
     applied_evidence : frozenset of bytes

@@ -1,5 +1,6 @@
 """``swarmrank certs new-ca|issue|show``: a swarm's local CA and node certificates bound to the
-node's Ed25519 key (:mod:`node.tls`). Files are never overwritten; private keys get mode 0600."""
+node's Ed25519 key (:mod:`node.transport.tls`). Files are never overwritten; private keys get mode
+0600."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from node.errors import ConfigError
-from node.tls import (
+from node.transport.tls import (
     issue_node_certificate,
     load_certificate,
     new_ca,

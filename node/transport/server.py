@@ -1,6 +1,6 @@
 """gRPC transport of a node: :class:`NodeServicer`, :class:`NodeServer`, :func:`status_for`.
 
-Owns the adaptation of ``NodeService`` calls to :class:`node.core.Node` (each generated method
+Owns the adaptation of ``NodeService`` calls to :class:`node.swarm.peer.Node` (each generated method
 is a one-line delegation through :meth:`NodeServicer._serve`, which times the call, counts it,
 logs refusals and maps errors), and the ``grpc.aio`` server with its limits, the standard health
 service and server reflection. Errors become status codes in exactly one place,
@@ -23,7 +23,8 @@ StoreError, anything else                   INTERNAL                details logg
 ==========================================  ======================  =============================
 
 The machine-readable reason (``ProtocolError.reason`` or the node error's) travels in the
-trailing metadata key ``swarmrank-reason``; :mod:`node.client` turns both back into errors.
+trailing metadata key ``swarmrank-reason``; :mod:`node.transport.client` turns both back into
+errors.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ from google.protobuf.message import DecodeError, Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from node.core import Node
 from node.errors import (
     BackendError,
     BackendTimeout,
@@ -50,6 +50,7 @@ from node.errors import (
     StoreError,
 )
 from node.logging import get_logger
+from node.swarm.peer import Node
 from protocol.errors import (
     Equivocation,
     InvalidEvidence,
@@ -267,8 +268,8 @@ class NodeServer:
 
     ``start()`` binds ``listen_address`` (port 0 picks a free port) and returns the bound
     "host:port"; ``stop(grace_s)`` marks health NOT_SERVING, then drains in-flight calls for
-    up to ``grace_s`` before cancelling them. ``server_credentials`` (:mod:`node.tls`) switches
-    the port to TLS, or mutual TLS when they require client certificates.
+    up to ``grace_s`` before cancelling them. ``server_credentials`` (:mod:`node.transport.tls`)
+    switches the port to TLS, or mutual TLS when they require client certificates.
     """
 
     def __init__(

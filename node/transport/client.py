@@ -72,8 +72,8 @@ class PeerClient:
     max_receive_message_bytes, max_send_message_bytes
         Channel message size limits.
     channel_credentials
-        TLS credentials (:mod:`node.tls`); ``None`` dials plaintext. A failed handshake (no or
-        an untrusted certificate) surfaces as :class:`~node.errors.PeerUnavailable`.
+        TLS credentials (:mod:`node.transport.tls`); ``None`` dials plaintext. A failed handshake
+        (no or an untrusted certificate) surfaces as :class:`~node.errors.PeerUnavailable`.
     tls_server_name
         Expected name in the peer's certificate when it differs from the dialled host
         (``grpc.ssl_target_name_override``); empty = the host.
@@ -204,3 +204,14 @@ class PeerClient:
             return [envelope async for envelope in stream]
         except grpc.aio.AioRpcError as exc:
             raise error_from_rpc(exc, self.address) from exc
+
+
+async def call_status(address: str) -> Any:
+    """One ``SwarmService.Status`` call over a plain channel (``status``, ``up``, tests)."""
+    import grpc
+
+    from protocol.v1 import services_pb2, services_pb2_grpc
+
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = services_pb2_grpc.SwarmServiceStub(channel)  # type: ignore[no-untyped-call]
+        return await stub.Status(services_pb2.StatusRequest(), timeout=10)

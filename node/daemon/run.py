@@ -26,23 +26,20 @@ from typing import TextIO
 
 from node.backends.base import ModelBackend
 from node.config import NodeConfig
-from node.core import Node, NodeLimits
+from node.daemon.lifecycle import stop_on_signals
 from node.errors import ConfigError, NodeError
-from node.lifecycle import stop_on_signals
+from node.ledger.store import Store
 from node.logging import configure_logging, get_logger
-from node.membership import RayMembership
+from node.membership.registry import RayMembership
+from node.membership.static import StaticMembership, member_from_address
 from node.metrics import NodeMetrics
-from node.ratelimit import RateLimiter
-from node.server import ExtraService, NodeServer
-from node.store import Store
-from node.swarm import (
-    RoundSettings,
-    StaticMembership,
-    SwarmNode,
-    SwarmServicer,
-    member_from_address,
-)
-from node.tls import channel_credentials_from_config, server_credentials_from_config
+from node.round.settings import RoundSettings
+from node.swarm.node import SwarmNode
+from node.swarm.peer import Node, NodeLimits
+from node.swarm.service import SwarmServicer
+from node.transport.ratelimit import RateLimiter
+from node.transport.server import ExtraService, NodeServer
+from node.transport.tls import channel_credentials_from_config, server_credentials_from_config
 from protocol.errors import KeyFileMissing
 from protocol.identity import Identity, load_identity, save_identity
 from protocol.signing import SystemClock, Verifier
@@ -184,7 +181,7 @@ async def start_membership(config: NodeConfig, node: SwarmNode) -> RayMembership
     if config.ray_address:
         import ray
 
-        from node.membership import get_or_create_registry
+        from node.membership.registry import get_or_create_registry
 
         # On the main thread (blocking start-up briefly): Ray installs signal handlers there.
         ray.init(

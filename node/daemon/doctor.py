@@ -1,4 +1,5 @@
-"""``swarmrank doctor``: the self-check an operator runs before (or while) joining a swarm.
+"""The checks behind ``swarmrank doctor``: the self-check an operator runs before (or while)
+joining a swarm (the command itself is :mod:`node.cli.main.doctor`).
 
 Each check reads one thing from the outside world and hands it to a pure ``assess_*`` function
 that returns a :class:`CheckResult` (pass, fail or skip, what was seen, and the fix), so the
@@ -15,8 +16,8 @@ ray             ``ray_address`` answers TCP, Ray token authentication is on in t
 registry        the swarm's registry actor exists and no *other* address holds this node id
                 (two daemons on one key would equivocate on every round)
 numerics        this install's floating-point fingerprint of the round computations
-                (:mod:`node.numerics`) matches every registered member's and static peer's,
-                or their records would not recompute here, nor ours there
+                (:mod:`node.round.numerics`) matches every registered member's and static
+                peer's, or their records would not recompute here, nor ours there
 clock_skew      this machine's clock against the registry's (the Ray head's) and the other
                 members' signed timestamps, which must stay inside ``replay_window_s`` or
                 every message of ours is rejected
@@ -24,35 +25,25 @@ grpc_port       the advertised gRPC address (the registry's entry for this node 
                 one) answers the standard health check
 backend         the model backend's health probe, then one generation within the probe timeout
 ==============  ==========================================================================
-
-``doctor`` exits 1 when any check fails and prints a fix for each; ``--json`` prints one
-object. ``--health-only ADDRESS`` only asks a node's gRPC health service (the Docker
-HEALTHCHECK), with the TLS settings of the configuration, and exits 0 when it is SERVING.
-``--clock-offset-s`` shifts the local clock the skew check uses, to rehearse (and test) a
-drifting machine.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import os
 import socket
 import stat
 import statistics
-import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from node.config import NodeConfig
-from node.daemon_cli import add_config_flags
 from node.errors import NodeError
-from node.numerics import fingerprint_of, numerics_fingerprint
+from node.round.numerics import fingerprint_of, numerics_fingerprint
 
 Status = Literal["pass", "fail", "skip"]
 DEFAULT_TIMEOUT_S = 10.0
@@ -177,7 +168,7 @@ def assess_numerics(
     own: str, node_id: str | None, members: Sequence[Mapping[str, Any]] | None
 ) -> CheckResult:
     """This install's numerics fingerprint against the members' (registered, or static peers;
-    see :mod:`node.numerics`); members that advertise none (older nodes) are not counted.
+    see :mod:`node.round.numerics`); members that advertise none (older nodes) are not counted.
     ``members=None``: nobody to compare with (skip)."""
     if members is None:
         return _skipped("numerics", "no registry member or peer to compare with")
@@ -349,7 +340,7 @@ def registry_members(
     local wall clock, seconds, halfway through the call (to read the registry's clock)."""
     import ray
 
-    from node.membership import REGISTRY_NAMESPACE, registry_name
+    from node.membership.registry import REGISTRY_NAMESPACE, registry_name
 
     try:
         actor = ray.get_actor(registry_name(config.swarm_id), namespace=REGISTRY_NAMESPACE)
@@ -381,7 +372,7 @@ async def peer_infos(
     """For each peer that answers: local clock (plus ``offset_s``) minus its signed NodeInfo
     timestamp, corrected by half the round trip; and the peer as a registry-style member dict
     (``node_id``, ``address``, ``capabilities``)."""
-    from node.client import PeerClient
+    from node.transport.client import PeerClient
     from protocol.signing import Verifier
 
     verifier = Verifier(config.swarm_id, window_ms=10**12)  # measuring skew, not enforcing it
@@ -410,7 +401,7 @@ async def peer_infos(
 
 async def health_error(address: str, timeout_s: float, credentials: Any = None) -> str | None:
     """Why ``address`` does not answer the gRPC health check as SERVING, or None
-    (``credentials``: TLS channel credentials from :mod:`node.tls`, None = plaintext)."""
+    (``credentials``: TLS channel credentials from :mod:`node.transport.tls`, None = plaintext)."""
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -431,7 +422,7 @@ async def health_error(address: str, timeout_s: float, credentials: Any = None) 
 
 
 async def check_backend(config: NodeConfig, timeout_s: float) -> CheckResult:
-    from node.daemon import make_backend
+    from node.daemon.run import make_backend
 
     try:
         backend = make_backend(config)
@@ -463,7 +454,7 @@ async def run_checks(
     config: NodeConfig, *, timeout_s: float = DEFAULT_TIMEOUT_S, clock_offset_s: float = 0.0
 ) -> list[CheckResult]:
     """Run every check in order; a check that needs an earlier one's result skips without it."""
-    from node.tls import channel_credentials_from_config
+    from node.transport.tls import channel_credentials_from_config
 
     results: list[CheckResult] = []
     try:
@@ -522,85 +513,3 @@ async def run_checks(
     )
     results.append(await check_backend(config, timeout_s))
     return results
-
-
-# --- output and the command ---------------------------------------------------------------------
-
-
-def format_results(results: Sequence[CheckResult]) -> str:
-    lines = []
-    for result in results:
-        lines.append(f"{result.status.upper():4}  {result.name:<10}  {result.detail}")
-        if result.fix:
-            lines.append(f"      {'':<10}  fix: {result.fix}")
-    failed = [r.name for r in results if r.status == "fail"]
-    lines.append(f"doctor: {len(failed)} failed" + (f" ({', '.join(failed)})" if failed else ""))
-    return "\n".join(lines)
-
-
-def cmd_doctor(args: argparse.Namespace) -> int:
-    from node.config import load_config
-    from node.daemon_cli import overrides_from_args
-    from node.logging import configure_logging
-    from node.tls import channel_credentials_from_config
-
-    configure_logging("error", "text")
-    config_path = Path(args.config).expanduser() if args.config else None
-    config = load_config(config_path, overrides=overrides_from_args(args))
-    if args.health_only:
-        credentials = channel_credentials_from_config(config)  # same TLS as the node's
-        error = asyncio.run(health_error(args.health_only, args.timeout, credentials))
-        if error is not None:
-            print(f"{args.health_only}: {error}", file=sys.stderr)
-            return 1
-        print(f"{args.health_only}: SERVING")
-        return 0
-    results = asyncio.run(
-        run_checks(config, timeout_s=args.timeout, clock_offset_s=args.clock_offset_s)
-    )
-    ok = all(r.status != "fail" for r in results)
-    if args.json:
-        print(json.dumps({"ok": ok, "checks": [asdict(r) for r in results]}, indent=2))
-    else:
-        print(format_results(results))
-    return 0 if ok else 1
-
-
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    doctor = subparsers.add_parser(
-        "doctor",
-        help="check a node's key, Ray, registry, clock, gRPC port and model backend",
-        description="Check what a node needs to join a swarm; prints pass/fail and a fix for "
-        "each check and exits 1 when any fails. Takes the same configuration as 'node run'.",
-    )
-    add_config_flags(
-        doctor,
-        {
-            "listen": "gRPC bind host:port",
-            "advertise": "host:port peers dial (checked for reachability)",
-            "data-dir": "state directory",
-            "ray-address": "Ray cluster to check",
-            "metrics": None,
-            "log-level": None,
-            "sim-seed": None,
-        },
-    )
-    doctor.add_argument(
-        "--set", action="append", metavar="FIELD=VALUE", help="set any config field (repeatable)"
-    )
-    doctor.add_argument("--json", action="store_true", help="machine-readable output")
-    doctor.add_argument(
-        "--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="budget of each check, seconds"
-    )
-    doctor.add_argument(
-        "--clock-offset-s",
-        type=float,
-        default=0.0,
-        help="pretend the local clock is off by this many seconds (rehearse clock skew)",
-    )
-    doctor.add_argument(
-        "--health-only",
-        metavar="ADDRESS",
-        help="only ask the gRPC health service at HOST:PORT; exit 0 when SERVING",
-    )
-    doctor.set_defaults(handler=cmd_doctor)

@@ -32,9 +32,11 @@ _RANKERS = 24
 @lru_cache(maxsize=1)
 def numerics_fingerprint() -> str:
     """16 hex digits: SHA-256 over the canary round's selection, schedules and outcome."""
-    from node.ledger import round_outcome
-    from node.round import Cluster, assign_pairs, seeded_generator, select_participants
-    from node.swarm import RoundSettings
+    from node.round.aggregate import round_outcome
+    from node.round.clustering import Cluster
+    from node.round.schedule import assign_pairs
+    from node.round.selection import seeded_generator, select_participants
+    from node.round.settings import RoundSettings
     from protocol.v1 import messages_pb2
 
     rng = seeded_generator(b"swarmrank numerics canary v1")

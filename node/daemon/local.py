@@ -1,4 +1,5 @@
-"""``swarmrank up`` and ``swarmrank demo``: an embedded local swarm on one machine.
+"""An embedded local swarm on one machine, behind ``swarmrank up`` and ``swarmrank demo``
+(:mod:`node.cli.main.up`).
 
 :class:`LocalSwarm` starts a Ray head locally (a child ``ray start --head``, token
 authentication on), N ``sim`` node daemons as separate processes (``swarmrank node run
@@ -14,7 +15,6 @@ index), so a demo question has wrong candidates for the judges to rank below the
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 from node.errors import NodeError
-from node.lifecycle import stop_on_signals
 from node.logging import get_logger
 
 log = get_logger("up")
@@ -243,7 +242,7 @@ class LocalSwarm:
             )
             await self._wait_registered(deadline)
             if self.start_gateway:
-                from node.gateway import Gateway
+                from node.gateway.app import Gateway
 
                 self.gateway = Gateway(self.addresses)
                 await self.gateway.start("127.0.0.1", self.gateway_port)
@@ -254,7 +253,7 @@ class LocalSwarm:
 
     async def _wait_registered(self, deadline: float) -> None:
         """Wait until every node sees every other node (its Status lists all members)."""
-        from node.swarm_cli import call_status
+        from node.transport.client import call_status
 
         wanted = {n.node_id for n in self.nodes}
         while True:
@@ -339,77 +338,3 @@ def _port_open(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
         return sock.connect_ex((host, port)) == 0
-
-
-def _print_up(swarm: LocalSwarm) -> None:
-    print(f"swarm {swarm.swarm_id}: {len(swarm.nodes)} nodes up (Ray at {swarm.ray_address})")
-    for node in swarm.nodes:
-        print(f"  node {node.index}: {node.node_id[:16]} gRPC {node.address}")
-    print(f"gateway: {swarm.gateway.url}  (OpenAI-compatible; model 'swarmrank-consensus')")
-    print('ask with: swarmrank ask "What is 17 + 25?"')
-
-
-async def _run_up(args: argparse.Namespace, question: str | None) -> int:
-    swarm = LocalSwarm(
-        nodes=args.nodes,
-        state_dir=Path(args.state_dir),
-        swarm_id=args.swarm_id,
-        gateway_port=args.gateway_port,
-        fresh=args.fresh,
-        node_args=tuple(f"--set={item}" for item in args.set or ()),
-    )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    stop_on_signals(loop, stop)
-    print(f"starting Ray and {args.nodes} simulated nodes ...", flush=True)
-    await swarm.start()
-    try:
-        _print_up(swarm)
-        if question is not None:
-            from rich.console import Console
-
-            from node.swarm_cli import _print_answer
-
-            print(f"\nasking: {question}", flush=True)
-            response = await swarm.gateway.call_ask(question)
-            _print_answer(response, Console())
-            return 0
-        print("Ctrl-C to stop.", flush=True)
-        await stop.wait()
-        return 0
-    finally:
-        print("stopping ...", flush=True)
-        await swarm.stop()
-
-
-def cmd_up(args: argparse.Namespace) -> int:
-    return asyncio.run(_run_up(args, args.ask))
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    return asyncio.run(_run_up(args, args.question))
-
-
-def register_up(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    def common(p: argparse.ArgumentParser, nodes: int) -> None:
-        p.add_argument("--nodes", type=int, default=nodes, help="number of simulated nodes")
-        p.add_argument("--swarm-id", default="swarmrank-local", help="swarm id")
-        p.add_argument("--gateway-port", type=int, default=0, help="HTTP port (0 = free port)")
-        p.add_argument("--state-dir", default=str(DEFAULT_STATE_DIR), help="state directory")
-        p.add_argument("--fresh", action="store_true", help="wipe the state directory first")
-        p.add_argument(
-            "--set",
-            action="append",
-            metavar="FIELD=VALUE",
-            help="node config for every node, e.g. round_rank_deadline_ms=5000 (repeatable)",
-        )
-
-    up = subparsers.add_parser("up", help="start an embedded local swarm (Ray + N sim nodes)")
-    common(up, 5)
-    up.add_argument("--ask", help="ask one question, print the answer, and shut down")
-    up.set_defaults(handler=cmd_up)
-
-    demo = subparsers.add_parser("demo", help="start a local swarm, ask one question, stop")
-    common(demo, 5)
-    demo.add_argument("question", nargs="?", default=DEMO_QUESTION)
-    demo.set_defaults(handler=cmd_demo)

@@ -1,4 +1,4 @@
-"""``swarmrank gateway``: serve the OpenAI-compatible HTTP gateway (:mod:`node.gateway`) in
+"""``swarmrank gateway``: serve the OpenAI-compatible HTTP gateway (:mod:`node.gateway.app`) in
 front of one or more nodes until SIGTERM / SIGINT.
 
 Prints one JSON ready line on stdout (``{"event": "ready", "url": "http://HOST:PORT/v1",
@@ -18,8 +18,8 @@ import json
 import os
 from pathlib import Path
 
+from node.daemon.lifecycle import stop_on_signals
 from node.errors import ConfigError
-from node.lifecycle import stop_on_signals
 
 
 def parse_nodes(text: str) -> list[str]:
@@ -59,7 +59,7 @@ async def serve_gateway(
     max_concurrent: int | None = None,
     api_keys: list[str] | None = None,
 ) -> int:
-    from node.gateway import DEFAULT_MAX_CONCURRENT, Gateway
+    from node.gateway.app import DEFAULT_MAX_CONCURRENT, Gateway
 
     if max_concurrent is None:
         max_concurrent = DEFAULT_MAX_CONCURRENT

@@ -1,42 +1,29 @@
-"""Consensus records: building the aggregation a record carries, checking a received record by
-recomputing it bit for bit, and reputation as a pure function of the ledger.
+"""What a member checks in a received record: :func:`check_record` recomputes the round's
+phases from the record's own contents and raises
+:class:`~node.errors.RecordRejected` naming the first mismatch.
 
-* :func:`round_outcome` — the aggregation step shared by the leader (to build) and every
-  receiver (to recompute).
-* :func:`check_record` — verifies every signature in a record, the chain link, the selection,
-  the clustering and pair assignments, every ballot, and the aggregation; raises
-  :class:`RecordRejected` naming the first mismatch.
-* :func:`apply_record` — the reputation transition a record causes.
-* :func:`apply_state` — the whole :class:`~node.trust.LedgerState` transition (reputation and
-  trust) a record causes; :func:`check_events` verifies and applies its trust events.
+It verifies every signature in a record, the chain link, the selection
+(:mod:`node.round.selection`), the clustering and pair assignments
+(:mod:`node.round.clustering`, :mod:`node.round.schedule`), every ballot, and the aggregation
+(:mod:`node.round.aggregate`), the same functions the leader used to build it.
+
+* :class:`CheckedRecord` — what a record that passed holds, for :mod:`node.ledger.state`.
+* :func:`check_events` — verifies a record's trust events (genesis, exams, slashes) in order.
 * :func:`verify_forged_record` — standalone proof that a leader-signed record is forged.
-* :func:`replay_ledger` — ``swarmrank ledger verify``: a whole ledger from the start.
 
-With trust on (``record.trust``, see :mod:`node.trust` for the model) a record's selection pool
-must be identities the ledger holds eligible, ballots weigh
-:func:`node.trust.pool_weights`, the leader must be admitted (except at genesis), and a record
-may carry trust events only (no ``query``).
+With trust on (``record.trust``, see :mod:`node.ledger.trust` for the model) a record's
+selection pool must be identities the ledger holds eligible, ballots weigh
+:func:`node.ledger.trust.pool_weights`, the leader must be admitted (except at genesis), and a
+record may carry trust events only (no ``query``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from node.errors import NodeError, Rejected
-from node.round import (
-    Cluster,
-    assign_pairs,
-    cluster_candidates,
-    own_cluster,
-    seeded_generator,
-    select_participants,
-)
-from node.store import Store
-from node.trust import (
+from node.ledger.trust import (
     EventRejected,
     LedgerState,
     admitted_height,
@@ -44,177 +31,29 @@ from node.trust import (
     equivocation_key,
     forged_record_key,
     grade_exam_event,
-    pool_weights,
 )
+from node.round.clustering import Cluster, cluster_candidates
+from node.round.schedule import assign_pairs
+from node.round.selection import seeded_generator, select_participants
 from protocol.errors import ProtocolError
 from protocol.hashing import candidate_set_digest, payload_hash
 from protocol.signing import Envelope, Verified, Verifier
 from protocol.v1 import envelope_pb2, messages_pb2
 from ranking.errors import RankingError
-from ranking.schedule import SCHEDULE_KINDS
 from ranking.trust import IdentityState, TrustParams, apply_exam, slash
 
 if TYPE_CHECKING:
-    from ranking import AggregationParams
-
-#: reputation of a node the ledger has not seen yet
-DEFAULT_REPUTATION = 0.5
-#: upper bounds on a record's EM parameters: every member recomputes the aggregation, so a
-#: leader must not be able to make that step arbitrarily expensive (defaults: 10 and 1)
-MAX_EM_ITERATIONS = 100
-MAX_EM_ILSR_STEPS = 20
-
-_OUTCOME_TO_RANKING = {
-    messages_pb2.OUTCOME_A: 0,
-    messages_pb2.OUTCOME_B: 1,
-    messages_pb2.OUTCOME_TIE: 2,
-}
-
-
-class RecordRejected(Rejected):
-    """A consensus record that does not verify or does not recompute.
-
-    ``field`` names what mismatched (``"signature"``, ``"ballot[3]"``, ``"strengths"`` ...).
-    """
-
-    def __init__(self, field: str, detail: str) -> None:
-        super().__init__(f"record rejected: {field}: {detail}")
-        self.field = field
-        self.detail = detail
-
-
-def aggregation_params(params: messages_pb2.RoundParameters) -> AggregationParams:
-    """The ranking core's parameters for a round's recorded parameters."""
-    from ranking import AggregationParams
-
-    return AggregationParams(
-        alpha=params.alpha,
-        max_ranker_share=params.max_ranker_share,
-        em_iterations=params.em_iterations,
-        em_ilsr_steps=params.em_ilsr_steps,
-        level=params.confidence_level,
-    )
-
-
-def check_parameters(params: messages_pb2.RoundParameters) -> AggregationParams:
-    """The aggregation parameters of a recorded round, or :class:`RecordRejected`
-    (``query.parameters``) when any parameter is out of range or unknown (checked before the
-    round is recomputed, so a bad value is a typed rejection, not a crash or a long spin)."""
-    if params.em_iterations > MAX_EM_ITERATIONS:
-        raise RecordRejected(
-            "query.parameters", f"em_iterations {params.em_iterations} > {MAX_EM_ITERATIONS}"
-        )
-    if params.em_ilsr_steps > MAX_EM_ILSR_STEPS:
-        raise RecordRejected(
-            "query.parameters", f"em_ilsr_steps {params.em_ilsr_steps} > {MAX_EM_ILSR_STEPS}"
-        )
-    if params.schedule not in SCHEDULE_KINDS:
-        raise RecordRejected("query.parameters", f"unknown schedule {params.schedule!r}")
-    if params.schedule == "random-k" and params.schedule_k < 1:
-        raise RecordRejected("query.parameters", "random-k needs schedule_k >= 1")
-    try:
-        return aggregation_params(params)
-    except RankingError as exc:
-        raise RecordRejected("query.parameters", str(exc)) from exc
-
-
-def ballots_to_comparisons(
-    ballots: Sequence[messages_pb2.Ballot],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Flatten verdicts into list-form comparison arrays ``(a, b, outcome, ranker, confidence)``;
-    ``ranker`` is the ballot's position. Abstentions are dropped."""
-    a: list[int] = []
-    b: list[int] = []
-    outcome: list[int] = []
-    ranker: list[int] = []
-    confidence: list[float] = []
-    for index, ballot in enumerate(ballots):
-        for verdict in ballot.verdicts:
-            mapped = _OUTCOME_TO_RANKING.get(verdict.outcome)
-            if mapped is None:
-                continue
-            a.append(verdict.a)
-            b.append(verdict.b)
-            outcome.append(mapped)
-            ranker.append(index)
-            confidence.append(verdict.confidence if verdict.HasField("confidence") else np.nan)
-    return (
-        np.asarray(a, dtype=np.int64),
-        np.asarray(b, dtype=np.int64),
-        np.asarray(outcome, dtype=np.int8),
-        np.asarray(ranker, dtype=np.int64),
-        np.asarray(confidence, dtype=np.float64),
-    )
-
-
-def round_outcome(
-    clusters: Sequence[Cluster],
-    ballots: Sequence[messages_pb2.Ballot],
-    ballot_reputations: Sequence[float],
-    ballot_own_items: Sequence[int],
-    params: messages_pb2.RoundParameters,
-) -> messages_pb2.AggregationOutcome:
-    """Aggregate a round's ballots into the outcome its record carries (robust default)."""
-    from ranking import Comparisons, NoComparisons, aggregate
-
-    n_items = len(clusters)
-    a, b, outcome, ranker, confidence = ballots_to_comparisons(ballots)
-    comparisons = Comparisons(a=a, b=b, outcome=outcome, ranker=ranker, confidence=confidence)
-    tie_break = [c.content_hash for c in clusters]
-    try:
-        result = aggregate(
-            comparisons,
-            n_items,
-            np.asarray(ballot_reputations, dtype=np.float64),
-            own_item=np.asarray(ballot_own_items, dtype=np.int64),
-            params=aggregation_params(params),
-            tie_break=tie_break,
-        )
-    except NoComparisons:
-        return _fallback_outcome(clusters, len(ballots))
-    return messages_pb2.AggregationOutcome(
-        strengths=[float(x) for x in result.strengths],
-        lower=[float(x) for x in result.lower],
-        upper=[float(x) for x in result.upper],
-        winner=int(result.winner),
-        tied_for_first=[int(x) for x in result.tied_for_first],
-        unjudged=[int(x) for x in result.unjudged],
-        ranker_weights=[float(x) for x in result.ranker_weights],
-    )
-
-
-def _fallback_outcome(
-    clusters: Sequence[Cluster], n_ballots: int
-) -> messages_pb2.AggregationOutcome:
-    """No ballot carried a usable verdict (all abstained): fall back to the largest cluster
-    (majority over normalised answers), ties broken by content hash. Strengths are all zero
-    and intervals unbounded, so the record says plainly that nobody judged."""
-    n = len(clusters)
-    winner = min(range(n), key=lambda i: (-len(clusters[i].members), clusters[i].content_hash))
-    return messages_pb2.AggregationOutcome(
-        strengths=[0.0] * n,
-        lower=[-np.inf] * n,
-        upper=[np.inf] * n,
-        winner=winner,
-        tied_for_first=[winner],
-        unjudged=list(range(n)),
-        ranker_weights=[0.0] * n_ballots,
-    )
-
-
-def absent_ids(
-    query: messages_pb2.Query,
-    candidates: Sequence[messages_pb2.Candidate],
-    assignments: Sequence[messages_pb2.Assignment],
-    ballots: Sequence[messages_pb2.Ballot],
-) -> list[str]:
-    """Selected nodes that owed a reply and sent none: generators without a candidate, and
-    rankers with a non-empty assignment without a ballot. Sorted."""
-    answered = {c.generator_id for c in candidates}
-    missing = {g for g in query.generator_ids if g not in answered}
-    voted = {b.ranker_id for b in ballots}
-    missing |= {a.ranker_id for a in assignments if a.pairs and a.ranker_id not in voted}
-    return sorted(missing)
+    pass
+from node.errors import RecordRejected
+from node.round.aggregate import (
+    DEFAULT_REPUTATION,
+    absent_ids,
+    ballot_weights,
+    check_parameters,
+    gold_cluster,
+    own_items_by_ranker,
+    round_outcome,
+)
 
 
 @dataclass(frozen=True)
@@ -571,196 +410,3 @@ def check_record(
         gold_item=gold_item,
         gold=record.HasField("gold"),
     )
-
-
-def gold_cluster(clusters: Sequence[Cluster], task: Any) -> int:
-    """Index of the first cluster whose answer is the gold answer, or -1."""
-    for index, item in enumerate(clusters):
-        if task.is_correct(item.answer):
-            return index
-    return -1
-
-
-def ballot_weights(
-    record: messages_pb2.ConsensusRecord,
-    ranker_ids: Sequence[str],
-    reputations: Mapping[str, float],
-    trust: TrustParams | None,
-) -> list[float]:
-    """Each ballot's ranking weight: its reputation, or with trust on its
-    :func:`node.trust.pool_weights` entry (probation caps, identity share cap)."""
-    if trust is None:
-        return [reputations.get(r, DEFAULT_REPUTATION) for r in ranker_ids]
-    weights = pool_weights(
-        list(record.reputations), list(record.admitted_at), int(record.height), trust
-    )
-    by_id = dict(zip(record.reputation_ids, weights, strict=True))
-    return [by_id.get(r, 0.0) for r in ranker_ids]
-
-
-def own_items_by_ranker(
-    clusters: Sequence[Cluster],
-    candidates: Sequence[messages_pb2.Candidate],
-    ranker_ids: Iterable[str],
-) -> dict[str, int]:
-    """For each ranker, the cluster holding its own candidate (absent when it has none)."""
-    by_generator = {c.generator_id: i for i, c in enumerate(candidates)}
-    out = {}
-    for ranker_id in ranker_ids:
-        index = own_cluster(clusters, by_generator.get(ranker_id))
-        if index >= 0:
-            out[ranker_id] = index
-    return out
-
-
-def apply_record(checked: CheckedRecord, reputations: Mapping[str, float]) -> dict[str, float]:
-    """Reputation after ``checked``: a pure, deterministic function of the record.
-
-    Rankers move towards their agreement with the consensus, the winning cluster's generators
-    gain, and selected nodes that were absent lose a little (see
-    :func:`ranking.update_reputation` for the model and its rates).
-    """
-    from ranking import update_reputation
-
-    record = checked.record
-    if not record.HasField("query"):
-        return dict(reputations)
-    query = messages_pb2.Query.FromString(record.query.payload)
-    ids = sorted(set(reputations) | set(query.generator_ids) | set(query.ranker_ids))
-    index = {node_id: i for i, node_id in enumerate(ids)}
-    current = np.asarray([reputations.get(i, DEFAULT_REPUTATION) for i in ids], dtype=np.float64)
-    a, b, outcome, ranker, confidence = ballots_to_comparisons(checked.ballots)
-    from ranking import Comparisons
-
-    comparisons = Comparisons(
-        a=a,
-        b=b,
-        outcome=outcome,
-        ranker=np.asarray([index[checked.ballots[r].ranker_id] for r in ranker], dtype=np.int64),
-        confidence=confidence,
-    )
-    winner = record.outcome.winner
-    winning_generators = []
-    if checked.clusters:
-        members = checked.clusters[winner].members
-        winning_generators = [index[checked.candidates[m].generator_id] for m in members]
-    updated = update_reputation(
-        current,
-        comparisons,
-        best_item=int(winner),
-        winning_generators=np.asarray(winning_generators, dtype=np.int64),
-        absent=np.asarray([index[i] for i in record.absent_ids], dtype=np.int64),
-        gold_item=checked.gold_item if checked.gold_item >= 0 else None,
-    )
-    return {node_id: float(updated[i]) for node_id, i in index.items()}
-
-
-def apply_state(checked: CheckedRecord, state: LedgerState) -> LedgerState:
-    """The ledger state after ``checked``: reputations (:func:`apply_record`), identity states
-    after its events, applied evidence, gold outcomes, and one more height."""
-    from node.trust import GOLD_WINDOW
-
-    gold_hits = state.gold_hits
-    if checked.gold:
-        hit = checked.gold_item >= 0 and checked.gold_item == checked.record.outcome.winner
-        gold_hits = (*gold_hits, hit)[-GOLD_WINDOW:]
-    return LedgerState(
-        height=state.height + 1,
-        reputations=apply_record(checked, state.reputations),
-        identities=checked.identities if checked.identities is not None else state.identities,
-        applied_evidence=state.applied_evidence | frozenset(checked.evidence_keys),
-        gold_hits=gold_hits,
-    )
-
-
-class LedgerMismatch(NodeError):
-    """``ledger verify`` found a record (or the reputation table) that does not replay."""
-
-    def __init__(self, height: int, message: str) -> None:
-        super().__init__(message)
-        self.height = height
-
-
-@dataclass(frozen=True)
-class LedgerSummary:
-    """Result of a successful :func:`replay_ledger`."""
-
-    records: int
-    head: bytes
-    reputations: dict[str, float]
-    state: LedgerState | None = None
-
-
-def ledger_swarm_id(store: Store) -> str | None:
-    """The swarm id named by the first record (``None`` for an empty ledger)."""
-    entries = store.records_from(0, 1)
-    if not entries:
-        return None
-    envelope = Envelope.FromString(entries[0].envelope)
-    record = messages_pb2.ConsensusRecord.FromString(envelope.payload)
-    return str(record.context.swarm_id)
-
-
-def replay_ledger(
-    store: Store, swarm_id: str, batch: int = 500, trust: TrustParams | None = None
-) -> LedgerSummary:
-    """Replay a ledger from the start: every signature, hash link, recomputed winner, trust
-    event, and the final reputation table. ``trust`` defaults to the swarm default
-    (:class:`ranking.trust.TrustParams`) when the first record says trust is on. Raises
-    :class:`LedgerMismatch` naming the first failure."""
-    verifier = Verifier(swarm_id)
-    state = LedgerState()
-    first = store.records_from(0, 1)
-    if trust is None and first:
-        head = messages_pb2.ConsensusRecord.FromString(
-            Envelope.FromString(first[0].envelope).payload
-        )
-        trust = TrustParams() if head.trust else None
-    previous = b""
-    height = 0
-    while True:
-        entries = store.records_from(height, batch)
-        if not entries:
-            break
-        for entry in entries:
-            if entry.height != height:
-                raise LedgerMismatch(height, f"height {height} is missing from the ledger")
-            envelope = Envelope.FromString(entry.envelope)
-            record_id = payload_hash(envelope)
-            if record_id != entry.record_id:
-                raise LedgerMismatch(
-                    height,
-                    f"record {entry.record_id.hex()[:16]}: stored bytes hash to "
-                    f"{record_id.hex()[:16]} (edited after it was appended)",
-                )
-            if entry.prev_hash != previous:
-                raise LedgerMismatch(height, f"record {record_id.hex()[:16]}: broken hash link")
-            try:
-                checked = check_record(
-                    envelope,
-                    verifier,
-                    height,
-                    previous,
-                    state.reputations,
-                    state=state,
-                    trust=trust,
-                )
-            except RecordRejected as exc:
-                raise LedgerMismatch(
-                    height, f"record {record_id.hex()[:16]} at height {height}: {exc}"
-                ) from exc
-            state = apply_state(checked, state)
-            previous = record_id
-            height += 1
-    reputations = state.reputations
-    stored, _ = store.get_reputations()
-    if stored != reputations:
-        differing = sorted(
-            k for k in set(stored) | set(reputations) if stored.get(k) != reputations.get(k)
-        )
-        raise LedgerMismatch(
-            height,
-            f"stored reputation table differs from the replayed one for {len(differing)} "
-            f"node(s), first {differing[0][:16]}",
-        )
-    return LedgerSummary(records=height, head=previous, reputations=reputations, state=state)

@@ -1,22 +1,16 @@
-"""The swarm layer of a node: leading rounds, accepting records, catching up, and the
-client-facing ``SwarmService``.
+"""The swarm layer of a node: :class:`SwarmNode` extends :class:`node.swarm.peer.Node`: it
+accepts ``SubmitRecord`` by recomputing the record (:func:`node.round.check.check_record`),
+appends it to the hash-chained ledger and applies the state transition; it leads rounds
+(:meth:`SwarmNode.ask`); and it catches up with peers' ledgers (:meth:`SwarmNode.catch_up`).
 
-* :class:`SwarmNode` extends :class:`node.core.Node`: it accepts ``SubmitRecord`` by
-  recomputing the record (:func:`node.ledger.check_record`), appends it to the hash-chained
-  ledger and applies the reputation transition; it leads rounds (:meth:`SwarmNode.ask`); and it
-  catches up with peers' ledgers (:meth:`SwarmNode.catch_up`).
-* :class:`RoundSettings` holds the round parameters a leader uses (recorded in each Query).
-* :class:`StaticMembership` / :class:`node.membership.RayMembership` tell the node who is in
-  the swarm; the round code only needs :class:`MembershipView`.
-* :class:`SwarmServicer` adapts ``SwarmService`` gRPC calls (one-line delegations).
-
-Trust (issue 6; model in :mod:`node.trust`), on when a node gets ``trust=TrustParams(...)``
+Trust (issue 6; model in :mod:`node.ledger.trust`), on when a node gets ``trust=TrustParams(...)``
 (every node of a swarm must agree, like the swarm id): the node keeps a
-:class:`~node.trust.LedgerState` next to the ledger; a leader selects only eligible identities
+:class:`~node.ledger.trust.LedgerState` next to the ledger; a leader selects only eligible
+identities
 and weighs ballots with the trust caps; the first record is a genesis of the members the leader
 sees; :meth:`SwarmNode.examine` runs a calibration exam and records it; equivocation caught by
 the replay guard, equivocation reports (``SubmitEvidence``) and records that are proven forged
-(:func:`node.ledger.verify_forged_record`) become pending slash events, broadcast to peers and
+(:func:`node.round.check.verify_forged_record`) become pending slash events, broadcast to peers and
 recorded by one designated node (the lowest eligible id other than the offender; any leader
 also carries pending evidence into its next record); :meth:`SwarmNode.run_gold_round` runs a
 blind gold round (the Query is an ordinary Query; the truth is only in the record). After each
@@ -34,36 +28,14 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import grpc
 
-from node.client import PeerClient
-from node.core import Node, node_capabilities
-from node.errors import NodeError, RoundFailed
-from node.ledger import (
-    DEFAULT_REPUTATION,
-    CheckedRecord,
-    RecordRejected,
-    absent_ids,
-    apply_state,
-    ballot_weights,
-    check_events,
-    check_parameters,
-    check_record,
-    gold_cluster,
-    gold_task_for,
-    own_items_by_ranker,
-    replay_ledger,
-    round_outcome,
-    slash_offender,
-    verify_forged_record,
-)
-from node.logging import get_logger
-from node.membership import Member
-from node.numerics import fingerprint_of
-from node.round import assign_pairs, cluster_candidates, select_participants
-from node.trust import (
+from node.errors import NodeError, RecordRejected, RoundFailed
+from node.ledger.replay import replay_ledger
+from node.ledger.state import apply_state
+from node.ledger.trust import (
     EventRejected,
     LedgerState,
     admitted_height,
@@ -73,124 +45,42 @@ from node.trust import (
     exam_rank_request_content,
     exam_seed,
 )
+from node.logging import get_logger
+from node.membership.registry import Member
+from node.membership.static import MembershipView, StaticMembership
+from node.round.aggregate import (
+    DEFAULT_REPUTATION,
+    absent_ids,
+    ballot_weights,
+    gold_cluster,
+    own_items_by_ranker,
+    round_outcome,
+)
+from node.round.check import (
+    CheckedRecord,
+    check_events,
+    check_record,
+    gold_task_for,
+    slash_offender,
+    verify_forged_record,
+)
+from node.round.clustering import cluster_candidates
+from node.round.numerics import fingerprint_of
+from node.round.schedule import assign_pairs
+from node.round.selection import select_participants
+from node.round.settings import RoundSettings
+from node.swarm.peer import Node, node_capabilities
+from node.transport.client import PeerClient
 from protocol.errors import Equivocation, ProtocolError
 from protocol.hashing import candidate_set_digest, payload_hash
 from protocol.identity import node_id_from_public_key
 from protocol.replay import make_evidence
 from protocol.signing import Envelope, Verified, seal
-from protocol.v1 import envelope_pb2, messages_pb2, services_pb2, services_pb2_grpc
+from protocol.v1 import envelope_pb2, messages_pb2, services_pb2
 from ranking.errors import RankingError
 from ranking.trust import TrustParams, adversary_alarm, can_take_exam
 
 log = get_logger("swarm")
-
-
-@dataclass(frozen=True)
-class RoundSettings:
-    """Parameters a leader uses for its rounds (each is recorded in the Query)."""
-
-    max_generators: int = 32  # G: generators selected per round
-    max_rankers: int = 32  # R: rankers selected per round
-    schedule: str = "3n"  # pair schedule: "3n", "full" or "random-k"
-    schedule_k: int = 0  # pairs per ranker for "random-k"
-    alpha: float = 0.01  # Bradley-Terry regularisation
-    max_ranker_share: float = 0.2  # cap on one ranker's share of total ranking weight
-    em_iterations: int = 10  # robust re-weighting iterations
-    em_ilsr_steps: int = 1  # I-LSR steps per EM M-step (0 = refit to convergence)
-    confidence_level: float = 0.95  # level of intervals and the tied-for-first set
-    quorum_generators: int = 1  # minimum candidates to go on
-    quorum_rankers: int = 1  # minimum ballots to go on (when there is anything to judge)
-    generate_deadline_ms: int = 30_000  # generation phase deadline
-    rank_deadline_ms: int = 30_000  # ranking phase deadline
-    cluster_answers: bool = True  # merge identical normalised final answers
-    broadcast_timeout_s: float = 5.0  # deadline of each SubmitRecord to a peer
-    gold_fraction: float = 0.0  # share of live rounds followed by a blind gold round (0 = none)
-
-    def __post_init__(self) -> None:
-        # A leader must not run rounds whose records every member would reject.
-        try:
-            check_parameters(self.to_proto())
-        except RecordRejected as exc:
-            raise ValueError(f"round settings: {exc.detail}") from exc
-
-    def to_proto(self) -> messages_pb2.RoundParameters:
-        return messages_pb2.RoundParameters(
-            max_generators=self.max_generators,
-            max_rankers=self.max_rankers,
-            schedule=self.schedule,
-            schedule_k=self.schedule_k,
-            alpha=self.alpha,
-            max_ranker_share=self.max_ranker_share,
-            em_iterations=self.em_iterations,
-            em_ilsr_steps=self.em_ilsr_steps,
-            confidence_level=self.confidence_level,
-            quorum_generators=self.quorum_generators,
-            quorum_rankers=self.quorum_rankers,
-            generate_deadline_ms=self.generate_deadline_ms,
-            rank_deadline_ms=self.rank_deadline_ms,
-            cluster_answers=self.cluster_answers,
-        )
-
-
-class MembershipView(Protocol):
-    """Who is in the swarm, as this node currently sees it."""
-
-    def members(self) -> list[Member]:
-        """Live members, the local node included."""
-        ...
-
-    async def refresh(self) -> list[Member]:
-        """Bring the view up to date (called by a leader before it selects)."""
-        ...
-
-    async def reserve(self, height: int, node_id: str, ttl_s: float) -> bool:
-        """Lease ledger ``height`` to leader ``node_id`` for ``ttl_s``; False if taken."""
-        ...
-
-
-class StaticMembership:
-    """A fixed member list (tests, benchmarks, and swarms without Ray)."""
-
-    def __init__(self, members: Sequence[Member] = ()) -> None:
-        self._members = list(members)
-
-    def members(self) -> list[Member]:
-        return list(self._members)
-
-    def set(self, members: Sequence[Member]) -> None:
-        self._members = list(members)
-
-    async def refresh(self) -> list[Member]:
-        return self.members()
-
-    async def reserve(self, height: int, node_id: str, ttl_s: float) -> bool:
-        """Without a coordinator every lease is granted: a static swarm must have one leader
-        at a time (concurrent leaders would race on the ledger height)."""
-        return True
-
-
-async def member_from_address(
-    address: str,
-    verifier: Any,
-    timeout_s: float = 5.0,
-    channel_credentials: grpc.ChannelCredentials | None = None,
-) -> Member:
-    """Fetch and verify a peer's signed NodeInfo and describe it as a :class:`Member`."""
-    async with PeerClient(
-        address, verifier, call_timeout_s=timeout_s, channel_credentials=channel_credentials
-    ) as client:
-        challenge = os.urandom(16)
-        verified = await client.call_get_info(challenge)
-    info: messages_pb2.NodeInfo = verified.message
-    return Member(
-        node_id=verified.signer_id,
-        public_key=bytes(info.public_key),
-        address=info.address or address,
-        model=info.model,
-        capabilities=tuple(info.capabilities),
-        info_envelope=verified.envelope.SerializeToString(),
-        last_seen_ms=int(time.time() * 1000),
-    )
 
 
 @dataclass
@@ -214,7 +104,7 @@ class SwarmNode(Node):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        #: TLS credentials for outgoing calls (``None`` = plaintext); see :mod:`node.tls`
+        #: TLS credentials for outgoing calls (``None`` = plaintext); see :mod:`node.transport.tls`
         self.channel_credentials = channel_credentials
         self.membership: MembershipView = membership or StaticMembership()
         self.settings = settings or RoundSettings()
@@ -556,7 +446,8 @@ class SwarmNode(Node):
     async def examine(self, member: Member, *, timeout_s: float = 30.0) -> bool:
         """Run a calibration exam of ``member`` (on probation, out of cooldown) and record it.
 
-        Items are drawn from the current head (:func:`node.trust.draw_node_exam`); if the ledger
+        Items are drawn from the current head (:func:`node.ledger.trust.draw_node_exam`); if the
+        ledger
         moves while the exam runs, the exam is void (:class:`RoundFailed`) and can be retaken.
         Returns whether the candidate passed, as the ledger now says.
         """
@@ -675,7 +566,7 @@ class SwarmNode(Node):
 
     async def run_gold_round(self, *, timeout_ms: int = 0) -> RoundResult:
         """Lead a blind gold round: a question drawn from the gold bank seeded by the ledger
-        head and the query id (:func:`node.ledger.gold_task_for`), sent as an ordinary Query;
+        head and the query id (:func:`node.round.check.gold_task_for`), sent as an ordinary Query;
         only the record reveals the truth, and reputation moves with it."""
         return await self.ask("", timeout_ms=timeout_ms, gold=True)
 
@@ -1072,29 +963,3 @@ def response_from_record(
         leader_id=record.leader_id,
         latency_ms=latency_ms,
     )
-
-
-class SwarmServicer(services_pb2_grpc.SwarmServiceServicer):
-    """gRPC adapter for ``SwarmService``; errors map through :func:`node.server.status_for`."""
-
-    def __init__(self, node: SwarmNode) -> None:
-        self.node = node
-
-    async def Ask(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        return await _serve(context, self.node.handle_ask(request))
-
-    async def GetRecord(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        return await _serve(context, self.node.handle_get_record(request))
-
-    async def Status(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        return await _serve(context, self.node.handle_status(request))
-
-
-async def _serve(context: grpc.aio.ServicerContext, coro: Any) -> Any:
-    from node.server import status_for
-
-    try:
-        return await coro
-    except (NodeError, ProtocolError) as exc:
-        code, _, message = status_for(exc)
-        await context.abort(code, message)

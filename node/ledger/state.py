@@ -1,0 +1,81 @@
+"""The state a checked record moves, as a pure function of the ledger (DESIGN "One round",
+step 7): :func:`apply_record` (the reputation transition) and :func:`apply_state` (reputation
+and trust together, :class:`~node.ledger.trust.LedgerState`). Replaying the same records
+always gives the same state, which is what ``ledger verify`` relies on."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from node.ledger.trust import (
+    LedgerState,
+)
+from protocol.v1 import messages_pb2
+
+if TYPE_CHECKING:
+    pass
+from node.round.aggregate import DEFAULT_REPUTATION, ballots_to_comparisons
+from node.round.check import CheckedRecord
+
+
+def apply_record(checked: CheckedRecord, reputations: Mapping[str, float]) -> dict[str, float]:
+    """Reputation after ``checked``: a pure, deterministic function of the record.
+
+    Rankers move towards their agreement with the consensus, the winning cluster's generators
+    gain, and selected nodes that were absent lose a little (see
+    :func:`ranking.update_reputation` for the model and its rates).
+    """
+    from ranking import update_reputation
+
+    record = checked.record
+    if not record.HasField("query"):
+        return dict(reputations)
+    query = messages_pb2.Query.FromString(record.query.payload)
+    ids = sorted(set(reputations) | set(query.generator_ids) | set(query.ranker_ids))
+    index = {node_id: i for i, node_id in enumerate(ids)}
+    current = np.asarray([reputations.get(i, DEFAULT_REPUTATION) for i in ids], dtype=np.float64)
+    a, b, outcome, ranker, confidence = ballots_to_comparisons(checked.ballots)
+    from ranking import Comparisons
+
+    comparisons = Comparisons(
+        a=a,
+        b=b,
+        outcome=outcome,
+        ranker=np.asarray([index[checked.ballots[r].ranker_id] for r in ranker], dtype=np.int64),
+        confidence=confidence,
+    )
+    winner = record.outcome.winner
+    winning_generators = []
+    if checked.clusters:
+        members = checked.clusters[winner].members
+        winning_generators = [index[checked.candidates[m].generator_id] for m in members]
+    updated = update_reputation(
+        current,
+        comparisons,
+        best_item=int(winner),
+        winning_generators=np.asarray(winning_generators, dtype=np.int64),
+        absent=np.asarray([index[i] for i in record.absent_ids], dtype=np.int64),
+        gold_item=checked.gold_item if checked.gold_item >= 0 else None,
+    )
+    return {node_id: float(updated[i]) for node_id, i in index.items()}
+
+
+def apply_state(checked: CheckedRecord, state: LedgerState) -> LedgerState:
+    """The ledger state after ``checked``: reputations (:func:`apply_record`), identity states
+    after its events, applied evidence, gold outcomes, and one more height."""
+    from node.ledger.trust import GOLD_WINDOW
+
+    gold_hits = state.gold_hits
+    if checked.gold:
+        hit = checked.gold_item >= 0 and checked.gold_item == checked.record.outcome.winner
+        gold_hits = (*gold_hits, hit)[-GOLD_WINDOW:]
+    return LedgerState(
+        height=state.height + 1,
+        reputations=apply_record(checked, state.reputations),
+        identities=checked.identities if checked.identities is not None else state.identities,
+        applied_evidence=state.applied_evidence | frozenset(checked.evidence_keys),
+        gold_hits=gold_hits,
+    )

@@ -1,0 +1,78 @@
+"""The membership a round needs: :class:`MembershipView`, and :class:`StaticMembership` for a
+fixed peer list (tests, benchmarks, nodes without Ray); :func:`member_from_address` builds a
+:class:`~node.membership.registry.registry.Member` from a peer's signed ``GetInfo`` reply.
+:class:`~node.membership.registry.registry.RayMembership` is the view through the Ray registry."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import grpc
+
+from node.membership.registry import Member
+from node.transport.client import PeerClient
+from protocol.v1 import messages_pb2
+
+
+class MembershipView(Protocol):
+    """Who is in the swarm, as this node currently sees it."""
+
+    def members(self) -> list[Member]:
+        """Live members, the local node included."""
+        ...
+
+    async def refresh(self) -> list[Member]:
+        """Bring the view up to date (called by a leader before it selects)."""
+        ...
+
+    async def reserve(self, height: int, node_id: str, ttl_s: float) -> bool:
+        """Lease ledger ``height`` to leader ``node_id`` for ``ttl_s``; False if taken."""
+        ...
+
+
+class StaticMembership:
+    """A fixed member list (tests, benchmarks, and swarms without Ray)."""
+
+    def __init__(self, members: Sequence[Member] = ()) -> None:
+        self._members = list(members)
+
+    def members(self) -> list[Member]:
+        return list(self._members)
+
+    def set(self, members: Sequence[Member]) -> None:
+        self._members = list(members)
+
+    async def refresh(self) -> list[Member]:
+        return self.members()
+
+    async def reserve(self, height: int, node_id: str, ttl_s: float) -> bool:
+        """Without a coordinator every lease is granted: a static swarm must have one leader
+        at a time (concurrent leaders would race on the ledger height)."""
+        return True
+
+
+async def member_from_address(
+    address: str,
+    verifier: Any,
+    timeout_s: float = 5.0,
+    channel_credentials: grpc.ChannelCredentials | None = None,
+) -> Member:
+    """Fetch and verify a peer's signed NodeInfo and describe it as a :class:`Member`."""
+    async with PeerClient(
+        address, verifier, call_timeout_s=timeout_s, channel_credentials=channel_credentials
+    ) as client:
+        challenge = os.urandom(16)
+        verified = await client.call_get_info(challenge)
+    info: messages_pb2.NodeInfo = verified.message
+    return Member(
+        node_id=verified.signer_id,
+        public_key=bytes(info.public_key),
+        address=info.address or address,
+        model=info.model,
+        capabilities=tuple(info.capabilities),
+        info_envelope=verified.envelope.SerializeToString(),
+        last_seen_ms=int(time.time() * 1000),
+    )

@@ -1,0 +1,25 @@
+"""The round: what the leader does and what every member recomputes.
+
+A round is a pipeline of named phases (DESIGN "One round"); each phase's deterministic rules
+live in their own module, and the leader and the member's record check call the same ones:
+
+=================  ==========================================================================
+module             owns
+=================  ==========================================================================
+``settings``       :class:`RoundSettings`, the parameters a leader records in each Query
+``selection``      :func:`select_participants` (who generates and ranks), :func:`seeded_generator`
+``clustering``     :func:`cluster_candidates` (answers with one final form merge),
+                   :func:`own_cluster`
+``schedule``       :func:`assign_pairs` (each ranker's pairs, never its own cluster)
+``aggregate``      :func:`round_outcome` (ballots -> weighted win matrix -> robust BT), the
+                   record's parameter bounds, absences
+``leader``         the leader's phases over one :class:`RoundContext` (select, generate,
+                   cluster, rank, aggregate, record)
+``check``          :func:`check_record`: a member's check of a received record, the same phases
+                   recomputed; trust events and forged-record proofs
+``numerics``       the float fingerprint of these computations on this install
+=================  ==========================================================================
+
+Everything here except ``leader`` is pure: no clock, no I/O, randomness only from generators
+seeded by protocol data, because every node recomputes a leader's record.
+"""
