@@ -20,9 +20,10 @@ record may carry trust events only (no ``query``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
+from node.errors import RecordRejected
 from node.ledger.trust import (
     EventRejected,
     LedgerState,
@@ -31,6 +32,15 @@ from node.ledger.trust import (
     equivocation_key,
     forged_record_key,
     grade_exam_event,
+)
+from node.round.aggregate import (
+    DEFAULT_REPUTATION,
+    absent_ids,
+    ballot_weights,
+    check_parameters,
+    gold_cluster,
+    own_items_by_ranker,
+    round_outcome,
 )
 from node.round.clustering import Cluster, cluster_candidates
 from node.round.schedule import assign_pairs
@@ -41,19 +51,6 @@ from protocol.signing import Envelope, Verified, Verifier
 from protocol.v1 import envelope_pb2, messages_pb2
 from ranking.errors import RankingError
 from ranking.trust import IdentityState, TrustParams, apply_exam, slash
-
-if TYPE_CHECKING:
-    pass
-from node.errors import RecordRejected
-from node.round.aggregate import (
-    DEFAULT_REPUTATION,
-    absent_ids,
-    ballot_weights,
-    check_parameters,
-    gold_cluster,
-    own_items_by_ranker,
-    round_outcome,
-)
 
 
 @dataclass(frozen=True)
@@ -193,6 +190,50 @@ def _verify(verifier: Verifier, envelope: Envelope, kind: int, field: str) -> Ve
         raise RecordRejected(field, str(exc)) from exc
 
 
+@dataclass
+class _RecordCheck:
+    """What :func:`check_record`'s phases share: the record under check and what the earlier
+    phases recomputed (each phase reads the fields before it and fills its own)."""
+
+    verifier: Verifier
+    envelope: Envelope
+    record: messages_pb2.ConsensusRecord
+    leader: str
+    reputations: Mapping[str, float]
+    state: LedgerState
+    trust: TrustParams | None
+    standalone: bool
+    # filled by the phases, in order
+    query: messages_pb2.Query = field(default_factory=messages_pb2.Query)
+    query_id: bytes = b""
+    candidates: list[messages_pb2.Candidate] = field(default_factory=list)
+    clusters: list[Cluster] = field(default_factory=list)
+    request: messages_pb2.RankRequest = field(default_factory=messages_pb2.RankRequest)
+    digest: bytes = b""
+    own: dict[str, int] = field(default_factory=dict)
+    ballots: list[messages_pb2.Ballot] = field(default_factory=list)
+
+    def checked(
+        self,
+        identities: dict[str, IdentityState] | None,
+        evidence_keys: tuple[bytes, ...],
+        gold_item: int = -1,
+    ) -> CheckedRecord:
+        return CheckedRecord(
+            record=self.record,
+            record_id=payload_hash(self.envelope),
+            leader_id=self.leader,
+            query_id=self.query_id,
+            candidates=tuple(self.candidates),
+            ballots=tuple(self.ballots),
+            clusters=tuple(self.clusters),
+            identities=identities,
+            evidence_keys=evidence_keys,
+            gold_item=gold_item,
+            gold=self.record.HasField("gold"),
+        )
+
+
 def check_record(
     envelope: Envelope,
     verifier: Verifier,
@@ -212,73 +253,107 @@ def check_record(
     ``standalone`` skips what needs the ledger (pool eligibility, events, the leader's status):
     :func:`verify_forged_record` uses it. Raises :class:`RecordRejected` naming the first field
     that fails.
+
+    The phases mirror the leader's round (:mod:`node.round.leader`): the record's place in the
+    chain and its trust events, then the query, *select*, *generate* (candidates), *cluster*
+    and *rank* (the rank request, then the ballots), *aggregate*, and the gold truth.
     """
     verified = _verify(verifier, envelope, envelope_pb2.KIND_CONSENSUS_RECORD, "record")
     record: messages_pb2.ConsensusRecord = verified.message
-    leader = verified.signer_id
+    ctx = _RecordCheck(
+        verifier=verifier,
+        envelope=envelope,
+        record=record,
+        leader=verified.signer_id,
+        reputations=reputations,
+        state=state
+        if state is not None
+        else LedgerState(height=int(expected_height), reputations=dict(reputations)),
+        trust=trust,
+        standalone=standalone,
+        query_id=verified.query_id,
+    )
+    identities, evidence_keys = check_position(ctx, expected_height, expected_previous)
+    if not record.HasField("query"):
+        check_events_only(record)
+        return ctx.checked(identities, evidence_keys)
+    check_query(ctx, verified.query_id)
+    check_selection(ctx)
+    check_candidates(ctx)
+    check_rank_request(ctx)
+    check_ballots(ctx)
+    check_outcome(ctx)
+    return ctx.checked(identities, evidence_keys, check_gold(ctx))
+
+
+def check_position(
+    ctx: _RecordCheck, expected_height: int, expected_previous: bytes
+) -> tuple[dict[str, IdentityState] | None, tuple[bytes, ...]]:
+    """The record's place in the chain, its trust flag, the leader's standing and the trust
+    events it carries; returns the identity states after the events and the evidence keys."""
+    record, trust = ctx.record, ctx.trust
     if record.height != expected_height:
         raise RecordRejected("height", f"{record.height}, expected {expected_height}")
     if record.previous_record_hash != expected_previous:
         raise RecordRejected("previous_record_hash", "does not link to the ledger head")
     if bool(record.trust) != (trust is not None):
         raise RecordRejected("trust", f"record says trust={record.trust}, this node differs")
-    if state is None:
-        state = LedgerState(height=int(expected_height), reputations=dict(reputations))
-    identities: dict[str, IdentityState] | None = None
-    evidence_keys: tuple[bytes, ...] = ()
-    if trust is not None and not standalone:
-        if expected_height > 0 and state.identity(leader).status != "admitted":
-            raise RecordRejected("leader_id", f"leader {leader} is not an admitted identity")
+    if trust is not None and not ctx.standalone:
+        if expected_height > 0 and ctx.state.identity(ctx.leader).status != "admitted":
+            raise RecordRejected("leader_id", f"leader {ctx.leader} is not an admitted identity")
         if record.events:
-            identities, evidence_keys = check_events(
+            return check_events(
                 list(record.events),
-                verifier,
-                leader,
+                ctx.verifier,
+                ctx.leader,
                 int(expected_height),
                 bytes(expected_previous),
-                state,
+                ctx.state,
                 trust,
             )
     elif record.events and trust is None:
         raise RecordRejected("events", "trust events in a swarm without trust rules")
-    if not record.HasField("query"):
-        if not record.events or record.candidates or record.ballots or record.reputation_ids:
-            raise RecordRejected("query", "a record without a round must carry events only")
-        if record.HasField("rank_request") or record.HasField("gold") or record.answer:
-            raise RecordRejected("query", "a record without a round must carry events only")
-        return CheckedRecord(
-            record=record,
-            record_id=payload_hash(envelope),
-            leader_id=leader,
-            query_id=verified.query_id,
-            candidates=(),
-            ballots=(),
-            clusters=(),
-            identities=identities,
-            evidence_keys=evidence_keys,
-        )
+    return None, ()
 
-    q = _verify(verifier, record.query, envelope_pb2.KIND_QUERY, "query")
-    query: messages_pb2.Query = q.message
-    query_id = q.query_id
-    if q.signer_id != leader:
+
+def check_events_only(record: messages_pb2.ConsensusRecord) -> None:
+    """A record without a round carries trust events and nothing else."""
+    if not record.events or record.candidates or record.ballots or record.reputation_ids:
+        raise RecordRejected("query", "a record without a round must carry events only")
+    if record.HasField("rank_request") or record.HasField("gold") or record.answer:
+        raise RecordRejected("query", "a record without a round must carry events only")
+
+
+def check_query(ctx: _RecordCheck, record_query_id: bytes) -> None:
+    """The leader's signed Query: same leader, same round, same ledger position, parameters
+    in range."""
+    record = ctx.record
+    q = _verify(ctx.verifier, record.query, envelope_pb2.KIND_QUERY, "query")
+    ctx.query, ctx.query_id = q.message, q.query_id
+    if q.signer_id != ctx.leader:
         raise RecordRejected("query", "not signed by the record's leader")
-    if verified.query_id != query_id:
+    if record_query_id != ctx.query_id:
         raise RecordRejected("query", "record and query name different rounds")
-    if query.height != record.height or query.previous_record_hash != record.previous_record_hash:
+    if (
+        ctx.query.height != record.height
+        or ctx.query.previous_record_hash != record.previous_record_hash
+    ):
         raise RecordRejected("query", "query was issued for another ledger position")
-    params = query.parameters
-    check_parameters(params)
+    check_parameters(ctx.query.parameters)
 
-    # Selection: the recorded pool must carry this node's own ledger reputations, and the
-    # selection must follow from it.
+
+def check_selection(ctx: _RecordCheck) -> None:
+    """Phase *select*: the recorded pool must carry this node's own ledger reputations (and,
+    with trust, only eligible identities at their admission heights), and the generators and
+    rankers must follow from it (:func:`~node.round.selection.select_participants`)."""
+    record, trust = ctx.record, ctx.trust
     pool = list(record.reputation_ids)
     if pool != sorted(set(pool)):
         raise RecordRejected("reputation_ids", "not sorted and unique")
     if len(record.reputations) != len(pool):
         raise RecordRejected("reputations", "length differs from reputation_ids")
     for node_id, value in zip(pool, record.reputations, strict=True):
-        local = reputations.get(node_id, DEFAULT_REPUTATION)
+        local = ctx.reputations.get(node_id, DEFAULT_REPUTATION)
         if value != local:
             raise RecordRejected("reputations", f"{node_id}: {value!r}, ledger says {local!r}")
     if trust is None:
@@ -287,94 +362,118 @@ def check_record(
     else:
         if len(record.admitted_at) != len(pool):
             raise RecordRejected("reputation_ids", "admitted_at length differs")
-        if not standalone:
+        if not ctx.standalone:
             for node_id, adm in zip(pool, record.admitted_at, strict=True):
-                if not state.eligible(node_id, trust):
+                if not ctx.state.eligible(node_id, trust):
                     raise RecordRejected("reputation_ids", f"{node_id} is not eligible")
-                if adm != admitted_height(state.identity(node_id)):
+                if adm != admitted_height(ctx.state.identity(node_id)):
                     raise RecordRejected("admitted_at", f"{node_id}: does not match the ledger")
+    params = ctx.query.parameters
     selection = select_participants(
         pool,
         list(record.reputations),
-        query_id,
+        ctx.query_id,
         bytes(record.previous_record_hash),
         params.max_generators,
         params.max_rankers,
     )
-    if tuple(query.generator_ids) != selection.generator_ids:
+    if tuple(ctx.query.generator_ids) != selection.generator_ids:
         raise RecordRejected("generator_ids", "selection does not recompute")
-    if tuple(query.ranker_ids) != selection.ranker_ids:
+    if tuple(ctx.query.ranker_ids) != selection.ranker_ids:
         raise RecordRejected("ranker_ids", "selection does not recompute")
 
-    query_hash = payload_hash(record.query)
-    candidates: list[messages_pb2.Candidate] = []
+
+def check_candidates(ctx: _RecordCheck) -> None:
+    """Phase *generate*: every candidate signed by a distinct selected generator, answering
+    this Query."""
+    query_hash = payload_hash(ctx.record.query)
     seen: set[str] = set()
-    for index, item in enumerate(record.candidates):
-        c = _verify(verifier, item, envelope_pb2.KIND_CANDIDATE, f"candidate[{index}]")
-        if c.signer_id not in query.generator_ids or c.signer_id in seen:
+    for index, item in enumerate(ctx.record.candidates):
+        c = _verify(ctx.verifier, item, envelope_pb2.KIND_CANDIDATE, f"candidate[{index}]")
+        if c.signer_id not in ctx.query.generator_ids or c.signer_id in seen:
             raise RecordRejected(f"candidate[{index}]", "signer not selected, or duplicate")
-        if c.message.query_hash != query_hash or c.query_id != query_id:
+        if c.message.query_hash != query_hash or c.query_id != ctx.query_id:
             raise RecordRejected(f"candidate[{index}]", "answers another query")
         seen.add(c.signer_id)
-        candidates.append(c.message)
+        ctx.candidates.append(c.message)
 
-    clusters = cluster_candidates(
-        [c.answer for c in candidates],
-        [c.reasoning for c in candidates],
-        query_id,
+
+def check_rank_request(ctx: _RecordCheck) -> None:
+    """Phases *cluster* and *rank* (the request): the leader's RankRequest shows exactly the
+    recomputed clusters (:func:`~node.round.clustering.cluster_candidates`) under their digest
+    and gives each ranker the recomputed pairs (:func:`~node.round.schedule.assign_pairs`)."""
+    record, params = ctx.record, ctx.query.parameters
+    ctx.clusters = cluster_candidates(
+        [c.answer for c in ctx.candidates],
+        [c.reasoning for c in ctx.candidates],
+        ctx.query_id,
         cluster=params.cluster_answers,
     )
-    r = _verify(verifier, record.rank_request, envelope_pb2.KIND_RANK_REQUEST, "rank_request")
-    request: messages_pb2.RankRequest = r.message
-    if r.signer_id != leader or r.query_id != query_id:
+    r = _verify(ctx.verifier, record.rank_request, envelope_pb2.KIND_RANK_REQUEST, "rank_request")
+    ctx.request = r.message
+    if r.signer_id != ctx.leader or r.query_id != ctx.query_id:
         raise RecordRejected("rank_request", "not the leader's request for this round")
-    if request.query.SerializeToString() != record.query.SerializeToString():
+    if ctx.request.query.SerializeToString() != record.query.SerializeToString():
         raise RecordRejected("rank_request", "carries another query")
-    expected_candidates = [(c.content_hash, c.answer, c.reasoning) for c in clusters]
-    shown = [(x.content_hash, x.answer, x.reasoning) for x in request.candidates]
+    expected_candidates = [(c.content_hash, c.answer, c.reasoning) for c in ctx.clusters]
+    shown = [(x.content_hash, x.answer, x.reasoning) for x in ctx.request.candidates]
     if shown != expected_candidates:
         raise RecordRejected("rank_request.candidates", "do not recompute from the candidates")
-    digest = candidate_set_digest(c.content_hash for c in clusters)
-    if request.candidate_set_digest != digest:
+    ctx.digest = candidate_set_digest(c.content_hash for c in ctx.clusters)
+    if ctx.request.candidate_set_digest != ctx.digest:
         raise RecordRejected("rank_request.candidate_set_digest", "does not recompute")
-    own = own_items_by_ranker(clusters, candidates, query.ranker_ids)
+    ctx.own = own_items_by_ranker(ctx.clusters, ctx.candidates, ctx.query.ranker_ids)
     expected_assignments = assign_pairs(
-        len(clusters), list(query.ranker_ids), own, query_id, params.schedule, params.schedule_k
+        len(ctx.clusters),
+        list(ctx.query.ranker_ids),
+        ctx.own,
+        ctx.query_id,
+        params.schedule,
+        params.schedule_k,
     )
-    if len(request.assignments) != len(expected_assignments):
+    if len(ctx.request.assignments) != len(expected_assignments):
         raise RecordRejected("rank_request.assignments", "wrong number of assignments")
-    for got, (ranker_id, pairs) in zip(request.assignments, expected_assignments, strict=True):
+    for got, (ranker_id, pairs) in zip(ctx.request.assignments, expected_assignments, strict=True):
         if got.ranker_id != ranker_id or [(p.a, p.b) for p in got.pairs] != [
             (int(x), int(y)) for x, y in pairs
         ]:
             raise RecordRejected("rank_request.assignments", f"{ranker_id}: does not recompute")
 
-    assigned = {a.ranker_id: [(p.a, p.b) for p in a.pairs] for a in request.assignments}
-    ballots: list[messages_pb2.Ballot] = []
-    voters: set[str] = set()
-    for index, item in enumerate(record.ballots):
-        field = f"ballot[{index}]"
-        v = _verify(verifier, item, envelope_pb2.KIND_BALLOT, field)
-        ballot: messages_pb2.Ballot = v.message
-        if v.signer_id not in assigned or v.signer_id in voters or v.query_id != query_id:
-            raise RecordRejected(field, "signer not selected, duplicate, or another round")
-        if ballot.candidate_set_digest != digest:
-            raise RecordRejected(field, "judged another candidate set")
-        if [(x.a, x.b) for x in ballot.verdicts] != assigned[v.signer_id]:
-            raise RecordRejected(field, "verdicts do not match the assignment")
-        voters.add(v.signer_id)
-        ballots.append(ballot)
 
-    expected_absent = absent_ids(query, candidates, request.assignments, ballots)
-    if list(record.absent_ids) != expected_absent:
+def check_ballots(ctx: _RecordCheck) -> None:
+    """Phase *rank* (the replies): every ballot signed by a distinct assigned ranker, over this
+    candidate set, judging exactly its assigned pairs; the absent list recomputes."""
+    assigned = {a.ranker_id: [(p.a, p.b) for p in a.pairs] for a in ctx.request.assignments}
+    voters: set[str] = set()
+    for index, item in enumerate(ctx.record.ballots):
+        name = f"ballot[{index}]"
+        v = _verify(ctx.verifier, item, envelope_pb2.KIND_BALLOT, name)
+        ballot: messages_pb2.Ballot = v.message
+        if v.signer_id not in assigned or v.signer_id in voters or v.query_id != ctx.query_id:
+            raise RecordRejected(name, "signer not selected, duplicate, or another round")
+        if ballot.candidate_set_digest != ctx.digest:
+            raise RecordRejected(name, "judged another candidate set")
+        if [(x.a, x.b) for x in ballot.verdicts] != assigned[v.signer_id]:
+            raise RecordRejected(name, "verdicts do not match the assignment")
+        voters.add(v.signer_id)
+        ctx.ballots.append(ballot)
+    expected_absent = absent_ids(ctx.query, ctx.candidates, ctx.request.assignments, ctx.ballots)
+    if list(ctx.record.absent_ids) != expected_absent:
         raise RecordRejected("absent_ids", "does not recompute")
+
+
+def check_outcome(ctx: _RecordCheck) -> None:
+    """Phase *aggregate*: the recorded strengths, intervals, tied-for-first set, weights and
+    winner recompute bit for bit (:func:`~node.round.aggregate.round_outcome`), and the
+    answer is the winner's."""
+    record = ctx.record
     try:
         outcome = round_outcome(
-            clusters,
-            ballots,
-            ballot_weights(record, [b.ranker_id for b in ballots], reputations, trust),
-            [own.get(b.ranker_id, -1) for b in ballots],
-            params,
+            ctx.clusters,
+            ctx.ballots,
+            ballot_weights(record, [b.ranker_id for b in ctx.ballots], ctx.reputations, ctx.trust),
+            [ctx.own.get(b.ranker_id, -1) for b in ctx.ballots],
+            ctx.query.parameters,
         )
     except RankingError as exc:  # e.g. alpha = 0 and an answer that never lost: no MLE
         raise RecordRejected("outcome", f"does not recompute: {exc}") from exc
@@ -385,28 +484,21 @@ def check_record(
         raise RecordRejected(
             "outcome.winner", f"{record.outcome.winner}, recomputed {outcome.winner}"
         )
-    if clusters and record.answer != clusters[outcome.winner].answer:
+    if ctx.clusters and record.answer != ctx.clusters[outcome.winner].answer:
         raise RecordRejected("answer", "is not the winner's answer")
-    gold_item = -1
-    if record.HasField("gold"):
-        task = gold_task_for(bytes(record.previous_record_hash), query_id)
-        if (
-            record.gold.task_id != task.task_id
-            or record.gold.answer != task.answer
-            or query.question != task.question
-        ):
-            raise RecordRejected("gold", "is not the gold task drawn for this round")
-        gold_item = gold_cluster(clusters, task)
-    return CheckedRecord(
-        record=record,
-        record_id=payload_hash(envelope),
-        leader_id=leader,
-        query_id=query_id,
-        candidates=tuple(candidates),
-        ballots=tuple(ballots),
-        clusters=tuple(clusters),
-        identities=identities,
-        evidence_keys=evidence_keys,
-        gold_item=gold_item,
-        gold=record.HasField("gold"),
-    )
+
+
+def check_gold(ctx: _RecordCheck) -> int:
+    """A gold round's truth is the task drawn for this round; returns the cluster holding its
+    answer (-1: a live round, or no candidate has it)."""
+    record = ctx.record
+    if not record.HasField("gold"):
+        return -1
+    task = gold_task_for(bytes(record.previous_record_hash), ctx.query_id)
+    if (
+        record.gold.task_id != task.task_id
+        or record.gold.answer != task.answer
+        or ctx.query.question != task.question
+    ):
+        raise RecordRejected("gold", "is not the gold task drawn for this round")
+    return gold_cluster(ctx.clusters, task)
