@@ -22,7 +22,13 @@ class NodeMetrics:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
-        r = self.registry
+        self._serving_metrics(self.registry)
+        self._backend_metrics(self.registry)
+        self._round_metrics(self.registry)
+        self._ledger_metrics(self.registry)
+        self._server: Any = None
+
+    def _serving_metrics(self, r: CollectorRegistry) -> None:
         self.requests = Counter(
             "swarmrank_node_requests",
             "gRPC requests served, by method and final status code",
@@ -42,6 +48,14 @@ class NodeMetrics:
             ["reason"],
             registry=r,
         )
+        self.replies_replayed = Counter(
+            "swarmrank_node_replies_replayed",
+            "Retransmitted requests answered from the reply cache, by method",
+            ["method"],
+            registry=r,
+        )
+
+    def _backend_metrics(self, r: CollectorRegistry) -> None:
         self.backend_calls = Counter(
             "swarmrank_node_backend_calls",
             "Model backend calls, by operation and outcome (ok, error, timeout, abstain)",
@@ -61,6 +75,8 @@ class NodeMetrics:
             buckets=_LATENCY_BUCKETS_S,
             registry=r,
         )
+
+    def _round_metrics(self, r: CollectorRegistry) -> None:
         self.round_phase = Histogram(
             "swarmrank_node_round_phase_seconds",
             "Wall time of each phase of a round this node led: generate (fan-out until the "
@@ -77,12 +93,8 @@ class NodeMetrics:
             buckets=_LATENCY_BUCKETS_S,
             registry=r,
         )
-        self.replies_replayed = Counter(
-            "swarmrank_node_replies_replayed",
-            "Retransmitted requests answered from the reply cache, by method",
-            ["method"],
-            registry=r,
-        )
+
+    def _ledger_metrics(self, r: CollectorRegistry) -> None:
         self.ledger_height = Gauge(
             "swarmrank_node_ledger_height", "Records in the node's ledger", registry=r
         )
@@ -101,7 +113,6 @@ class NodeMetrics:
         self.jailed_identities = Gauge(
             "swarmrank_node_jailed_identities", "Identities the ledger has jailed", registry=r
         )
-        self._server: Any = None
 
     def serve(self, address: str) -> str:
         """Serve ``/metrics`` on ``address`` ("host:port", port 0 = free port); return its URL."""
