@@ -11,9 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: floor under reputations used as selection weights, so a low-reputation member is still drawn
-#: occasionally (it must be able to earn reputation back)
-SELECTION_WEIGHT_FLOOR = 0.05
+from ranking.selection import select_participants as select_indices
 
 
 def seeded_generator(*parts: bytes) -> np.random.Generator:
@@ -38,15 +36,6 @@ class Selection:
     ranker_ids: tuple[str, ...]
 
 
-def _weighted_sample(rng: np.random.Generator, weights: np.ndarray, k: int) -> np.ndarray:
-    # Efraimidis-Spirakis: key_i = log(u_i) / w_i, take the k largest. Ties break on index via a
-    # stable sort, so the result depends only on the PCG64 stream and the weights.
-    u = rng.random(weights.shape[0])
-    keys = np.log(np.maximum(u, np.finfo(float).tiny)) / weights
-    order = np.argsort(-keys, kind="stable")
-    return order[:k]
-
-
 def select_participants(
     pool_ids: Sequence[str],
     reputations: Sequence[float],
@@ -55,7 +44,9 @@ def select_participants(
     max_generators: int,
     max_rankers: int,
 ) -> Selection:
-    """Deterministic reputation-weighted selection of generators and rankers.
+    """Deterministic reputation-weighted selection of generators and rankers
+    (:func:`ranking.selection.select_participants` on a generator seeded by the query id and
+    the ledger head; the simulator runs the same core).
 
     Parameters
     ----------
@@ -71,20 +62,10 @@ def select_participants(
         raise ValueError("pool_ids and reputations differ in length")
     order = sorted(range(len(pool_ids)), key=lambda i: pool_ids[i])
     ids = [pool_ids[i] for i in order]
-    weights = np.maximum(np.asarray([reputations[i] for i in order], dtype=float), 0.0)
-    weights = weights + SELECTION_WEIGHT_FLOOR
     rng = seeded_generator(b"select", query_id, previous_record_hash)
-    n = len(ids)
-    # At most half the pool (rounded up) generates, so some rankers have no candidate of their
-    # own and can judge every pair; with clustered answers a generator-ranker must skip its own
-    # cluster, which with two clusters would leave it nothing to judge.
-    n_generators = min(max_generators, n - n // 2)
-    generators = _weighted_sample(rng, weights, n_generators)
-    ranking_order = _weighted_sample(rng, weights, n)
-    chosen = set(generators.tolist())
-    non_generators = [i for i in ranking_order.tolist() if i not in chosen]
-    generator_rankers = [i for i in ranking_order.tolist() if i in chosen]
-    rankers = (non_generators + generator_rankers)[:max_rankers]
+    generators, rankers = select_indices(
+        [reputations[i] for i in order], rng, max_generators, max_rankers
+    )
     return Selection(
         generator_ids=tuple(ids[i] for i in generators),
         ranker_ids=tuple(ids[i] for i in rankers),
