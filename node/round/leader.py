@@ -1,0 +1,413 @@
+"""The leader's round as named phases over one :class:`RoundContext` (DESIGN "One round").
+
+:meth:`node.swarm.node.SwarmNode.ask` opens a context from its ledger snapshot and runs the
+phases in order; each phase takes the context and returns a new one with its own fields
+filled in, so each can be read and tested alone. The deterministic steps call exactly the
+functions a member's :func:`node.round.check.check_record` recomputes:
+
+=============  ==========================================  ====================================
+phase          the leader (this module)                    what a member recomputes
+=============  ==========================================  ====================================
+select         :func:`select`: eligible pool,              pool eligibility and reputations,
+               :func:`~node.round.selection.               the same
+               select_participants`, the signed Query      ``select_participants``
+generate       :func:`generate` (fan-out) then             candidate signers selected, once
+               :func:`collect_candidates` (pure)           each, answering this query
+cluster        :func:`cluster`: :func:`~node.round.        the same ``cluster_candidates``,
+               clustering.cluster_candidates`,             ``assign_pairs`` and candidate-set
+               :func:`~node.round.schedule.assign_pairs`,  digest, field by field
+               the signed RankRequest
+rank           :func:`rank` (fan-out) then                 ballots signed by assigned rankers,
+               :func:`collect_ballots` (pure)              verdicts matching the assignment
+aggregate      :func:`aggregate`: :func:`~node.round.      the same ``round_outcome`` with the
+               aggregate.round_outcome`                    same ``ballot_weights``, bit for bit
+record         :func:`record`: the signed                  ``absent_ids``, the answer, the gold
+               ConsensusRecord and its                     reveal, the trust events
+               :class:`~node.round.check.CheckedRecord`
+=============  ==========================================  ====================================
+
+Only :func:`generate` and :func:`rank` do I/O, through the ``fan_out`` they are given; the
+others are pure apart from the signer's clock (message timestamps). A peer that does not
+answer in time is a normal outcome (absent); a phase raises :class:`~node.errors.RoundFailed`
+only when the round cannot go on (no eligible pool, no quorum, ballots the ranking core
+cannot aggregate).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from node.errors import RoundFailed
+from node.ledger.trust import LedgerState, admitted_height
+from node.membership.registry import Member
+from node.round.aggregate import (
+    DEFAULT_REPUTATION,
+    absent_ids,
+    ballot_weights,
+    gold_cluster,
+    own_items_by_ranker,
+    round_outcome,
+)
+from node.round.check import CheckedRecord, check_events
+from node.round.clustering import Cluster, cluster_candidates
+from node.round.schedule import assign_pairs
+from node.round.selection import Selection, select_participants
+from node.round.settings import RoundSettings
+from node.transport.client import PeerClient
+from protocol.hashing import candidate_set_digest, payload_hash
+from protocol.identity import Identity
+from protocol.signing import Clock, Envelope, Verified, Verifier, seal
+from protocol.v1 import envelope_pb2, messages_pb2
+from ranking.errors import RankingError
+from ranking.trust import TrustParams
+
+#: ``fan_out(members, call, timeout_s)``: call every member concurrently, return the verified
+#: replies that arrived in time (:meth:`node.swarm.links.PeerLinks.fan_out`)
+FanOut = Callable[
+    [Sequence[Member], Callable[[PeerClient], Awaitable[Verified]], float],
+    Awaitable[list[Verified]],
+]
+
+
+@dataclass(frozen=True)
+class Signer:
+    """The leader's signing identity: stamps message contexts with its clock and seals them."""
+
+    identity: Identity
+    swarm_id: str
+    clock: Clock
+
+    @property
+    def node_id(self) -> str:
+        """The leader's node id."""
+        return self.identity.node_id
+
+    def context(self, query_id: bytes = b"") -> messages_pb2.MessageContext:
+        """A message context for ``query_id`` stamped now."""
+        return messages_pb2.MessageContext(
+            swarm_id=self.swarm_id, query_id=query_id, timestamp_ms=self.clock.time_ms()
+        )
+
+    def seal(self, kind: int, message: Any) -> Envelope:
+        """Sign ``message`` as an envelope of ``kind`` for this swarm."""
+        return seal(self.identity, kind, message, self.swarm_id)
+
+
+@dataclass(frozen=True)
+class RoundContext:
+    """One round as the leader sees it; each phase returns a copy with its fields filled.
+
+    The first group is fixed when the round opens (a snapshot of the ledger taken under the
+    ledger lock); the others belong to the phase named in their comment.
+    """
+
+    query_id: bytes  # 16 bytes naming the round
+    question: str  # the question asked (the gold task's question on a gold round)
+    settings: RoundSettings  # this leader's parameters, recorded in the Query
+    members: Mapping[str, Member]  # the membership view, by node id
+    height: int  # ledger height the record will take
+    head: bytes  # hash of the ledger's last record (the selection seed, the chain link)
+    state: LedgerState  # the ledger state before this round
+    trust: TrustParams | None = None  # the swarm's trust rules (None = off)
+    events: tuple[messages_pb2.LedgerEvent, ...] = ()  # pending slash events to carry
+    gold_task: Any = None  # the gold task of a blind gold round (None = live round)
+    deadline_scale: float = 1.0  # share of the phase deadlines the asker's timeout allows
+    # select
+    pool: tuple[str, ...] = ()  # sorted ids the selection drew from
+    pool_reputations: tuple[float, ...] = ()  # their ledger reputations
+    admitted: tuple[int, ...] = ()  # their admission heights (trust on only)
+    selection: Selection = field(default_factory=lambda: Selection((), ()))
+    query: messages_pb2.Query = field(default_factory=messages_pb2.Query)
+    query_env: Envelope = field(default_factory=Envelope)
+    # generate
+    candidate_envs: tuple[Envelope, ...] = ()  # signed candidates, in selection order
+    candidates: tuple[messages_pb2.Candidate, ...] = ()
+    # cluster
+    clusters: tuple[Cluster, ...] = ()
+    own: Mapping[str, int] = field(default_factory=dict)  # ranker -> its own cluster
+    rank_request: messages_pb2.RankRequest = field(default_factory=messages_pb2.RankRequest)
+    rank_request_env: Envelope = field(default_factory=Envelope)
+    # rank
+    ranker_ids: tuple[str, ...] = ()  # rankers whose ballots count, in selection order
+    ballot_envs: tuple[Envelope, ...] = ()
+    ballots: tuple[messages_pb2.Ballot, ...] = ()
+    # aggregate
+    outcome: messages_pb2.AggregationOutcome = field(
+        default_factory=messages_pb2.AggregationOutcome
+    )
+
+    @property
+    def params(self) -> messages_pb2.RoundParameters:
+        """The round parameters as recorded in the Query."""
+        return self.settings.to_proto()
+
+    @property
+    def generate_timeout_s(self) -> float:
+        """The generate phase's deadline, scaled to the asker's timeout."""
+        return self.settings.generate_deadline_ms * self.deadline_scale / 1000
+
+    @property
+    def rank_timeout_s(self) -> float:
+        """The rank phase's deadline, scaled to the asker's timeout."""
+        return self.settings.rank_deadline_ms * self.deadline_scale / 1000
+
+    @property
+    def expected_pairs(self) -> dict[str, list[tuple[int, int]]]:
+        """Each ranker's assigned pairs, as in the RankRequest."""
+        return {
+            a.ranker_id: [(int(p.a), int(p.b)) for p in a.pairs]
+            for a in self.rank_request.assignments
+        }
+
+
+def deadline_scale(settings: RoundSettings, timeout_ms: int) -> float:
+    """The share of the phase deadlines an asker's ``timeout_ms`` leaves (0 = no timeout)."""
+    if not timeout_ms:
+        return 1.0
+    return min(1.0, timeout_ms / (settings.generate_deadline_ms + settings.rank_deadline_ms))
+
+
+def select(ctx: RoundContext, signer: Signer) -> RoundContext:
+    """Phase *select*: draw generators and rankers from the eligible pool and sign the Query.
+
+    The pool is every member (with trust on, only identities the ledger holds eligible),
+    sorted; the draw is :func:`~node.round.selection.select_participants` seeded by the query
+    id and the ledger head, which :func:`~node.round.check.check_record` recomputes from the
+    pool and reputations the record carries.
+    """
+    pool = sorted(ctx.members)
+    admitted: list[int] = []
+    if ctx.trust is not None:
+        pool = [i for i in pool if ctx.state.eligible(i, ctx.trust)]
+        admitted = [admitted_height(ctx.state.identity(i)) for i in pool]
+        if not pool:
+            raise RoundFailed("no eligible identity to select (trust rules)")
+    reputations = [ctx.state.reputations.get(i, DEFAULT_REPUTATION) for i in pool]
+    settings = ctx.settings
+    selection = select_participants(
+        pool, reputations, ctx.query_id, ctx.head, settings.max_generators, settings.max_rankers
+    )
+    query = messages_pb2.Query(
+        context=signer.context(ctx.query_id),
+        question=ctx.question,
+        leader_id=signer.node_id,
+        previous_record_hash=ctx.head,
+        height=ctx.height,
+        generator_ids=selection.generator_ids,
+        ranker_ids=selection.ranker_ids,
+        parameters=ctx.params,
+    )
+    return dataclasses.replace(
+        ctx,
+        pool=tuple(pool),
+        pool_reputations=tuple(reputations),
+        admitted=tuple(admitted),
+        selection=selection,
+        query=query,
+        query_env=signer.seal(envelope_pb2.KIND_QUERY, query),
+    )
+
+
+async def generate(ctx: RoundContext, fan_out: FanOut) -> RoundContext:
+    """Phase *generate*: send the Query to the selected generators, keep what arrives in
+    time (:func:`collect_candidates`)."""
+    timeout_s = ctx.generate_timeout_s
+    query_env = ctx.query_env
+    replies = await fan_out(
+        [ctx.members[g] for g in ctx.selection.generator_ids],
+        lambda client: client.call_generate(query_env, timeout_s=timeout_s),
+        timeout_s,
+    )
+    return collect_candidates(ctx, replies)
+
+
+def collect_candidates(ctx: RoundContext, replies: Sequence[Verified]) -> RoundContext:
+    """The candidates of selected generators, in selection order; :class:`RoundFailed` below
+    the generator quorum."""
+    by_generator = {v.signer_id: v for v in replies}
+    answered = [g for g in ctx.selection.generator_ids if g in by_generator]
+    quorum = ctx.settings.quorum_generators
+    if len(answered) < max(1, quorum):
+        raise RoundFailed(
+            f"only {len(answered)} of {len(ctx.selection.generator_ids)} generators answered "
+            f"within {ctx.generate_timeout_s:g} s (quorum {quorum})"
+        )
+    return dataclasses.replace(
+        ctx,
+        candidate_envs=tuple(by_generator[g].envelope for g in answered),
+        candidates=tuple(by_generator[g].message for g in answered),
+    )
+
+
+def cluster(ctx: RoundContext, signer: Signer) -> RoundContext:
+    """Phase *cluster*: merge candidates into clusters, assign each ranker its pairs (never its
+    own cluster) and sign the RankRequest.
+
+    :func:`~node.round.clustering.cluster_candidates` and
+    :func:`~node.round.schedule.assign_pairs`, seeded by the query id; a member recomputes the
+    shown candidates, their digest and every assignment from the record's candidates.
+    """
+    candidates = ctx.candidates
+    clusters = cluster_candidates(
+        [c.answer for c in candidates],
+        [c.reasoning for c in candidates],
+        ctx.query_id,
+        cluster=ctx.settings.cluster_answers,
+    )
+    rankers = ctx.selection.ranker_ids
+    own = own_items_by_ranker(clusters, candidates, rankers)
+    assignments = assign_pairs(
+        len(clusters),
+        list(rankers),
+        own,
+        ctx.query_id,
+        ctx.settings.schedule,
+        ctx.settings.schedule_k,
+    )
+    request = messages_pb2.RankRequest(
+        context=signer.context(ctx.query_id),
+        query=ctx.query_env,
+        candidates=[
+            messages_pb2.AnonymousCandidate(
+                content_hash=c.content_hash, answer=c.answer, reasoning=c.reasoning
+            )
+            for c in clusters
+        ],
+        candidate_set_digest=candidate_set_digest(c.content_hash for c in clusters),
+        assignments=[
+            messages_pb2.Assignment(
+                ranker_id=ranker_id,
+                pairs=[messages_pb2.Pair(a=int(a), b=int(b)) for a, b in pairs],
+            )
+            for ranker_id, pairs in assignments
+        ],
+    )
+    return dataclasses.replace(
+        ctx,
+        clusters=tuple(clusters),
+        own=own,
+        rank_request=request,
+        rank_request_env=signer.seal(envelope_pb2.KIND_RANK_REQUEST, request),
+    )
+
+
+def assigned_rankers(ctx: RoundContext) -> list[str]:
+    """Rankers with at least one pair to judge (the ones the rank phase calls)."""
+    return [a.ranker_id for a in ctx.rank_request.assignments if a.pairs]
+
+
+async def rank(ctx: RoundContext, fan_out: FanOut) -> RoundContext:
+    """Phase *rank*: send the RankRequest to every ranker with pairs to judge, keep the ballots
+    that arrive in time (:func:`collect_ballots`)."""
+    timeout_s = ctx.rank_timeout_s
+    request_env = ctx.rank_request_env
+    replies = await fan_out(
+        [ctx.members[r] for r in assigned_rankers(ctx)],
+        lambda client: client.call_rank(request_env, timeout_s=timeout_s),
+        timeout_s,
+    )
+    return collect_ballots(ctx, replies)
+
+
+def collect_ballots(ctx: RoundContext, replies: Sequence[Verified]) -> RoundContext:
+    """The ballots whose verdicts answer exactly their ranker's assignment, in selection
+    order; :class:`RoundFailed` below the ranker quorum (when anyone had pairs to judge)."""
+    expected = ctx.expected_pairs
+    by_ranker = {
+        v.signer_id: v
+        for v in replies
+        if [(x.a, x.b) for x in v.message.verdicts] == expected.get(v.signer_id)
+    }
+    ordered = [r for r in ctx.selection.ranker_ids if r in by_ranker]
+    called = assigned_rankers(ctx)
+    quorum = ctx.settings.quorum_rankers
+    if called and len(ordered) < max(1, quorum):
+        raise RoundFailed(
+            f"only {len(ordered)} of {len(called)} rankers answered within "
+            f"{ctx.rank_timeout_s:g} s (quorum {quorum})"
+        )
+    return dataclasses.replace(
+        ctx,
+        ranker_ids=tuple(ordered),
+        ballot_envs=tuple(by_ranker[r].envelope for r in ordered),
+        ballots=tuple(by_ranker[r].message for r in ordered),
+    )
+
+
+def aggregate(ctx: RoundContext) -> RoundContext:
+    """Phase *aggregate*: :func:`~node.round.aggregate.round_outcome` over the ballots, each
+    weighted by :func:`~node.round.aggregate.ballot_weights` from the recorded pool (the very
+    call a member repeats, so the outcome recomputes bit for bit)."""
+    weights_view = messages_pb2.ConsensusRecord(
+        height=ctx.height,
+        reputation_ids=ctx.pool,
+        reputations=ctx.pool_reputations,
+        admitted_at=ctx.admitted,
+    )
+    try:
+        outcome = round_outcome(
+            ctx.clusters,
+            ctx.ballots,
+            ballot_weights(weights_view, ctx.ranker_ids, ctx.state.reputations, ctx.trust),
+            [ctx.own.get(r, -1) for r in ctx.ranker_ids],
+            ctx.params,
+        )
+    except RankingError as exc:  # e.g. alpha = 0 and a unanimous winner: no MLE exists
+        raise RoundFailed(f"the ballots cannot be aggregated: {exc}") from exc
+    return dataclasses.replace(ctx, outcome=outcome)
+
+
+def record(ctx: RoundContext, signer: Signer, verifier: Verifier) -> tuple[Envelope, CheckedRecord]:
+    """Phase *record*: the signed ConsensusRecord and what appending it applies.
+
+    The leader built every part with the functions a receiver recomputes, so the returned
+    :class:`~node.round.check.CheckedRecord` is what :func:`~node.round.check.check_record`
+    would return for it; the trust events it carries are still verified here
+    (:func:`~node.round.check.check_events`), exactly as a member does.
+    """
+    record = messages_pb2.ConsensusRecord(
+        context=signer.context(ctx.query_id),
+        leader_id=signer.node_id,
+        height=ctx.height,
+        previous_record_hash=ctx.head,
+        query=ctx.query_env,
+        candidates=ctx.candidate_envs,
+        rank_request=ctx.rank_request_env,
+        ballots=ctx.ballot_envs,
+        outcome=ctx.outcome,
+        answer=ctx.clusters[ctx.outcome.winner].answer,
+        absent_ids=absent_ids(ctx.query, ctx.candidates, ctx.rank_request.assignments, ctx.ballots),
+        reputation_ids=ctx.pool,
+        reputations=ctx.pool_reputations,
+        admitted_at=ctx.admitted,
+        events=ctx.events,
+        trust=ctx.trust is not None,
+    )
+    if ctx.gold_task is not None:
+        record.gold.CopyFrom(
+            messages_pb2.GoldReveal(task_id=ctx.gold_task.task_id, answer=ctx.gold_task.answer)
+        )
+    identities = None
+    evidence_keys: tuple[bytes, ...] = ()
+    if ctx.events and ctx.trust is not None:
+        identities, evidence_keys = check_events(
+            ctx.events, verifier, signer.node_id, ctx.height, ctx.head, ctx.state, ctx.trust
+        )
+    record_env = signer.seal(envelope_pb2.KIND_CONSENSUS_RECORD, record)
+    checked = CheckedRecord(
+        record=record,
+        record_id=payload_hash(record_env),
+        leader_id=signer.node_id,
+        query_id=ctx.query_id,
+        candidates=ctx.candidates,
+        ballots=ctx.ballots,
+        clusters=ctx.clusters,
+        identities=identities,
+        evidence_keys=evidence_keys,
+        gold_item=gold_cluster(ctx.clusters, ctx.gold_task) if ctx.gold_task is not None else -1,
+        gold=ctx.gold_task is not None,
+    )
+    return record_env, checked

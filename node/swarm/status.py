@@ -1,0 +1,93 @@
+"""What a node reports to its clients: :func:`status_response` (``SwarmService.Status``: the
+ledger position and the members this node sees, with reputations, numerics and, with trust
+on, trust status and stake) and :func:`response_from_record` (``SwarmService.Ask``: the
+consensus answer with its evidence, built from a round's record)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from node.ledger.trust import LedgerState
+from node.membership.registry import Member
+from node.round.numerics import fingerprint_of
+from protocol.v1 import messages_pb2, services_pb2
+
+
+def trust_status(state: LedgerState, node_id: str) -> dict[str, Any]:
+    """A member's trust status and bonded stake, as :class:`~protocol.v1.services_pb2.
+    MemberStatus` fields."""
+    identity = state.identity(node_id)
+    return {"trust_status": identity.status, "stake": identity.stake}
+
+
+def status_response(
+    swarm_id: str,
+    node_id: str,
+    head: tuple[int, bytes],
+    members: Sequence[Member],
+    reputation_of: Callable[[str], float],
+    state: LedgerState | None,
+    now_ms: int | None = None,
+) -> services_pb2.StatusResponse:
+    """This node's view of the swarm; ``state`` adds trust columns (``None`` = trust off)."""
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    height, head_hash = head
+    return services_pb2.StatusResponse(
+        swarm_id=swarm_id,
+        node_id=node_id,
+        ledger_height=height,
+        ledger_head=head_hash,
+        members=[
+            services_pb2.MemberStatus(
+                node_id=m.node_id,
+                address=m.address,
+                model=m.model,
+                reputation=reputation_of(m.node_id),
+                alive=True,
+                last_seen_s=max(0.0, (now_ms - m.last_seen_ms) / 1000),
+                numerics=fingerprint_of(m.capabilities) or "",
+                **(trust_status(state, m.node_id) if state is not None else {}),
+            )
+            for m in sorted(members, key=lambda m: m.node_id)
+        ],
+    )
+
+
+def response_from_record(
+    record: messages_pb2.ConsensusRecord,
+    clusters: Sequence[Any],
+    candidates: Sequence[messages_pb2.Candidate],
+    record_id: bytes,
+    latency_ms: float = 0.0,
+) -> services_pb2.AskResponse:
+    """The user-facing answer and evidence for a record."""
+    outcome = record.outcome
+    scored = [
+        services_pb2.ScoredCandidate(
+            index=i,
+            answer=cluster.answer,
+            strength=outcome.strengths[i],
+            lower=outcome.lower[i],
+            upper=outcome.upper[i],
+            generator_ids=sorted(candidates[m].generator_id for m in cluster.members),
+        )
+        for i, cluster in enumerate(clusters)
+    ]
+    scored.sort(key=lambda s: (-s.strength, s.index))
+    participants = sorted(
+        {c.generator_id for c in candidates}
+        | {messages_pb2.Ballot.FromString(b.payload).ranker_id for b in record.ballots}
+    )
+    return services_pb2.AskResponse(
+        answer=record.answer,
+        record_id=record_id,
+        height=record.height,
+        candidates=scored,
+        tied_for_first=list(outcome.tied_for_first),
+        participants=participants,
+        absent=list(record.absent_ids),
+        leader_id=record.leader_id,
+        latency_ms=latency_ms,
+    )
