@@ -6,7 +6,9 @@ completion runs one consensus round through a node's ``SwarmService.Ask`` over g
 is a standard ``chat.completion`` whose message content is the consensus answer, and the
 evidence (record id, strengths with intervals, tied-for-first set, participants) rides in the
 extra top-level field ``swarmrank``, which OpenAI clients ignore and expose as an extra.
-Errors use OpenAI's error shape ``{"error": {"message", "type", "code"}}``.
+Errors use OpenAI's error shape ``{"error": {"message", "type", "param", "code"}}``; what a
+request may hold, and the 400 / 413 / 415 it gets otherwise, is :mod:`node.gateway.request`'s
+(checked before any round starts).
 
 ``"stream": true`` is served as OpenAI's server-sent events, for the clients and chat UIs that
 always stream: a consensus answer exists only once the round is over, so while it runs the
@@ -19,7 +21,8 @@ stream began ends with an ``{"error": ...}`` event; a client that goes away canc
 With ``api_keys`` set, every ``/v1/*`` request must carry ``Authorization: Bearer <key>`` for
 one of them (compared in constant time), else 401 ``invalid_api_key``, OpenAI's shape, so
 clients configured with ``api_key=...`` work unchanged; ``/healthz`` and ``/metrics`` stay
-open for probes and Prometheus.
+open for probes and Prometheus, but ``/healthz`` lists the node addresses behind the gateway
+only to a caller with a valid key (to others it answers ``{"status": "ok"}``).
 
 At most ``max_concurrent`` rounds run at once through one gateway; a request beyond that gets
 429 (``rate_limit_error``, ``Retry-After: 1``) at once rather than queueing rounds the swarm
@@ -49,11 +52,11 @@ from prometheus_client import (
     generate_latest,
 )
 
+from node.gateway.request import MAX_BODY_BYTES, RequestError, parse_chat_request
 from node.logging import get_logger
 from protocol.v1 import services_pb2, services_pb2_grpc
 
 MODEL_ID = "swarmrank-consensus"
-MAX_BODY_BYTES = 1024 * 1024
 #: seconds between SSE keep-alive comments while a streamed round runs
 DEFAULT_KEEPALIVE_S = 5.0
 #: rounds one gateway runs at once; more get 429
@@ -90,9 +93,9 @@ def response_to_json(response: services_pb2.AskResponse) -> dict[str, Any]:
 _NO_USAGE = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
 
 
-def _error_body(message: str, kind: str, code: str) -> dict[str, Any]:
+def _error_body(message: str, kind: str, code: str, param: str | None = None) -> dict[str, Any]:
     """OpenAI's error shape."""
-    return {"error": {"message": message, "type": kind, "code": code}}
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
 def _error(
@@ -119,32 +122,6 @@ def _completion_id(response: services_pb2.AskResponse) -> str:
 async def _event(stream: web.StreamResponse, data: dict[str, Any]) -> None:
     """Write one server-sent event carrying ``data`` as JSON."""
     await stream.write(b"data: " + json.dumps(data).encode() + b"\n\n")
-
-
-def _question(body: Any) -> str:
-    """The question: the content of the last user message (string or text parts)."""
-    if not isinstance(body, dict):
-        raise ValueError("the request body must be a JSON object")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise ValueError("'messages' must be a non-empty list")
-    for message in reversed(messages):
-        if not isinstance(message, dict) or message.get("role") != "user":
-            continue
-        content = message.get("content")
-        if isinstance(content, str):
-            text = content
-        elif isinstance(content, list):
-            text = "".join(
-                part.get("text", "")
-                for part in content
-                if isinstance(part, dict) and part.get("type") == "text"
-            )
-        else:
-            raise ValueError("a user message's 'content' must be a string or a list of parts")
-        if text.strip():
-            return text
-    raise ValueError("no user message with text content")
 
 
 class Gateway:
@@ -209,24 +186,29 @@ class Gateway:
         self._runner: web.AppRunner | None = None
         self.url = ""
 
+    def _authorized(self, request: web.Request) -> bool:
+        """Whether ``request`` carries ``Authorization: Bearer <key>`` for a configured key
+        (always true when none is configured)."""
+        if not self._api_keys:
+            return True
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        given = token.strip().encode()
+        # Compare against every key, so the time taken does not tell which one matched.
+        matches = [hmac.compare_digest(given, key) for key in self._api_keys]
+        return scheme.lower() == "bearer" and any(matches)
+
     @web.middleware
     async def _authorize(self, request: web.Request, handler: Any) -> web.StreamResponse:
         """Require a configured API key on ``/v1/*`` (see the module docstring)."""
-        if self._api_keys and request.path.startswith("/v1/"):
-            header = request.headers.get("Authorization", "")
-            scheme, _, token = header.partition(" ")
-            given = token.strip().encode()
-            # Compare against every key, so the time taken does not tell which one matched.
-            matches = [hmac.compare_digest(given, key) for key in self._api_keys]
-            if scheme.lower() != "bearer" or not any(matches):
-                self._requests.labels("-", "401").inc()
-                return _error(
-                    401,
-                    "missing or invalid API key: send 'Authorization: Bearer <key>'",
-                    "invalid_request_error",
-                    "invalid_api_key",
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
+        if request.path.startswith("/v1/") and not self._authorized(request):
+            self._requests.labels("-", "401").inc()
+            return _error(
+                401,
+                "missing or invalid API key: send 'Authorization: Bearer <key>'",
+                "invalid_request_error",
+                "invalid_api_key",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         response: web.StreamResponse = await handler(request)
         return response
 
@@ -236,7 +218,9 @@ class Gateway:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on ``host:port`` (0 = any free port); returns the base URL ``http://h:p/v1``."""
-        self._runner = web.AppRunner(self.app, access_log=None)
+        # The body's Content-Encoding is decoded by node.gateway.request, bounded and typed;
+        # aiohttp's own decoder answers an unknown one with an untyped 400 before any handler.
+        self._runner = web.AppRunner(self.app, access_log=None, auto_decompress=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
@@ -297,18 +281,33 @@ class Gateway:
     async def _chat(self, request: web.Request) -> tuple[str, web.StreamResponse, str]:
         """(mode, reply, outcome) of one chat completion."""
         try:
-            body = await request.json()
-            question = _question(body)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
             reply = _error(
-                400, "the request body is not valid JSON", "invalid_request_error", "bad_json"
+                413,
+                f"the request body is larger than {MAX_BODY_BYTES} bytes",
+                "invalid_request_error",
+                "body_too_large",
+            )
+            return "json", reply, "413"
+        except web.RequestPayloadError as exc:  # a broken chunked body, say
+            reply = _error(
+                400,
+                f"the request body could not be read: {exc}",
+                "invalid_request_error",
+                "bad_body",
             )
             return "json", reply, "400"
-        except ValueError as exc:
-            return "json", _error(400, str(exc), "invalid_request_error", "bad_request"), "400"
-        if body.get("stream"):
-            stream, outcome = await self._stream_chat(request, question, body.get("stream_options"))
+        try:
+            chat = parse_chat_request(
+                raw, request.headers.get("Content-Type"), request.headers.get("Content-Encoding")
+            )
+        except RequestError as exc:
+            return "json", web.json_response(exc.body(), status=exc.status), str(exc.status)
+        if chat.stream:
+            stream, outcome = await self._stream_chat(request, chat.question, chat.include_usage)
             return "stream", stream, outcome
+        question = chat.question
         try:
             response = await self.call_ask(question)
         except grpc.aio.AioRpcError as exc:
@@ -338,7 +337,7 @@ class Gateway:
         )
 
     async def _stream_chat(
-        self, request: web.Request, question: str, stream_options: Any
+        self, request: web.Request, question: str, include_usage: bool
     ) -> tuple[web.StreamResponse, str]:
         """The round as server-sent events (see the module docstring), and its outcome: "200",
         "stream_error" (the round failed; the stream ends with an error event) or
@@ -352,13 +351,13 @@ class Gateway:
         )
         await stream.prepare(request)
         try:
-            return stream, await self._stream_round(stream, question, stream_options)
+            return stream, await self._stream_round(stream, question, include_usage)
         except ConnectionResetError:
             log.info("stream client went away; its round was cancelled")
             return stream, "client_gone"
 
     async def _stream_round(
-        self, stream: web.StreamResponse, question: str, stream_options: Any
+        self, stream: web.StreamResponse, question: str, include_usage: bool
     ) -> str:
         round_task = asyncio.create_task(self.call_ask(question))
         try:
@@ -393,7 +392,7 @@ class Gateway:
         await _event(stream, chunk({"role": "assistant", "content": ""}, None))
         await _event(stream, chunk({"content": response.answer}, None))
         await _event(stream, chunk({}, "stop", swarmrank=response_to_json(response)))
-        if isinstance(stream_options, dict) and stream_options.get("include_usage"):
+        if include_usage:
             await _event(stream, {**chunk({}, None), "choices": [], "usage": _NO_USAGE})
         await stream.write(b"data: [DONE]\n\n")
         await stream.write_eof()
@@ -415,4 +414,8 @@ class Gateway:
         )
 
     async def handle_health(self, request: web.Request) -> web.Response:
+        """Liveness for probes; the node addresses behind the gateway only for a caller with
+        a valid API key when keys are configured (they are internal addresses)."""
+        if not self._authorized(request):
+            return web.json_response({"status": "ok"})
         return web.json_response({"status": "ok", "nodes": self.node_addresses})
