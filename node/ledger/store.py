@@ -9,6 +9,15 @@ Owns the node's database file and every table in it:
 * ``reply`` — the signed reply sent for each request (keyed by the request's payload hash), so a
   retransmitted request gets the same bytes back and the node never signs two answers.
 * ``rejected`` — records and evidence refused or kept as slashing evidence, with the reason.
+* ``output`` — every round output signed per (signer key, output kind, query id): this node's
+  own Candidates and Ballots with a digest of the round content they answer (so it never signs
+  two different outputs for one query id, whoever asks; issue 20, finding 1), and the outputs
+  of every signer that appear in appended ledger records (no digest: "already signed, content
+  unknown"), so a node whose database was rebuilt from peers' ledgers still knows what it
+  signed. Never pruned: a query id is not bound to the timestamp window.
+
+Schema versions: 1 (no ``output`` table) is migrated to 2 on open by creating the table and
+indexing the ledger's outputs and the cached replies into it (:meth:`Store._migrate`).
 
 Durability: WAL journal with ``synchronous=FULL`` and one transaction per write method, so a
 ``kill -9`` at any point loses nothing that a method returned from and never leaves half a
@@ -33,10 +42,19 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from node.errors import StoreError
-from protocol.replay import ReplayKey
+from google.protobuf.message import DecodeError
 
-SCHEMA_VERSION = 1
+from node.errors import StoreError
+from protocol.identity import node_id_from_public_key
+from protocol.replay import ReplayKey
+from protocol.v1 import envelope_pb2, messages_pb2
+
+SCHEMA_VERSION = 2
+#: kinds of signed round outputs indexed in the ``output`` table, with their payload types
+OUTPUT_KINDS: dict[int, type[messages_pb2.Candidate] | type[messages_pb2.Ballot]] = {
+    envelope_pb2.KIND_CANDIDATE: messages_pb2.Candidate,
+    envelope_pb2.KIND_BALLOT: messages_pb2.Ballot,
+}
 _MAX_INT64 = 2**63 - 1  # sqlite integers; peers may send any uint64
 
 _SCHEMA = """
@@ -79,6 +97,15 @@ CREATE TABLE IF NOT EXISTS rejected (
     other BLOB,                            -- second envelope (equivocation pairs)
     created_at_ms INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS output (
+    signer TEXT NOT NULL,                  -- node id of the output's signer
+    kind INTEGER NOT NULL,                 -- envelope kind of the output (CANDIDATE, BALLOT)
+    query_id BLOB NOT NULL,                -- the round it answers
+    content BLOB NOT NULL,                 -- digest of the request content (empty: unknown)
+    envelope BLOB,                         -- the signed output bytes (NULL: only indexed)
+    created_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (signer, kind, query_id)
+);
 """
 
 
@@ -91,6 +118,17 @@ class LedgerEntry:
     prev_hash: bytes
     envelope: bytes  # signed ConsensusRecord envelope bytes
     accepted_at_ms: int
+
+
+@dataclass(frozen=True)
+class SignedOutput:
+    """One row of the ``output`` table: a round output a signer is known to have signed."""
+
+    signer: str  # node id
+    kind: int  # envelope kind (KIND_CANDIDATE, KIND_BALLOT)
+    query_id: bytes
+    content: bytes  # digest of the request content it answers; b"" when unknown
+    envelope: bytes | None  # the signed output bytes; None when only indexed from the ledger
 
 
 @dataclass(frozen=True)
@@ -141,6 +179,8 @@ class Store:
                         "INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
                         (str(SCHEMA_VERSION),),
                     )
+                elif int(row[0]) == 1:
+                    self._migrate_from_1()
                 elif int(row[0]) != SCHEMA_VERSION:
                     raise StoreError(
                         f"{self.path}: schema version {row[0]} is not supported "
@@ -149,6 +189,29 @@ class Store:
         except sqlite3.Error as exc:
             self._conn.close()
             raise self._error("open", exc) from exc
+
+    def _migrate_from_1(self) -> None:
+        """Schema 1 -> 2 (under the lock, inside ``__init__``): the ``output`` table exists now
+        (``CREATE TABLE IF NOT EXISTS``); fill it with every output in the ledger and every
+        cached reply, with unknown content, so a request for a query id this node answered
+        before the upgrade is refused rather than signed twice."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            ledger = conn.execute("SELECT envelope FROM ledger ORDER BY height").fetchall()
+            for (envelope,) in ledger:
+                _index_record_outputs(conn, bytes(envelope))
+            for (envelope,) in conn.execute("SELECT envelope FROM reply").fetchall():
+                _index_output(conn, bytes(envelope))
+            conn.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                with suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            raise
 
     # --- plumbing ---
 
@@ -269,6 +332,9 @@ class Store:
                 "VALUES (?, ?, ?, ?, ?)",
                 (height, record_id, prev_hash, envelope_bytes, _now_ms()),
             )
+            # Same transaction: whatever a record shows a node signed, the node knows it signed
+            # (a database rebuilt by catch-up included), see ``output``.
+            _index_record_outputs(conn, envelope_bytes)
             if reputations is not None:
                 # Same transaction: the reputation view never lags or leads the ledger.
                 self._write_reputations(conn, reputations, height + 1)
@@ -383,6 +449,37 @@ class Store:
             ).fetchone()
         return None if row is None else bytes(row[0])
 
+    # --- signed outputs (one per signer, kind and query id) ---
+
+    def put_output_if_absent(
+        self, signer: str, kind: int, query_id: bytes, content: bytes, envelope_bytes: bytes
+    ) -> SignedOutput | None:
+        """Keep ``envelope_bytes`` as ``signer``'s one ``kind`` output for ``query_id`` (answering
+        request content ``content``) unless one is known; return the known one, or ``None`` when
+        this call stored it. Atomic and durable (synced): callers release an output only after
+        this returned ``None``, so no crash or race releases two."""
+        with self._transaction("keep a signed output") as conn:
+            known = _select_output(conn, signer, kind, query_id)
+            if known is not None:
+                return known
+            conn.execute(
+                "INSERT INTO output (signer, kind, query_id, content, envelope, created_at_ms) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (signer, kind, query_id, content, envelope_bytes, _now_ms()),
+            )
+            return None
+
+    def get_output(self, signer: str, kind: int, query_id: bytes) -> SignedOutput | None:
+        """The output ``signer`` is known to have signed for (``kind``, ``query_id``), or
+        ``None``."""
+        with self._read("read a signed output") as conn:
+            return _select_output(conn, signer, kind, query_id)
+
+    def output_count(self) -> int:
+        """Number of known signed outputs (all signers)."""
+        with self._read("count signed outputs") as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM output").fetchone()[0])
+
     # --- rejected records and evidence ---
 
     def put_rejected(
@@ -427,6 +524,60 @@ class Store:
             )
             for r in rows
         ]
+
+
+def _select_output(
+    conn: sqlite3.Connection, signer: str, kind: int, query_id: bytes
+) -> SignedOutput | None:
+    row = conn.execute(
+        "SELECT content, envelope FROM output WHERE signer = ? AND kind = ? AND query_id = ?",
+        (signer, kind, query_id),
+    ).fetchone()
+    if row is None:
+        return None
+    return SignedOutput(
+        signer=signer,
+        kind=kind,
+        query_id=query_id,
+        content=bytes(row[0]),
+        envelope=None if row[1] is None else bytes(row[1]),
+    )
+
+
+def _index_output(conn: sqlite3.Connection, envelope_bytes: bytes) -> None:
+    """Index one signed Candidate or Ballot envelope (anything else, or junk, is skipped: the
+    index only ever adds refusals, and a record's envelopes were verified before append)."""
+    try:
+        envelope = envelope_pb2.Envelope.FromString(envelope_bytes)
+        message_type = OUTPUT_KINDS.get(envelope.kind)
+        if message_type is None or not envelope.signer:
+            return
+        query_id = bytes(message_type.FromString(envelope.payload).context.query_id)
+        signer = node_id_from_public_key(bytes(envelope.signer))
+    except (DecodeError, ValueError):
+        return
+    if not query_id:
+        return
+    conn.execute(
+        "INSERT OR IGNORE INTO output (signer, kind, query_id, content, envelope, created_at_ms) "
+        "VALUES (?, ?, ?, ?, NULL, ?)",
+        (signer, int(envelope.kind), query_id, b"", _now_ms()),
+    )
+
+
+def _index_record_outputs(conn: sqlite3.Connection, record_bytes: bytes) -> None:
+    """Index the Candidates and Ballots a ConsensusRecord envelope carries (round and exams)."""
+    try:
+        envelope = envelope_pb2.Envelope.FromString(record_bytes)
+        record = messages_pb2.ConsensusRecord.FromString(envelope.payload)
+    except DecodeError:
+        return
+    outputs = [*record.candidates, *record.ballots]
+    for event in record.events:
+        if event.HasField("exam"):
+            outputs.extend([*event.exam.candidates, *event.exam.ballots])
+    for output in outputs:
+        _index_output(conn, output.SerializeToString())
 
 
 def _entry(row: tuple[object, ...]) -> LedgerEntry:

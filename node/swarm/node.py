@@ -174,9 +174,15 @@ class SwarmNode(Node):
         return self.reputations.get(node_id, DEFAULT_REPUTATION)
 
     def is_eligible_leader(self, node_id: str) -> bool:
-        """With trust on, only identities the ledger holds eligible (admitted, bonded, not
-        jailed) get Generate and Rank answers: an outsider's key never does (issue 20)."""
-        return self.trust is None or self.state.eligible(node_id, self.trust)
+        """With trust on, Generate and Rank are answered for identities the ledger holds
+        eligible, or members of the current view the ledger does not hold jailed (a record
+        admitting a leader, the genesis included, may arrive after its first Query); an
+        outsider's key is neither (issue 20)."""
+        if self.trust is None or self.state.eligible(node_id, self.trust):
+            return True
+        if self.state.identity(node_id).status == "jailed":
+            return False
+        return any(m.node_id == node_id for m in self.membership.members())
 
     # --- identity towards the registry ---
 

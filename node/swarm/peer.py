@@ -13,13 +13,24 @@ Security rules, in order, for every signed request:
 2. The per-identity rate limit (:class:`~node.transport.ratelimit.RateLimiter`, when configured):
    the signer is known only now, and nothing below has touched the model yet, so a caller over its
    limit gets :class:`~node.errors.Overloaded` (RESOURCE_EXHAUSTED) at no model cost.
-3. Request-specific checks (this node selected, candidate digest recomputed, pair indices).
+3. Request-specific checks (this node selected, candidate digest recomputed, pair indices),
+   and the membership hook :meth:`Node.is_eligible_leader`: only a leader the node's view holds
+   eligible gets an answer (the swarm layer consults the ledger; refused with
+   :class:`~node.errors.Rejected`, reason ``not_eligible_leader``).
 4. :class:`~protocol.replay.ReplayGuard` on the durable store admits each (leader, kind, query
    id) once. A byte-identical retransmission gets the *cached signed reply* again (idempotent:
    no second backend call, no second signature); a different payload under the same key is
    equivocation, kept in the store as evidence and refused.
-5. The reply is cached before it is returned, so the node never signs two different replies to
-   one request, across crashes included.
+5. **One output per query id, whoever asks** (issue 20, finding 1). The replay guard is keyed by
+   the *requester*; an outsider resending a recorded round's query id under its own key would
+   otherwise get a second, different Candidate or Ballot signed by this node: valid
+   equivocation evidence against an honest node. So every output is kept per (own key, output
+   kind, query id) with a digest of the round content it answers (:func:`request_content`: the
+   question; for a Ballot also the candidate set and the pairs asked). A later request for that
+   id with the same content gets the *same signed bytes* (two examiners at one head draw the
+   same exam items, so this is also what they get); with other content it is refused with
+   :class:`~node.errors.Rejected`, reason ``already_answered``. The output is stored (synced)
+   before it is returned, so no crash or race releases two.
 """
 
 from __future__ import annotations
@@ -27,13 +38,20 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from node.backends.base import Answer, Judgement, ModelBackend
-from node.errors import BackendError, BackendTimeout, NotSelected, NotSupported, Overloaded
-from node.ledger.store import Store
+from node.errors import (
+    BackendError,
+    BackendTimeout,
+    NotSelected,
+    NotSupported,
+    Overloaded,
+    Rejected,
+)
+from node.ledger.store import SignedOutput, Store
 from node.logging import get_logger
 from node.metrics import NodeMetrics
 from node.round.numerics import numerics_capability
@@ -42,7 +60,7 @@ from protocol.errors import Equivocation, Malformed, Oversize
 from protocol.hashing import candidate_set_digest, content_hash, payload_hash
 from protocol.identity import Identity
 from protocol.replay import ReplayGuard, verify_evidence
-from protocol.signing import Clock, Envelope, SystemClock, Verified, Verifier, seal
+from protocol.signing import Clock, Envelope, SystemClock, Verified, Verifier, kind_name, seal
 from protocol.v1 import envelope_pb2, messages_pb2, services_pb2
 
 VERSION = "0.1.0"
@@ -72,6 +90,29 @@ log = get_logger("node")
 def request_key(envelope: Envelope) -> bytes:
     """Key of a request in the reply cache: SHA-256 over its kind and exact payload bytes."""
     return hashlib.sha256(envelope.kind.to_bytes(4, "big") + envelope.payload).digest()
+
+
+def request_content(
+    output_kind: int,
+    question: str,
+    candidate_set_digest: bytes = b"",
+    pairs: Sequence[tuple[int, int]] = (),
+) -> bytes:
+    """Digest of the round content an output answers (rule 5 in the module docstring).
+
+    Two requests for one query id with equal content are the same round asked again (a retry,
+    a second examiner): they may share one signed output. Who signed the request, when, and
+    the rest of its fields do not count: they are not what the output vouches for.
+    """
+    h = hashlib.sha256(b"swarmrank/output-content\x00")
+    h.update(output_kind.to_bytes(4, "big"))
+    data = question.encode("utf-8")
+    h.update(len(data).to_bytes(8, "big") + data)
+    h.update(len(candidate_set_digest).to_bytes(4, "big") + candidate_set_digest)
+    h.update(len(pairs).to_bytes(8, "big"))
+    for a, b in pairs:
+        h.update(a.to_bytes(4, "big") + b.to_bytes(4, "big"))
+    return h.digest()
 
 
 @dataclass(frozen=True)
@@ -158,6 +199,23 @@ class Node:
                 reason="rate_limited",
             )
 
+    def is_eligible_leader(self, node_id: str) -> bool:
+        """Membership hook: whether ``node_id`` may lead a round this node answers.
+
+        ``True`` here (a bare node answers any verified signer); the swarm layer overrides it
+        with its ledger's view (security rule 3 in the module docstring).
+        """
+        return True
+
+    def check_leader(self, signer_id: str, query_id: bytes, method: str) -> None:
+        """Refuse a Generate or Rank request from a signer that is not an eligible leader."""
+        if not self.is_eligible_leader(signer_id):
+            raise Rejected(
+                f"{method} for query {query_id.hex()}: {signer_id} is not an eligible member "
+                "of this swarm, so this node does not answer it",
+                reason="not_eligible_leader",
+            )
+
     # --- GetInfo ---
 
     async def handle_get_info(self, request: messages_pb2.InfoRequest) -> Envelope:
@@ -198,13 +256,34 @@ class Node:
             )
             raise
 
+    def _signed_before(self, output_kind: int, query_id: bytes, content: bytes) -> Envelope | None:
+        """The output this node already signed for (``output_kind``, ``query_id``) when it
+        answered the same content; ``None`` when it signed none; :class:`Rejected` when it
+        answered other content (rule 5 in the module docstring)."""
+        known = self.store.get_output(self.node_id, output_kind, query_id)
+        if known is None:
+            return None
+        return self._same_round(known, content)
+
+    def _same_round(self, known: SignedOutput, content: bytes) -> Envelope:
+        if known.envelope is None or known.content != content:
+            raise Rejected(
+                f"this node already signed its {kind_name(known.kind)} for query "
+                f"{known.query_id.hex()} answering other content; it signs one per query id",
+                reason="already_answered",
+            )
+        return _envelope(known.envelope)
+
     async def _answer_once(
         self,
         method: str,
         request: Verified,
+        output_kind: int,
+        content: bytes,
         compute: Callable[[], Coroutine[Any, Any, Envelope]],
     ) -> Envelope:
-        """Return the cached reply to a retransmission, else compute, cache and return."""
+        """Return the cached reply to a retransmission, or the output already signed for this
+        query id and content, else compute, keep and return (rules 4 and 5)."""
         key = request_key(request.envelope)
         if not self._admit(request):
             cached = self.store.get_reply(key)
@@ -217,10 +296,18 @@ class Node:
                 return _envelope(cached)
             # Admitted before but no reply cached: the first attempt crashed or is still
             # running. Its reply was never sent (replies are cached before sending), so
-            # computing now cannot produce a second *released* answer; the cache insert below
+            # computing now cannot produce a second *released* answer; the output insert below
             # keeps the first one if both finish.
-        reply = await compute()
-        stored = self.store.put_reply_if_absent(key, request.kind, reply.SerializeToString())
+        signed = self._signed_before(output_kind, request.query_id, content)
+        if signed is None:
+            reply = await compute()
+            known = self.store.put_output_if_absent(
+                self.node_id, output_kind, request.query_id, content, reply.SerializeToString()
+            )
+            signed = reply if known is None else self._same_round(known, content)
+        else:
+            self.metrics.replies_replayed.labels(method).inc()
+        stored = self.store.put_reply_if_absent(key, request.kind, signed.SerializeToString())
         return _envelope(stored)
 
     async def _backend_call(self, op: str, coro: Coroutine[Any, Any, T], timeout_s: float) -> T:
@@ -256,6 +343,7 @@ class Node:
             raise NotSelected(
                 f"node {self.node_id} is not a generator of query {verified.query_id.hex()}"
             )
+        self.check_leader(verified.signer_id, verified.query_id, "Generate")
 
         async def compute() -> Envelope:
             answer: Answer = await self._backend_call(
@@ -274,7 +362,10 @@ class Node:
             log.info("candidate signed", extra={"query_id": verified.query_id.hex()})
             return seal(self.identity, envelope_pb2.KIND_CANDIDATE, candidate, self.swarm_id)
 
-        return await self._answer_once("Generate", verified, compute)
+        content = request_content(envelope_pb2.KIND_CANDIDATE, query.question)
+        return await self._answer_once(
+            "Generate", verified, envelope_pb2.KIND_CANDIDATE, content, compute
+        )
 
     # --- Rank ---
 
@@ -334,6 +425,7 @@ class Node:
         verified = self.verifier.verify(envelope, envelope_pb2.KIND_RANK_REQUEST)
         self.check_rate(verified.signer_id, "Rank")
         query_verified, query, pairs = self._check_rank_request(verified)
+        self.check_leader(verified.signer_id, verified.query_id, "Rank")
         request: messages_pb2.RankRequest = verified.message
         # Admitting the nested Query catches a leader that showed rankers a different Query
         # than the one it sent generators.
@@ -357,7 +449,10 @@ class Node:
             )
             return seal(self.identity, envelope_pb2.KIND_BALLOT, ballot, self.swarm_id)
 
-        return await self._answer_once("Rank", verified, compute)
+        content = request_content(
+            envelope_pb2.KIND_BALLOT, query.question, bytes(request.candidate_set_digest), pairs
+        )
+        return await self._answer_once("Rank", verified, envelope_pb2.KIND_BALLOT, content, compute)
 
     async def _judge_all(
         self,
