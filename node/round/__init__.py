@@ -14,12 +14,14 @@ module             owns
 ``aggregate``      :func:`round_outcome` (ballots -> weighted win matrix -> robust BT), the
                    record's parameter bounds, absences
 ``leader``         the leader's phases over one :class:`RoundContext` (select, generate,
-                   cluster, rank, aggregate, record)
+                   cluster, rank, aggregate, record), each calling the functions above
 ``check``          :func:`check_record`: a member's check of a received record, the same phases
                    recomputed; trust events and forged-record proofs
 ``numerics``       the float fingerprint of these computations on this install
 =================  ==========================================================================
 
-Everything here except ``leader`` is pure: no clock, no I/O, randomness only from generators
-seeded by protocol data, because every node recomputes a leader's record.
+Everything here is pure: no clock, no I/O, randomness only from generators seeded by protocol
+data, because every node recomputes a leader's record. The exceptions are in ``leader``: its
+``generate`` and ``rank`` phases call peers through the fan-out they are given, and its
+messages carry the signer's clock.
 """

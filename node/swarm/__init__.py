@@ -1,13 +1,28 @@
 """A node in the swarm: serving peers, leading rounds, keeping the ledger.
 
+:class:`~node.swarm.node.SwarmNode` is a thin composition: each concern is a part in its own
+module, and the leader's round itself is :mod:`node.round.leader`'s phases.
+
 =============  ==============================================================================
 module         owns
 =============  ==============================================================================
 ``peer``       :class:`Node`: what a node does with each ``NodeService`` request (generate,
                rank, records, evidence), free of gRPC
-``node``       :class:`SwarmNode`: the composition of a node's parts (records, evidence,
-               exams, catch-up, gold rounds, leading rounds, status)
+``node``       :class:`SwarmNode`: the composition of the parts below, the handlers of the
+               swarm's requests, and :meth:`SwarmNode.ask` (the round's phases in order under
+               the height lease); :class:`RoundResult`
+``records``    :class:`RecordBook`: the ledger lock and state, checking, appending and
+               accepting records, the adversary alarm
+``evidence``   :class:`EvidenceDesk`: pending slash evidence (queue once, broadcast, record by
+               the designated node) and records of trust events only
+``exams``      :class:`Examiner`: calibration exams (:func:`write_exam`, :func:`sit_exam`)
+``catchup``    :func:`catch_up`: fetching missed records from peers, each checked as submitted
+``links``      :class:`PeerLinks`: peer clients, deadline-bound fan-outs, background sends
+``status``     :func:`status_response` (``Status``), :func:`response_from_record` (``Ask``)
 ``service``    :class:`SwarmServicer`: the client-facing ``SwarmService`` (ask, get record,
-               status) and the reply built from a record
+               status), one-line delegations to :class:`SwarmNode`
 =============  ==============================================================================
+
+Dependencies point one way: ``node`` imports the parts; a part never imports ``node``
+(hooks and callables passed at construction carry what it needs from its neighbours).
 """
