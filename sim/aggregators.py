@@ -84,8 +84,15 @@ def ranker_pairs(
     )
 
 
-def make_comparisons(a: IntArray, b: IntArray, verdicts: IntArray, ranker: IntArray) -> Comparisons:
-    """:class:`ranking.Comparisons` from simulated verdicts (no stated confidence)."""
+def make_comparisons(
+    a: IntArray,
+    b: IntArray,
+    verdicts: IntArray,
+    ranker: IntArray,
+    confidence: FloatArray | None = None,
+) -> Comparisons:
+    """:class:`ranking.Comparisons` from simulated verdicts; ``confidence`` is each verdict's
+    stated confidence in its chosen side (NaN or omitted: none stated, a full win)."""
     outcome = np.where(
         verdicts == JUDGED_A,
         OUTCOME_A,
@@ -96,7 +103,7 @@ def make_comparisons(a: IntArray, b: IntArray, verdicts: IntArray, ranker: IntAr
         b=b,
         outcome=outcome.astype(np.int8),
         ranker=ranker,
-        confidence=np.full(a.shape, np.nan),
+        confidence=np.full(a.shape, np.nan) if confidence is None else confidence,
     )
 
 

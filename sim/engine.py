@@ -1,42 +1,52 @@
 """The fast engine: a whole swarm simulated round by round with numpy.
 
 This module owns :func:`simulate` (scenario -> :class:`RunRecord`, the per-round outcomes of
-every aggregator on the same draws). The behaviour model is :mod:`sim.model`'s; the
-aggregation, pair schedules and reputation arithmetic are :mod:`ranking`'s (through
+every aggregator on the same draws) and :func:`select_round` (the node's participant draw over
+the admitted pool). The behaviour model is :mod:`sim.model`'s and :mod:`sim.judging`'s; the
+selection, aggregation, pair schedules and reputation arithmetic are :mod:`ranking`'s (through
 :mod:`sim.aggregators`), the same pure functions the node runs.
 
-One round
----------
-0. Admission: fresh identities whose cooldown is over sit the calibration exam
-   (:func:`sim.population.sit_exams`: :func:`ranking.draw_exam`, :func:`ranking.grade_exam`)
-   and move through :func:`ranking.apply_exam` (admitted, or a doubling cooldown).
-1. A task: difficulty ``~ N(mean, sd)``, ``options`` answers (label 0 correct, 1 the popular
-   distractor), a gold flag with probability ``gold_fraction``.
-2. Selection: ``G`` generators and ``R`` rankers among admitted nodes, sampled without
-   replacement with probability proportional to reputation plus the node's selection floor
-   (Gumbel top-k: O(nodes), no per-node Python).
-3. Generation: one vectorised :func:`sim.model.draw_answers` over the generators, then
-   behaviour overrides (dead and slow nodes miss the deadline, lazy nodes guess, attacking
-   colluders submit their team's agreed wrong answer: the popular distractor).
-4. Clustering: identical answers merge into one item (DESIGN "Clustering"), so rankers judge a
-   handful of items, not copies; the items' order is a seeded permutation.
-5. Judging: every ranker's pairs (the ``ranking`` schedule, own item excluded) are stacked and
-   judged in one vectorised draw (:func:`sim.model.judge_probabilities`), then behaviour
-   overrides per comparison (lazy, inverted, self-promoting, colluding open/stealth, prompt
-   injection of susceptible judges).
+One round (the node's round, DESIGN "One round"; ``tests/sim/test_parity.py`` feeds the engine
+and ``node.round`` the same inputs)
+-------------------------------------------------------------------------------------------
+0. Admission (``swarm.trust = true`` only; the node's default is off): fresh identities whose
+   cooldown is over sit the calibration exam (:func:`sim.population.sit_exams`) and move through
+   :func:`ranking.apply_exam`. With trust off every identity is a member from round 0, at the
+   ledger's ``DEFAULT_REPUTATION`` 0.5.
+1. A task: difficulty ``~ N(mean, sd)``, a persuasiveness ``z`` shared by generators and judges
+   (:mod:`sim.judging`), a gold flag with probability ``gold_fraction`` (default the node's, 0),
+   recognisable as gold with probability ``gold_detection``.
+2. Selection: :func:`ranking.selection.select_participants`, the node's draw (at most half the
+   pool generates; non-generators rank first). A grinding leader (option ``grind``) redraws it
+   that many times, as a leader grinding query ids would, and keeps the draw with most of its
+   team among the rankers.
+3. Generation: :func:`sim.model.draw_answers` with the task's concentration, then behaviour
+   overrides (dead and slow nodes miss the deadline, lazy nodes guess, attacking colluders
+   submit their team's wrong answer: the popular distractor). Every ranker also has its own
+   answer (its candidate, or the one it would have given), which its judging leans on.
+4. Clustering: identical answers merge into one item; the items' order is a seeded permutation.
+5. Judging: every selected ranker's pairs (:func:`ranking.schedule_pairs`, own item excluded)
+   are stacked and judged in one vectorised draw (:func:`sim.judging.draw_pair_verdicts`: one
+   latent draw per pair for both orders, stated confidences), then behaviour overrides (lazy,
+   inverted, self-promoting, colluding open/stealth, abstentions, inflated confidence, prompt
+   injection of susceptible judges). Rankers that missed the deadline judged nothing.
 6. Aggregation: majority vote, plain BT, reputation-weighted BT, robust BT (the node's
    default) and Borda on the same comparisons; the oracle and the best single node alongside.
-   Rankers weigh what :func:`ranking.trust_weights` gives their reputations (fresh identities
-   capped at a fraction of the median established weight, a budget for all of them, a share
-   cap per identity). Genesis members are admitted at height 0 and the run starts at height
-   ``probation_rounds``, so they count as established.
-7. Reputation: :func:`ranking.update_reputation` with the node's default
-   :class:`ranking.ReputationParams` (the ledger's rule): rankers move towards their agreement
-   with the default's winner (with the gold answer on gold rounds), the winning (on gold rounds:
-   the correct) generators gain, selected nodes that missed the deadline lose a little.
+   Ranker weights are reputations (trust off, as the node's ``ballot_weights``) or
+   :func:`ranking.trust_weights` (trust on).
+7. Reputation: :func:`ranking.update_reputation` as ``node.ledger.state.apply_record`` applies
+   it: rankers move towards their agreement with the winner (with the gold answer's cluster on
+   gold rounds that have one), the winner's generators gain, and the selected nodes that owed a
+   reply and sent none (generators without a candidate, rankers with a non-empty assignment)
+   lose a little. A round without any candidate fails and records nothing.
 
-Per round the cost is O(nodes) numpy work plus O(G + R) for the selected nodes, which is
-what makes 10,000 nodes x 1,000 rounds a matter of seconds.
+Adaptive adversaries (``[[nodes]]`` options, :data:`sim.scenario.ADAPTIVE_OPTIONS`) decide per
+round whether to attack: ``gold_aware`` teams play honest on gold rounds they recognise,
+``opportunistic`` teams attack only when they hold ``min_ranker_share`` of the round's rankers,
+``patience`` waits that many rounds after admission.
+
+Per round the cost is O(nodes) numpy work (selection and, with trust on, weights) plus
+O(G + R) for the selected nodes.
 """
 
 from __future__ import annotations
@@ -48,16 +58,12 @@ import numpy as np
 import numpy.typing as npt
 
 from ranking.reputation import ReputationParams
+from ranking.selection import select_participants
 from ranking.trust import IdentityState, apply_exam, trust_weights
 from ranking.types import Comparisons
 from sim import aggregators
-from sim.model import (
-    JUDGED_A,
-    JUDGED_B,
-    draw_answers,
-    draw_judgements,
-    judge_probabilities,
-)
+from sim.judging import JudgeModel, draw_pair_verdicts, task_concentration
+from sim.model import JUDGED_A, JUDGED_B, JUDGED_TIE, draw_answers, p_generate_correct
 from sim.population import (
     COLLUDING,
     DEAD,
@@ -73,7 +79,7 @@ from sim.population import (
 )
 from sim.scenario import Scenario
 
-__all__ = ["AGGREGATORS", "DEFAULT_AGGREGATOR", "RunRecord", "simulate"]
+__all__ = ["AGGREGATORS", "DEFAULT_AGGREGATOR", "RunRecord", "select_round", "simulate"]
 
 #: Aggregators compared on the same draws, in report order.
 AGGREGATORS = (
@@ -91,9 +97,8 @@ DEFAULT_AGGREGATOR = "robust-bt"
 JUDGED = ("plain-bt", "weighted-bt", "robust-bt", "borda")
 #: The label colluding teams push: the popular distractor, which honest errors reinforce.
 TARGET_LABEL = 1
-#: Added to every eligible node's selection weight, as the node's ``SELECTION_WEIGHT_FLOOR``
-#: (node/round.py): a node at zero reputation is still drawn now and then and can recover.
-SELECTION_WEIGHT_FLOOR = 0.05
+#: Verdict code of an abstention (dropped before aggregation, as the node drops them).
+ABSTAINED = -1
 
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
@@ -111,11 +116,13 @@ class RunRecord:
     captured : dict of str to ndarray of bool, shape (rounds,)
         Whether an adversary's wrong candidate won although a correct one was present.
     judge_calls : ndarray of int, shape (rounds,)
-        Pairwise judgements made in the round (shared by the judged aggregators).
+        Pairwise judgements asked in the round (shared by the judged aggregators).
     correct_present : ndarray of bool
         Some candidate was correct (the oracle).
     gold : ndarray of bool
         Gold rounds.
+    attacked : ndarray of bool
+        Rounds in which some adversary attacked.
     candidates, items : ndarray of int
         Candidates that arrived, and items (clusters) judged.
     adversary_share : ndarray of float
@@ -135,6 +142,7 @@ class RunRecord:
     judge_calls: IntArray
     correct_present: BoolArray
     gold: BoolArray
+    attacked: BoolArray
     candidates: IntArray
     items: IntArray
     adversary_share: FloatArray
@@ -144,20 +152,21 @@ class RunRecord:
     behaviour: IntArray
 
 
-def select_top_k(weights: FloatArray, k: int, rng: np.random.Generator) -> IntArray:
-    """``k`` distinct indices drawn with probability proportional to ``weights``.
+def select_round(
+    reputation: FloatArray,
+    pool: IntArray,
+    max_generators: int,
+    max_rankers: int,
+    rng: np.random.Generator,
+) -> tuple[IntArray, IntArray]:
+    """Generators and rankers (node indices) drawn from ``pool`` as the node draws them.
 
-    Gumbel top-k (Vieira 2014): the ``k`` largest ``log w + Gumbel`` keys are a sample without
-    replacement, successively proportional to weight. Zero-weight entries are never drawn.
+    ``pool`` lists the eligible nodes in the node's canonical order (ascending id; the
+    simulator's node index plays the id). :func:`ranking.selection.select_participants` is the
+    node's own draw, so the same reputations and the same generator give the same selection.
     """
-    with np.errstate(divide="ignore"):
-        keys = np.log(weights) + rng.gumbel(size=weights.shape[0])
-    eligible = int(np.count_nonzero(weights > 0))
-    k = min(k, eligible)
-    if k <= 0:
-        return np.zeros(0, dtype=np.int64)
-    top = np.argpartition(-keys, k - 1)[:k]
-    return np.sort(top).astype(np.int64)
+    generators, rankers = select_participants(reputation[pool], rng, max_generators, max_rankers)
+    return pool[generators], pool[rankers]
 
 
 def simulate(scenario: Scenario, progress: Callable[[int], None] | None = None) -> RunRecord:
@@ -187,6 +196,16 @@ def simulate(scenario: Scenario, progress: Callable[[int], None] | None = None) 
     return state.record()
 
 
+@dataclass(frozen=True)
+class _Task:
+    """One round's task as the engine sees it."""
+
+    difficulty: float
+    persuasiveness: float
+    gold: bool
+    gold_detected: bool
+
+
 class _State:
     """Mutable state of one run (reputation and the per-round log); private to the engine."""
 
@@ -195,23 +214,30 @@ class _State:
         self.pop = population
         self.reputation = population.initial_reputation.copy()
         self.trust = trust_params(scenario)
+        self.trust_on = scenario.swarm.trust
         self.reputation_params = ReputationParams()
+        self.judge_model = JudgeModel(
+            ease=scenario.tasks.judging_ease, correlation=scenario.tasks.judge_correlation
+        )
         # genesis members were admitted at height 0; the run starts once they are established
-        self.height0 = self.trust.probation_rounds
-        self.admitted_at = np.where(population.fresh, -1, 0).astype(np.int64)
-        self.identities = {int(i): IdentityState() for i in np.flatnonzero(population.fresh)}
-        self.next_exam = np.where(population.fresh, 0, np.iinfo(np.int64).max).astype(np.int64)
+        self.height0 = self.trust.probation_rounds if self.trust_on else 0
+        fresh = population.fresh if self.trust_on else np.zeros(population.size, dtype=bool)
+        self.admitted_at = np.where(fresh, -1, 0).astype(np.int64)
+        self.identities = {int(i): IdentityState() for i in np.flatnonzero(fresh)}
+        self.next_exam = np.where(fresh, 0, np.iinfo(np.int64).max).astype(np.int64)
         rounds = scenario.rounds
         self.correct = {name: np.zeros(rounds, dtype=bool) for name in AGGREGATORS}
         self.captured = {name: np.zeros(rounds, dtype=bool) for name in AGGREGATORS}
         self.judge_calls = np.zeros(rounds, dtype=np.int64)
         self.correct_present = np.zeros(rounds, dtype=bool)
         self.gold = np.zeros(rounds, dtype=bool)
+        self.attacked = np.zeros(rounds, dtype=bool)
         self.candidates = np.zeros(rounds, dtype=np.int64)
         self.items = np.zeros(rounds, dtype=np.int64)
         self.adversary_share = np.zeros(rounds, dtype=np.float64)
         self.n_wrong = scenario.tasks.options - 1
         self.n_teams = int(population.team.max()) + 1 if population.size else 0
+        self.grinders = bool(np.any(population.grind > 1))
 
     def record(self) -> RunRecord:
         pop = self.pop
@@ -221,6 +247,7 @@ class _State:
             judge_calls=self.judge_calls,
             correct_present=self.correct_present,
             gold=self.gold,
+            attacked=self.attacked,
             candidates=self.candidates,
             items=self.items,
             adversary_share=self.adversary_share,
@@ -231,58 +258,107 @@ class _State:
         )
 
     # ---------------------------------------------------------------------------------------
+    # Steps of a round
 
-    def attacking(self, nodes: IntArray, round_index: int) -> BoolArray:
-        """Colluders that attack this round (farmers only from their start round)."""
+    def draw_task(self, rng: np.random.Generator) -> _Task:
+        swarm, tasks = self.scenario.swarm, self.scenario.tasks
+        difficulty = float(tasks.difficulty.mean + tasks.difficulty.sd * rng.standard_normal())
+        persuasion = tasks.persuasiveness
+        z = float(persuasion.mean + persuasion.sd * rng.standard_normal())
+        gold = bool(rng.random() < swarm.gold_fraction)
+        detected = gold and bool(rng.random() < swarm.gold_detection)
+        return _Task(difficulty, z, gold, detected)
+
+    def team_share(self, rankers: IntArray) -> FloatArray:
+        """Each team's share of the round's selected rankers."""
+        teams = self.pop.team[rankers]
+        counts = np.bincount(teams[teams >= 0], minlength=max(self.n_teams, 1))
+        return np.asarray(counts / max(rankers.shape[0], 1), dtype=np.float64)
+
+    def select(self, rng: np.random.Generator) -> tuple[IntArray, IntArray]:
+        """The node's draw over admitted nodes; a grinding leader keeps its best of ``grind``."""
+        swarm = self.scenario.swarm
+        pool = np.flatnonzero(self.admitted_at >= 0).astype(np.int64)
+        leader = int(pool[rng.integers(pool.shape[0])]) if self.grinders else -1
+        generators, rankers = select_round(
+            self.reputation, pool, swarm.generators, swarm.rankers, rng
+        )
+        if leader < 0 or self.pop.grind[leader] <= 1 or self.pop.team[leader] < 0:
+            return generators, rankers
+        team = int(self.pop.team[leader])
+        best = int(np.count_nonzero(self.pop.team[rankers] == team))
+        for _ in range(int(self.pop.grind[leader]) - 1):
+            g, r = select_round(self.reputation, pool, swarm.generators, swarm.rankers, rng)
+            held = int(np.count_nonzero(self.pop.team[r] == team))
+            if held > best:
+                generators, rankers, best = g, r, held
+        return generators, rankers
+
+    def attacking(self, nodes: IntArray, t: int, task: _Task, share: FloatArray) -> BoolArray:
+        """Colluders that attack this round: farmers from their start round, patient members
+        once their patience is over, gold-aware members not on gold they recognise,
+        opportunistic members only when their team holds enough of the round's rankers."""
         pop = self.pop
         behaviour = pop.behaviour[nodes]
         colluding = np.isin(behaviour, COLLUDING)
-        started = (behaviour != FARMER) | (round_index >= pop.start_round[nodes])
-        return np.asarray(colluding & started, dtype=bool)
+        started = (behaviour != FARMER) | (t >= pop.start_round[nodes])
+        admitted_round = np.maximum(self.admitted_at[nodes] - self.height0, 0)
+        patient = t >= admitted_round + pop.patience[nodes]
+        gold_ok = ~(pop.gold_aware[nodes] & task.gold_detected)
+        team = np.maximum(pop.team[nodes], 0)
+        opportune = ~pop.opportunistic[nodes] | (share[team] >= pop.min_ranker_share[nodes])
+        return np.asarray(colluding & started & patient & gold_ok & opportune, dtype=bool)
 
     def play_round(self, t: int, rng: np.random.Generator) -> None:
         scenario, pop = self.scenario, self.pop
-        swarm, tasks = scenario.swarm, scenario.tasks
-        difficulty = float(tasks.difficulty.mean + tasks.difficulty.sd * rng.standard_normal())
-        gold = bool(rng.random() < swarm.gold_fraction)
-        self.gold[t] = gold
-        self._admit(t, rng)
-
-        admitted = self.admitted_at >= 0
-        weights = np.where(admitted, np.maximum(self.reputation, 0.0) + SELECTION_WEIGHT_FLOOR, 0.0)
-        generators = select_top_k(weights, swarm.generators, rng)
-        rankers = select_top_k(weights, swarm.rankers, rng)
+        swarm = scenario.swarm
+        task = self.draw_task(rng)
+        self.gold[t] = task.gold
+        if self.trust_on:
+            self._admit(t, rng)
+        generators, rankers = self.select(rng)
+        share = self.team_share(rankers)
 
         # --- generation -------------------------------------------------------------------
         gen_behaviour = pop.behaviour[generators]
         arrived = (gen_behaviour != DEAD) & (
             rng.random(generators.shape[0]) >= pop.miss_probability[generators]
         )
-        labels = draw_answers(
+        concentration = task_concentration(pop.error_correlation, task.persuasiveness)
+        honest_labels = draw_answers(
             pop.generation_skill[generators],
-            difficulty,
-            pop.error_correlation[generators],
+            task.difficulty,
+            concentration[generators],
             self.n_wrong,
             rng,
         )
         guesses = rng.integers(0, self.n_wrong + 1, size=generators.shape[0])
-        labels = np.where(gen_behaviour == LAZY, guesses, labels)
-        gen_attacking = self.attacking(generators, t)
+        labels = np.where(gen_behaviour == LAZY, guesses, honest_labels)
+        gen_attacking = self.attacking(generators, t, task, share)
         labels = np.where(gen_attacking, TARGET_LABEL, labels)
         cand_nodes = generators[arrived]
         cand_labels = labels[arrived]
         cand_attacking = gen_attacking[arrived]
         self.candidates[t] = cand_nodes.shape[0]
-        missed = generators[~arrived]
+        missed_generators = generators[~arrived]
 
+        # every ranker's own answer: its honest candidate, or the answer it would have given
+        own_label = draw_answers(
+            pop.generation_skill[rankers],
+            task.difficulty,
+            concentration[rankers],
+            self.n_wrong,
+            rng,
+        )
+        gen_position = {int(node): i for i, node in enumerate(generators.tolist())}
+        for r, node in enumerate(rankers.tolist()):
+            if node in gen_position:
+                own_label[r] = honest_labels[gen_position[node]]
         ranker_arrived = (pop.behaviour[rankers] != DEAD) & (
             rng.random(rankers.shape[0]) >= pop.miss_probability[rankers]
         )
-        missed = np.concatenate([missed, rankers[~ranker_arrived]])
-        rankers = rankers[ranker_arrived]
 
-        if cand_nodes.shape[0] == 0:
-            self._penalise_missed(missed)
+        if cand_nodes.shape[0] == 0:  # the round fails (no quorum): no record, no update
             self._log_share(t)
             return
         correct_present = bool(np.any(cand_labels == 0))
@@ -298,7 +374,7 @@ class _State:
         inverse_order = np.empty_like(order)
         inverse_order[order] = np.arange(order.shape[0])
         item_labels = item_labels[order]
-        cand_item = inverse_order[cand_item].astype(np.int64)
+        cand_item = inverse_order[cand_item.reshape(-1)].astype(np.int64)
         n_items = int(item_labels.shape[0])
         self.items[t] = n_items
         item_correct = item_labels == 0
@@ -308,6 +384,9 @@ class _State:
         team_items = np.zeros((max(self.n_teams, 1), n_items), dtype=bool)
         attacking_cands = np.flatnonzero(cand_attacking)
         team_items[pop.team[cand_nodes[attacking_cands]], cand_item[attacking_cands]] = True
+        self.attacked[t] = bool(attacking_cands.size) or bool(
+            np.any(self.attacking(rankers, t, task, share))
+        )
         injected = np.zeros(n_items, dtype=np.float64)
         injector_cands = np.flatnonzero(cand_attacking & (pop.behaviour[cand_nodes] == INJECTOR))
         np.maximum.at(
@@ -334,63 +413,93 @@ class _State:
         pair_ranker, pair_a, pair_b = aggregators.ranker_pairs(
             n_items, own_item, swarm.schedule, swarm.k, rng
         )
+        # the node's absence rule: a ranker owed a ballot only for a non-empty assignment
+        assigned = np.bincount(pair_ranker, minlength=rankers.shape[0]) > 0
+        missed = np.concatenate([missed_generators, rankers[~ranker_arrived & assigned]])
+        answered = ranker_arrived[pair_ranker]
+        pair_ranker, pair_a, pair_b = pair_ranker[answered], pair_a[answered], pair_b[answered]
         self.judge_calls[t] = pair_ranker.shape[0]
-        if pair_ranker.shape[0] == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        comparisons = aggregators.make_comparisons(empty, empty, empty, empty)
+        winner = majority_item
+        if pair_ranker.shape[0] > 0:
+            verdict, confidence = self._judge(
+                t,
+                task,
+                share,
+                rankers,
+                own_label,
+                pair_ranker,
+                pair_a,
+                pair_b,
+                item_labels,
+                team_items,
+                injected,
+                rng,
+            )
+            kept = verdict != ABSTAINED
+            comparisons = aggregators.make_comparisons(
+                pair_a[kept], pair_b[kept], verdict[kept], pair_ranker[kept], confidence[kept]
+            )
+        if len(comparisons) > 0:
+            if self.trust_on:
+                ranker_weights = trust_weights(
+                    self.reputation, self.admitted_at, self.height0 + t, self.trust
+                )[rankers]
+            else:  # the node's ballot_weights with trust off: reputations as they are
+                ranker_weights = self.reputation[rankers]
+            results = aggregators.aggregate_all(
+                comparisons, n_items, ranker_weights, own_item, majority_item
+            )
+            for name, item in results.winners.items():
+                self._score(t, name, item, item_correct, item_adversarial)
+            if results.default is not None:
+                winner = int(results.default.winner)
+        else:
             for name in JUDGED:
                 self._score(t, name, majority_item, item_correct, item_adversarial)
-            self._penalise_missed(missed)
-            self._log_share(t)
-            return
-        outcomes = self._judge(
-            t,
-            rankers,
-            pair_ranker,
-            pair_a,
-            pair_b,
-            item_labels,
-            team_items,
-            injected,
-            difficulty,
-            rng,
-        )
-        comparisons = aggregators.make_comparisons(pair_a, pair_b, outcomes, pair_ranker)
-        ranker_weights = trust_weights(
-            self.reputation, self.admitted_at, self.height0 + t, self.trust
-        )[rankers]
-        results = aggregators.aggregate_all(
-            comparisons, n_items, ranker_weights, own_item, majority_item
-        )
-        for name, winner in results.winners.items():
-            self._score(t, name, winner, item_correct, item_adversarial)
-        winner = majority_item if results.default is None else int(results.default.winner)
         self._update_reputation(
-            rankers, cand_nodes, cand_item, missed, comparisons, winner, item_correct, gold
+            rankers, cand_nodes, cand_item, missed, comparisons, winner, item_correct, task.gold
         )
         self._log_share(t)
 
     def _judge(
         self,
         t: int,
+        task: _Task,
+        share: FloatArray,
         rankers: IntArray,
+        own_label: IntArray,
         pair_ranker: IntArray,
         pair_a: IntArray,
         pair_b: IntArray,
         item_labels: IntArray,
         team_items: BoolArray,
         injected: FloatArray,
-        difficulty: float,
         rng: np.random.Generator,
-    ) -> IntArray:
-        """Verdicts (``JUDGED_*``) of every stacked comparison, behaviours applied."""
+    ) -> tuple[IntArray, FloatArray]:
+        """Verdicts (``JUDGED_*`` or :data:`ABSTAINED`) and stated confidences of every stacked
+        comparison, behaviours applied."""
         pop = self.pop
         judge = rankers[pair_ranker]
+        honest = draw_pair_verdicts(
+            self.judge_model,
+            pair_ranker,
+            pair_a,
+            pair_b,
+            item_labels,
+            pop.judging_skill[judge],
+            pop.position_bias[judge],
+            own_label[pair_ranker],
+            p_generate_correct(pop.generation_skill[judge], task.difficulty),
+            task.difficulty,
+            task.persuasiveness,
+            rng,
+        )
+        verdict = honest.verdict.copy()
+        n = verdict.shape[0]
         a_ok = item_labels[pair_a] == 0
         b_ok = item_labels[pair_b] == 0
-        p_a, p_b, _ = judge_probabilities(
-            pop.judging_skill[judge], difficulty, a_ok, b_ok, pop.position_bias[judge]
-        )
-        verdict = draw_judgements(p_a, p_b, rng)
-        n = verdict.shape[0]
         coin = np.where(rng.random(n) < 0.5, JUDGED_A, JUDGED_B)
         behaviour = pop.behaviour[judge]
 
@@ -402,21 +511,17 @@ class _State:
             verdict == JUDGED_A, JUDGED_B, np.where(verdict == JUDGED_B, JUDGED_A, verdict)
         )
         verdict = np.where(behaviour == INVERTED, flipped, verdict)
-        # self-promoting: backs the answer it would have given itself
-        promoting = np.flatnonzero(behaviour == SELF_PROMOTING)
-        if promoting.size:
-            own = draw_answers(
-                pop.generation_skill[judge[promoting]],
-                difficulty,
-                pop.error_correlation[judge[promoting]],
-                self.n_wrong,
-                rng,
-            )
-            la, lb = item_labels[pair_a[promoting]], item_labels[pair_b[promoting]]
-            pick = np.where(la == own, JUDGED_A, np.where(lb == own, JUDGED_B, verdict[promoting]))
-            verdict[promoting] = pick
-        # colluders: back the team's item; open cliques also sabotage outsiders' pairs
-        attacking = self.attacking(judge, t)
+        # self-promoting: backs its own answer wherever it is in the pair
+        promoting = behaviour == SELF_PROMOTING
+        own = own_label[pair_ranker]
+        la, lb = item_labels[pair_a], item_labels[pair_b]
+        verdict = np.where(
+            promoting & (la == own), JUDGED_A, np.where(promoting & (lb == own), JUDGED_B, verdict)
+        )
+        # colluders: back the team's item; open cliques also sabotage outsiders' pairs;
+        # members that abstain when losing stay silent where their own judgement goes against
+        # the team's item instead of voting for it
+        attacking = self.attacking(judge, t, task, share)
         if np.any(attacking):
             team = np.where(attacking, pop.team[judge], 0)
             team_a = team_items[team, pair_a] & attacking
@@ -424,7 +529,9 @@ class _State:
             backs = np.where(team_a & ~team_b, JUDGED_A, np.where(team_b & ~team_a, JUDGED_B, -1))
             wrong_side = np.where(a_ok & ~b_ok, JUDGED_B, np.where(b_ok & ~a_ok, JUDGED_A, coin))
             open_attack = attacking & ~pop.stealth[judge] & (backs < 0)
+            losing = (backs >= 0) & (honest.verdict != backs) & pop.abstain_when_losing[judge]
             verdict = np.where(backs >= 0, backs, np.where(open_attack, wrong_side, verdict))
+            verdict = np.where(losing, ABSTAINED, verdict)
         # prompt injection: a susceptible judge is swayed towards an injected item
         if np.any(injected > 0):
             swayable = pop.susceptible[judge]
@@ -433,7 +540,14 @@ class _State:
             sway_a = swayable & (inj_a > inj_b) & (roll < inj_a)
             sway_b = swayable & (inj_b > inj_a) & (roll < inj_b)
             verdict = np.where(sway_a, JUDGED_A, np.where(sway_b, JUDGED_B, verdict))
-        return np.asarray(verdict, dtype=np.int64)
+
+        # stated confidence: the honest one where the verdict is the honest verdict, the
+        # confidence an honest judge states for its favourite where it is not (a dishonest
+        # judge that wants to look honest), 1.0 for judges that inflate
+        confidence = np.where(verdict == honest.verdict, honest.confidence, honest.decisive)
+        confidence = np.where(pop.inflate_confidence[judge], 1.0, confidence)
+        confidence = np.where((verdict == JUDGED_TIE) | (verdict == ABSTAINED), np.nan, confidence)
+        return np.asarray(verdict, dtype=np.int64), np.asarray(confidence, dtype=np.float64)
 
     def _score(
         self,
@@ -455,11 +569,15 @@ class _State:
         if due.size == 0:
             return
         height = self.height0 + t
-        for node, result in zip(
-            due.tolist(),
-            sit_exams(self.pop, due, self.trust, self.scenario.tasks.options, rng),
-            strict=True,
-        ):
+        results = sit_exams(
+            self.pop,
+            due,
+            self.trust,
+            self.scenario.tasks.options,
+            rng,
+            ease=self.scenario.tasks.judging_ease,
+        )
+        for node, result in zip(due.tolist(), results, strict=True):
             state = apply_exam(self.identities[node], result, height, self.trust)
             self.identities[node] = state
             if state.status == "admitted":
@@ -467,12 +585,6 @@ class _State:
                 self.next_exam[node] = np.iinfo(np.int64).max
             else:
                 self.next_exam[node] = state.cooldown_until - self.height0
-
-    def _penalise_missed(self, missed: IntArray) -> None:
-        empty = np.zeros(0, dtype=np.int64)
-        self.reputation = aggregators.reputation_step(
-            self.reputation, None, empty, 0, empty, missed, None, self.reputation_params
-        )
 
     def _update_reputation(
         self,
@@ -485,24 +597,16 @@ class _State:
         item_correct: BoolArray,
         gold: bool,
     ) -> None:
-        """:func:`ranking.update_reputation` on the round, as the ledger applies a record."""
-        if not gold:
-            reference: Comparisons | None = comparisons
-            gold_item = None
-            rewarded = cand_nodes[cand_item == winner]
-        elif item_correct.any():
-            reference = comparisons
-            gold_item = int(np.flatnonzero(item_correct)[0])
-            rewarded = cand_nodes[item_correct[cand_item]]
-        else:  # a gold task nobody answered right: nothing to agree with, nobody to reward
-            reference, gold_item = None, None
-            rewarded = np.zeros(0, dtype=np.int64)
+        """:func:`ranking.update_reputation` on the round, as ``apply_record`` applies a record:
+        the winner's generators gain, and on a gold round with a correct cluster truth is the
+        reference (a gold round without one falls back to the consensus winner)."""
+        gold_item = int(np.flatnonzero(item_correct)[0]) if gold and item_correct.any() else None
         self.reputation = aggregators.reputation_step(
             self.reputation,
-            reference,
+            comparisons,
             rankers,
             winner,
-            rewarded.astype(np.int64),
+            cand_nodes[cand_item == winner].astype(np.int64),
             missed,
             gold_item,
             self.reputation_params,

@@ -297,6 +297,7 @@ def _record(
         judge_calls=judge_calls,
         correct_present=correct["oracle"].copy(),
         gold=np.zeros(rounds, dtype=bool),
+        attacked=np.zeros(rounds, dtype=bool),
         candidates=candidates,
         items=items,
         adversary_share=np.zeros(rounds, dtype=np.float64),

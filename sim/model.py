@@ -49,7 +49,9 @@ ArrayLike = float | npt.ArrayLike
 TaskKind = Literal["mc", "fact", "arithmetic"]
 Outcome = Literal["A", "B", "tie"]
 
-#: Logit bonus of judging over generating: judging which of two answers is right is easier.
+#: Logit bonus of judging over generating in the node's ``sim`` backend (:class:`SimModel`):
+#: an assumption, not a measurement (the Fortytwo premise). The fast engine's default is 0
+#: (scenario key ``tasks.judging_ease``); docs/sim/README.md sweeps it.
 JUDGING_EASE = 1.0
 #: Probability that a judge facing two answers of equal correctness says "tie".
 EQUAL_TIE_RATE = 0.5
@@ -650,8 +652,13 @@ def judge_probabilities(
     a_correct: npt.ArrayLike,
     b_correct: npt.ArrayLike,
     position_bias: ArrayLike = 0.0,
+    ease: float = JUDGING_EASE,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Probabilities ``(p_a, p_b, p_tie)`` of an honest judge's verdict on one pair.
+
+    ``ease`` defaults to the built-in :data:`JUDGING_EASE` of the node's ``sim`` backend; the
+    simulator's exams pass the scenario's ``tasks.judging_ease`` (default 0), and its rounds run
+    the correlated model of :mod:`sim.judging`.
 
     One side correct: the correct side wins with :func:`p_judge_correct`. Both equally right
     (or wrong): "tie" with :data:`EQUAL_TIE_RATE`, the rest split evenly. Then position bias
@@ -659,7 +666,7 @@ def judge_probabilities(
     """
     a_ok = np.asarray(a_correct, dtype=bool)
     b_ok = np.asarray(b_correct, dtype=bool)
-    p_right = p_judge_correct(judging_skill, difficulty)
+    p_right = p_judge_correct(judging_skill, difficulty, ease)
     differ = a_ok != b_ok
     p_a = np.where(differ, np.where(a_ok, p_right, 1.0 - p_right), 0.5 * (1 - EQUAL_TIE_RATE))
     p_tie = np.where(differ, 0.0, EQUAL_TIE_RATE)

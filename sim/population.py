@@ -84,6 +84,12 @@ class Population:
         identities).
     exam_difficulty : ndarray of float, shape (EXAM_BANK_SIZE,)
         Difficulties of the calibration bank's gold tasks (drawn like the scenario's tasks).
+    gold_aware, opportunistic, inflate_confidence, abstain_when_losing : ndarray of bool
+        Adaptive adversary options (:data:`sim.scenario.ADAPTIVE_OPTIONS`).
+    min_ranker_share : ndarray of float
+        The share of a round's rankers an opportunistic team needs before it attacks.
+    patience, grind : ndarray of int
+        Honest rounds after admission before attacking; query ids a leader tries.
     """
 
     generation_skill: FloatArray
@@ -103,6 +109,13 @@ class Population:
     fresh: BoolArray
     initial_reputation: FloatArray
     exam_difficulty: FloatArray
+    gold_aware: BoolArray
+    opportunistic: BoolArray
+    min_ranker_share: FloatArray
+    inflate_confidence: BoolArray
+    abstain_when_losing: BoolArray
+    patience: IntArray
+    grind: IntArray
 
     @property
     def size(self) -> int:
@@ -171,6 +184,13 @@ def build_population(scenario: Scenario, rng: np.random.Generator) -> Population
         fresh=fresh,
         initial_reputation=initial_reputation.astype(np.float64),
         exam_difficulty=exam_difficulty.astype(np.float64),
+        gold_aware=per_group([g.gold_aware for g in groups], np.bool_),
+        opportunistic=per_group([g.opportunistic for g in groups], np.bool_),
+        min_ranker_share=per_group([g.min_ranker_share for g in groups], np.float64),
+        inflate_confidence=per_group([g.inflate_confidence for g in groups], np.bool_),
+        abstain_when_losing=per_group([g.abstain_when_losing for g in groups], np.bool_),
+        patience=per_group([g.patience for g in groups], np.int64),
+        grind=per_group([g.grind for g in groups], np.int64),
     )
 
 
@@ -182,11 +202,17 @@ def trust_params(scenario: Scenario) -> TrustParams:
     return TrustParams(
         n_judging=scenario.swarm.calibration_size,
         judging_pass=scenario.swarm.calibration_pass,
+        probation_rounds=scenario.swarm.probation_rounds,
     )
 
 
 def sit_exams(
-    pop: Population, nodes: IntArray, params: TrustParams, n_options: int, rng: np.random.Generator
+    pop: Population,
+    nodes: IntArray,
+    params: TrustParams,
+    n_options: int,
+    rng: np.random.Generator,
+    ease: float = 0.0,
 ) -> list[ExamResult]:
     """Calibration exams of ``nodes``, drawn by :func:`ranking.draw_exam` from the population's
     gold bank and graded by :func:`ranking.grade_exam`.
@@ -194,7 +220,7 @@ def sit_exams(
     Judging items show a (correct, wrong) pair in a fair random order and are judged with the
     behaviour model; generation items are answered with it. Adversaries sit the exam honestly
     (they want in); lazy nodes guess (or always say A), inverted nodes flip their verdicts, dead
-    nodes answer nothing and fail.
+    nodes answer nothing and fail. ``ease`` is the scenario's ``tasks.judging_ease``.
     """
     results = []
     n_wrong = n_options - 1
@@ -204,7 +230,7 @@ def sit_exams(
         d_judge = pop.exam_difficulty[exam.judging_items]
         first = exam.judging_correct_first
         p_a, p_b, _ = judge_probabilities(
-            pop.judging_skill[node], d_judge, first, ~first, pop.position_bias[node]
+            pop.judging_skill[node], d_judge, first, ~first, pop.position_bias[node], ease=ease
         )
         verdict = draw_judgements(p_a, p_b, rng)
         coin: IntArray = np.where(rng.random(first.shape[0]) < 0.5, JUDGED_A, JUDGED_B)

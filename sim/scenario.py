@@ -17,16 +17,29 @@ Schema (unknown keys and bad values raise :class:`~sim.errors.ScenarioError` nam
     rankers = 35                 # int >= 1: judges per round (R), <= nodes
     schedule = "3n"              # "full" | "3n" | "random-k"
     k = 6                        # int >= 1, pairs per ranker; required with "random-k" only
-    gold_fraction = 0.1          # [0, 1]: rounds whose truth anchors reputation
+    gold_fraction = 0.0          # [0, 1]: rounds whose truth anchors reputation; default the
+                                 #   node's own (NODE_GOLD_FRACTION: round_gold_fraction = 0)
+    gold_detection = 1.0         # [0, 1]: chance a gold round is recognisable as gold (1: the
+                                 #   node's public bank; lower: a procedurally generated one)
     cluster = true               # merge identical normalised answers before judging
-    probation_reputation = 0.1   # start reputation of fresh identities (established: 0.5)
-    calibration_pass = 17        # judging challenges out of calibration_size a fresh node
-    calibration_size = 20        #   must pass before it is selected
+    trust = false                # admission exams and weight caps (the node's trust_mode;
+                                 #   default "off" as on the node)
+    probation_reputation = 0.5   # start reputation of fresh identities (the node's ledger gives
+                                 #   unseen ids DEFAULT_REPUTATION = 0.5)
+    probation_rounds = 1000      # trust on: heights a fresh identity stays weight-capped
+    calibration_pass = 17        # trust on: judging challenges out of calibration_size a fresh
+    calibration_size = 20        #   node must pass before it is selected
 
     [tasks]
     options = 4                  # int >= 2: answers per task, one correct
     difficulty = { mean = 0.0, sd = 1.0 }
     distractor_concentration = 0.5  # [0, 1]: wrong answers piling onto the popular distractor
+    judging_ease = 0.0           # logits judges get over generators (the node's sim backend and
+                                 #   the simulator before issue 21 used a built-in 1.0)
+    persuasiveness = { mean = 0.0, sd = 1.0 }  # per task, logits: pulls wrong generators to the
+                                 #   popular distractor and judges towards it (one draw, both)
+    judge_correlation = 1.0      # logits tying a ranker's judging to its own answer: worse when
+                                 #   that is wrong, better when right, centred (sim.judging)
 
     [[nodes]]                    # one or more groups
     name = "clique"              # str, default: the behaviour; unique; used by sweep paths
@@ -44,6 +57,17 @@ Schema (unknown keys and bad values raise :class:`~sim.errors.ScenarioError` nam
     success_probability = 0.5    # injector: chance a susceptible judge is swayed
     susceptible_fraction = 0.5   # injector: share of other judges that are susceptible
     miss_probability = 0.5       # slow: chance of missing a round's deadline
+    # adaptive options (clique, sybil, farmer, injector; see ADAPTIVE_OPTIONS):
+    gold_aware = false           # plays honest on gold rounds it recognises (gold_detection)
+    opportunistic = false        # attacks only when the team holds min_ranker_share of rankers
+    min_ranker_share = 0.3       #   opportunistic: the share of the round's rankers it needs
+    inflate_confidence = false   # states confidence 1.0 on every verdict (also inverted,
+                                 #   self-promoting)
+    abstain_when_losing = false  # abstains, instead of voting, where its own judgement goes
+                                 #   against the team's answer
+    patience = 0                 # rounds after admission spent honest before attacking
+    grind = 0                    # as leader, tries this many query ids and keeps the selection
+                                 #   with the most team rankers (0: no grinding)
 """
 
 from __future__ import annotations
@@ -58,8 +82,10 @@ from typing import Any
 from sim.errors import BadValue, MissingKey, ScenarioError, SweepError, UnknownKey
 
 __all__ = [
+    "ADAPTIVE_OPTIONS",
     "ADVERSARIAL",
     "BEHAVIOURS",
+    "NODE_GOLD_FRACTION",
     "GroupSpec",
     "Normal",
     "Scenario",
@@ -86,6 +112,24 @@ BEHAVIOURS = (
 #: Behaviours whose nodes count as adversaries (reputation share, capture rate).
 ADVERSARIAL = frozenset({"inverted", "self-promoting", "clique", "sybil", "farmer", "injector"})
 SCHEDULES = ("full", "3n", "random-k")
+#: The node's gold fraction default (``NodeConfig.round_gold_fraction`` and
+#: ``RoundSettings.gold_fraction``; a test keeps them equal): a scenario without
+#: ``swarm.gold_fraction`` runs gold as a default node does, i.e. not at all.
+NODE_GOLD_FRACTION = 0.0
+#: The node's trust default (``NodeConfig.trust_mode = "off"``).
+NODE_TRUST = False
+
+_TEAM = frozenset({"clique", "sybil", "farmer", "injector"})
+#: Adaptive adversary options and the behaviours that read them.
+ADAPTIVE_OPTIONS: dict[str, frozenset[str]] = {
+    "gold_aware": _TEAM,
+    "opportunistic": _TEAM,
+    "min_ranker_share": _TEAM,
+    "inflate_confidence": _TEAM | {"inverted", "self-promoting"},
+    "abstain_when_losing": _TEAM,
+    "patience": _TEAM,
+    "grind": _TEAM,
+}
 
 # behaviour option -> behaviours that read it
 _BEHAVIOUR_OPTIONS: dict[str, frozenset[str]] = {
@@ -95,6 +139,7 @@ _BEHAVIOUR_OPTIONS: dict[str, frozenset[str]] = {
     "success_probability": frozenset({"injector"}),
     "susceptible_fraction": frozenset({"injector"}),
     "miss_probability": frozenset({"slow"}),
+    **ADAPTIVE_OPTIONS,
 }
 
 
@@ -115,9 +160,12 @@ class SwarmSpec:
     rankers: int
     schedule: str = "3n"
     k: int | None = None
-    gold_fraction: float = 0.1
+    gold_fraction: float = NODE_GOLD_FRACTION
+    gold_detection: float = 1.0
     cluster: bool = True
-    probation_reputation: float = 0.1
+    trust: bool = NODE_TRUST
+    probation_reputation: float = 0.5
+    probation_rounds: int = 1000
     calibration_pass: int = 17
     calibration_size: int = 20
 
@@ -129,6 +177,9 @@ class TaskSpec:
     options: int = 4
     difficulty: Normal = Normal(0.0, 1.0)
     distractor_concentration: float = 0.5
+    judging_ease: float = 0.0
+    persuasiveness: Normal = Normal(0.0, 1.0)
+    judge_correlation: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -150,6 +201,13 @@ class GroupSpec:
     success_probability: float = 0.5
     susceptible_fraction: float = 0.5
     miss_probability: float = 0.5
+    gold_aware: bool = False
+    opportunistic: bool = False
+    min_ranker_share: float = 0.3
+    inflate_confidence: bool = False
+    abstain_when_losing: bool = False
+    patience: int = 0
+    grind: int = 0
 
     @property
     def adversarial(self) -> bool:
@@ -341,9 +399,12 @@ def parse_scenario(data: Mapping[str, Any]) -> Scenario:
         rankers=rankers,
         schedule=schedule,
         k=k,
-        gold_fraction=_float(raw_swarm, "gold_fraction", "swarm", 0.1, 0.0, 1.0),
+        gold_fraction=_float(raw_swarm, "gold_fraction", "swarm", NODE_GOLD_FRACTION, 0.0, 1.0),
+        gold_detection=_float(raw_swarm, "gold_detection", "swarm", 1.0, 0.0, 1.0),
         cluster=_bool(raw_swarm, "cluster", "swarm", True),
-        probation_reputation=_float(raw_swarm, "probation_reputation", "swarm", 0.1, 1e-6, 1.0),
+        trust=_bool(raw_swarm, "trust", "swarm", NODE_TRUST),
+        probation_reputation=_float(raw_swarm, "probation_reputation", "swarm", 0.5, 0.0, 1.0),
+        probation_rounds=_int(raw_swarm, "probation_rounds", "swarm", 1000, 0),
         calibration_pass=calibration_pass,
         calibration_size=calibration_size,
     )
@@ -356,6 +417,9 @@ def parse_scenario(data: Mapping[str, Any]) -> Scenario:
         distractor_concentration=_float(
             raw_tasks, "distractor_concentration", "tasks", 0.5, 0.0, 1.0
         ),
+        judging_ease=_float(raw_tasks, "judging_ease", "tasks", 0.0, -10.0, 10.0),
+        persuasiveness=_normal(raw_tasks, "persuasiveness", "tasks", Normal(0.0, 1.0)),
+        judge_correlation=_float(raw_tasks, "judge_correlation", "tasks", 1.0, 0.0, 10.0),
     )
     if tasks.options > 26:
         raise BadValue("tasks.options", f"must be <= 26, got {tasks.options}")
@@ -403,6 +467,8 @@ def _parse_group(raw: Any, index: int, rounds: int) -> GroupSpec:
     fresh = raw.get("fresh")
     if fresh is not None and not isinstance(fresh, bool):
         raise BadValue(f"{where}.fresh", f"must be true or false, got {fresh!r}")
+    if "min_ranker_share" in raw and raw.get("opportunistic") is not True:
+        raise BadValue(f"{where}.min_ranker_share", "only used with opportunistic = true")
     start_round = _int(raw, "start_round", where, 0, 0)
     if start_round >= rounds and behaviour == "farmer":
         raise BadValue(f"{where}.start_round", f"must be < rounds ({rounds}), got {start_round}")
@@ -426,6 +492,13 @@ def _parse_group(raw: Any, index: int, rounds: int) -> GroupSpec:
         success_probability=_float(raw, "success_probability", where, 0.5, 0.0, 1.0),
         susceptible_fraction=_float(raw, "susceptible_fraction", where, 0.5, 0.0, 1.0),
         miss_probability=_float(raw, "miss_probability", where, 0.5, 0.0, 1.0),
+        gold_aware=_bool(raw, "gold_aware", where, False),
+        opportunistic=_bool(raw, "opportunistic", where, False),
+        min_ranker_share=_float(raw, "min_ranker_share", where, 0.3, 0.0, 1.0),
+        inflate_confidence=_bool(raw, "inflate_confidence", where, False),
+        abstain_when_losing=_bool(raw, "abstain_when_losing", where, False),
+        patience=_int(raw, "patience", where, 0, 0),
+        grind=_int(raw, "grind", where, 0, 0),
     )
 
 

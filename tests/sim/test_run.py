@@ -79,13 +79,18 @@ def test_shipped_scenarios_load(scenarios: Path, name: str) -> None:
 
 
 def test_bad_behaviours_lose_reputation(scenarios: Path) -> None:
-    scenario = load_scenario(scenarios / "mixed-small.toml", {"rounds": 120})
+    # judges that are better than generators (judging_ease 1): at parity an inverted judge's
+    # flipped verdicts are hard to tell from honest mistakes in an 8-node swarm
+    scenario = load_scenario(
+        scenarios / "mixed-small.toml", {"rounds": 120, "tasks.judging_ease": 1.0}
+    )
     record = simulate(scenario)
     rep = record.final_reputation
     honest = float(rep[record.behaviour == BEHAVIOUR_CODE["honest"]].mean())
     for behaviour in ("lazy", "inverted", "dead", "slow"):
         assert float(rep[record.behaviour == BEHAVIOUR_CODE[behaviour]].mean()) < honest, behaviour
-    assert rep[record.behaviour == BEHAVIOUR_CODE["dead"]].max() < 0.05  # never answers
+    # never answers: 2% lost on each of the ~100 rounds it owed a reply (0.5 * 0.98 ** 100)
+    assert rep[record.behaviour == BEHAVIOUR_CODE["dead"]].max() < 0.1
     assert record.adversary_fraction == pytest.approx(1 / 8)
 
 
