@@ -29,6 +29,14 @@ def add_sim_commands(subparsers: argparse._SubParsersAction) -> None:  # type: i
         "--out", type=Path, default=None, help="output directory (default: sim-out/NAME)"
     )
     run.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
+    run.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run N seeds (the seed and the N - 1 after it); report means with 95%% intervals "
+        "across seeds",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress bar or table")
     run.add_argument(
         "--live",
@@ -48,6 +56,9 @@ def add_sim_commands(subparsers: argparse._SubParsersAction) -> None:  # type: i
     )
     sweep.add_argument("--out", type=Path, default=None, help="output directory")
     sweep.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
+    sweep.add_argument(
+        "--seeds", type=int, default=1, metavar="N", help="seeds per point (means across seeds)"
+    )
     sweep.add_argument("--ray-address", default=None, help="join this Ray cluster instead")
     sweep.add_argument("--num-cpus", type=int, default=2, help="local Ray CPUs (default 2)")
     sweep.add_argument("--quiet", action="store_true", help="no table")
@@ -71,7 +82,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     out = args.out or Path("sim-out") / scenario.name
     try:
-        results = run_scenario(scenario, show_progress=not args.quiet, live=args.live)
+        results = run_scenario(
+            scenario, show_progress=not args.quiet, live=args.live, seeds=args.seeds
+        )
     except SimError as exc:
         print(f"swarmrank sim: {exc}", file=sys.stderr)
         return 2
@@ -97,6 +110,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             ray_address=args.ray_address,
             num_cpus=args.num_cpus,
             seed=args.seed,
+            seeds=args.seeds,
             on_done=None if args.quiet else lambda d, n: console.print(f"point {d}/{n} done"),
         )
     except SimError as exc:

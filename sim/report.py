@@ -33,6 +33,10 @@ def _pct(value: float) -> str:
     return f"{100 * value:.1f}%"
 
 
+def _count(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
+
+
 def run_table(results: dict[str, Any]) -> Table:
     """A rich table of one run's aggregators."""
     name = results["scenario"]["name"]
@@ -110,13 +114,22 @@ def write_run(results: dict[str, Any], results_json: str, out_dir: Path) -> list
     plt.close(fig)
 
     margin = results["margin_default_vs_majority"]
+    seeds = results.get("seeds", [results["scenario"]["seed"]])
+    seed_text = (
+        f"seed {seeds[0]}"
+        if len(seeds) == 1
+        else f"{len(seeds)} seeds ({', '.join(str(s) for s in seeds)}; means, 95% intervals "
+        "across seeds)"
+    )
     report = [
         f"# {results['scenario']['name']}",
         "",
-        f"{results['rounds']} rounds, seed {results['scenario']['seed']}, "
+        f"{results['rounds']} rounds, {seed_text}, "
         f"{results['scenario']['swarm']['nodes']} nodes "
         f"({_pct(results['adversary_fraction'])} adversarial, "
-        f"{results['admitted_nodes']} admitted), {results['gold_rounds']} gold rounds.",
+        f"{_count(results['admitted_nodes'])} admitted), {_count(results['gold_rounds'])} gold "
+        f"rounds, adversaries attacked in {_count(results.get('attack_rounds', 0))}"
+        + (" (means over seeds)." if len(seeds) > 1 else "."),
         "",
         markdown_table(results),
         "",

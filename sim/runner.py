@@ -1,7 +1,8 @@
 """Running scenarios and sweeps: the imperative shell around the engine.
 
-This module owns :func:`run_scenario` (one run -> its ``results.json`` document, optionally
-with a rich progress bar), :func:`sweep_points` (the cartesian product of ``--param`` values)
+This module owns :func:`run_scenario` (one run, or several seeds of it, -> its
+``results.json`` document, optionally with a rich progress bar), :func:`run_seeds`,
+:func:`sweep_points` (the cartesian product of ``--param`` values)
 and :func:`run_sweep` (points fanned out as Ray tasks, locally with ``num_cpus=2`` or on a
 cluster by address; Ray is imported only here and only for sweeps).
 """
@@ -14,21 +15,67 @@ from pathlib import Path
 from typing import Any
 
 from sim.engine import AGGREGATORS, RunRecord, simulate
-from sim.errors import SweepError
-from sim.metrics import summarise, to_json
+from sim.errors import BadValue, SweepError
+from sim.metrics import summarise, summarise_seeds, to_json
 from sim.scenario import Scenario, load_scenario, with_seed
 
-__all__ = ["run_scenario", "run_sweep", "sweep_points"]
+__all__ = ["run_scenario", "run_seeds", "run_sweep", "seed_list", "sweep_points"]
+
+
+def seed_list(scenario: Scenario, seeds: int) -> list[int]:
+    """The seeds of an ``N``-seed run: the scenario's seed and the ``N - 1`` after it."""
+    if seeds < 1:
+        raise BadValue("--seeds", f"must be >= 1, got {seeds}")
+    return [scenario.seed + i for i in range(seeds)]
+
+
+def run_seeds(
+    scenario: Scenario, seeds: int, progress: Callable[[int], None] | None = None
+) -> dict[str, Any]:
+    """Simulate ``seeds`` seeds of ``scenario`` and summarise them together
+    (:func:`sim.metrics.summarise_seeds`: means with 95% intervals across seeds).
+
+    ``progress`` is called with the number of rounds completed over all seeds.
+    """
+    runs = []
+    for i, seed in enumerate(seed_list(scenario, seeds)):
+        seeded = with_seed(scenario, seed)
+        done = i * scenario.rounds
+
+        def tick(rounds_done: int, done: int = done) -> None:
+            if progress is not None:
+                progress(done + rounds_done)
+
+        runs.append(_summary(seeded, simulate(seeded, progress=tick), live=False))
+    results = summarise_seeds(runs)
+    results["mode"] = "engine"
+    return results
 
 
 def run_scenario(
-    scenario: Scenario, show_progress: bool = False, live: bool = False
+    scenario: Scenario, show_progress: bool = False, live: bool = False, seeds: int = 1
 ) -> dict[str, Any]:
     """Simulate ``scenario`` and summarise it (the ``results.json`` document).
 
     ``live``: run it through real node daemons (:func:`sim.live.run_live`) instead of the fast
-    engine; the document has the same schema, with ``"mode": "live"``.
+    engine; the document has the same schema, with ``"mode": "live"``. ``seeds``: run that
+    many seeds (the scenario's and the ones after it) and report means with intervals across
+    seeds (fast engine only).
     """
+    if seeds != 1:
+        if live:
+            raise BadValue("--seeds", "runs several seeds with the fast engine only, not --live")
+        seed_list(scenario, seeds)
+        if not show_progress:
+            return run_seeds(scenario, seeds)
+        with _progress_bar() as bar:
+            task = bar.add_task(f"{scenario.name} x {seeds} seeds", total=seeds * scenario.rounds)
+
+            def tick_all(done: int) -> None:
+                if done % 10 == 0 or done == seeds * scenario.rounds:
+                    bar.update(task, completed=done)
+
+            return run_seeds(scenario, seeds, progress=tick_all)
     simulate_fn: Callable[..., RunRecord] = simulate
     if live:
         from sim.live import check_live, run_live
@@ -37,15 +84,7 @@ def run_scenario(
         simulate_fn = run_live
     if not show_progress:
         return _summary(scenario, simulate_fn(scenario), live)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        transient=True,
-    ) as bar:
+    with _progress_bar() as bar:
         task = bar.add_task(scenario.name, total=scenario.rounds)
 
         def tick(done: int) -> None:
@@ -54,6 +93,18 @@ def run_scenario(
 
         record = simulate_fn(scenario, progress=tick)
     return _summary(scenario, record, live)
+
+
+def _progress_bar() -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    )
 
 
 def _summary(scenario: Scenario, record: RunRecord, live: bool) -> dict[str, Any]:
@@ -74,11 +125,13 @@ def sweep_points(params: Sequence[tuple[str, list[Any]]]) -> list[dict[str, Any]
     ]
 
 
-def _point_result(path: str, overrides: Mapping[str, Any], seed: int | None) -> dict[str, Any]:
+def _point_result(
+    path: str, overrides: Mapping[str, Any], seed: int | None, seeds: int = 1
+) -> dict[str, Any]:
     scenario = load_scenario(path, overrides)
     if seed is not None:
         scenario = with_seed(scenario, seed)
-    results = summarise(scenario, simulate(scenario))
+    results = run_seeds(scenario, seeds)
     return {"params": dict(overrides), "results": results}
 
 
@@ -89,16 +142,18 @@ def run_sweep(
     num_cpus: int = 2,
     seed: int | None = None,
     on_done: Callable[[int, int], None] | None = None,
+    seeds: int = 1,
 ) -> dict[str, Any]:
     """Run every sweep point as a Ray task and collect the ``sweep.json`` document.
 
     Every point is validated locally first, so a bad value fails before Ray starts. Each point
     reuses the scenario's seed (common random numbers: differences between points are the
-    parameter's, not the draws').
+    parameter's, not the draws'); with ``seeds > 1`` each point runs that many seeds and
+    reports means with intervals across seeds.
     """
     points = sweep_points(params)
     for overrides in points:
-        load_scenario(path, overrides)
+        seed_list(load_scenario(path, overrides), seeds)
     import ray
 
     started_here = not ray.is_initialized()
@@ -112,7 +167,7 @@ def run_sweep(
             )
     try:
         remote = ray.remote(num_cpus=1)(_point_result)
-        refs = [remote.remote(str(path), overrides, seed) for overrides in points]
+        refs = [remote.remote(str(path), overrides, seed, seeds) for overrides in points]
         outputs: list[dict[str, Any]] = []
         pending = list(refs)
         while pending:
@@ -135,6 +190,7 @@ def assemble_sweep(path: str, outputs: Sequence[dict[str, Any]]) -> dict[str, An
         points.append(
             {
                 "params": output["params"],
+                "seeds": results["seeds"],
                 "adversary_fraction": results["adversary_fraction"],
                 "accuracy": {a: results["aggregators"][a]["accuracy"] for a in AGGREGATORS},
                 "accuracy_ci95": {

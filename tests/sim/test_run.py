@@ -104,3 +104,23 @@ def test_paper_like_default_beats_majority(scenarios: Path) -> None:
     assert low > 0.0, (default, majority, low, high)
     assert 0.62 <= majority <= 0.75  # calibrated near the paper's 68.69%
     assert default > 0.8
+
+
+def test_seeds_report_means_with_intervals_across_seeds(scenarios: Path, tmp_path: Path) -> None:
+    out = tmp_path / "seeds"
+    path = scenarios / "mixed-small.toml"
+    argv = ["sim", "run", str(path), "--out", str(out), "--quiet", "--seeds", "3"]
+    assert main([*argv, "--seed", "5"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["seeds"] == [5, 6, 7] and results["interval"] == "student-t over seeds"
+    singles = [run_scenario(with_seed(load_scenario(path), seed)) for seed in (5, 6, 7)]
+    for name, row in results["aggregators"].items():
+        per_seed = [single["aggregators"][name]["accuracy"] for single in singles]
+        assert row["accuracy_per_seed"] == pytest.approx(per_seed, abs=1e-6)
+        assert row["accuracy_mean"] == pytest.approx(sum(per_seed) / 3, abs=1e-6)
+        low, high = row["accuracy_ci95"]
+        assert low <= row["accuracy_mean"] <= high
+        if len(set(per_seed)) > 1:  # seeds disagree: the interval has width
+            assert high - low > 0.0
+    assert "3 seeds (5, 6, 7" in (out / "report.md").read_text()
+    assert main([*argv, "--seeds", "0"]) == 2

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from sim.errors import BadValue, MissingKey, ScenarioError, SweepError, UnknownKey
-from sim.scenario import apply_override, parse_param, parse_scenario
+from sim.scenario import NODE_GOLD_FRACTION, apply_override, parse_param, parse_scenario
 
 BASE: dict[str, Any] = {
     "name": "t",
@@ -75,6 +75,21 @@ def test_base_is_valid() -> None:
         ("nodes.1.name", "honest", BadValue, "nodes[1].name"),
         ("nodes.0.count", 3, BadValue, "swarm.nodes"),  # 3 + 2 != 10
         ("nodes", [], BadValue, "nodes"),
+        ("tasks.judging_ease", "high", BadValue, "tasks.judging_ease"),
+        ("tasks.judging_ease", 11.0, BadValue, "tasks.judging_ease"),
+        ("tasks.judge_correlation", -0.5, BadValue, "tasks.judge_correlation"),
+        ("tasks.persuasiveness", 1.0, BadValue, "tasks.persuasiveness"),
+        ("tasks.persuasiveness", {"mean": 0, "sd": -1}, BadValue, "tasks.persuasiveness.sd"),
+        ("swarm.gold_detection", 1.5, BadValue, "swarm.gold_detection"),
+        ("swarm.trust", "on", BadValue, "swarm.trust"),
+        ("swarm.probation_rounds", -1, BadValue, "swarm.probation_rounds"),
+        ("nodes.0.gold_aware", True, BadValue, "nodes[0].gold_aware"),  # honest: no such option
+        ("nodes.1.gold_aware", 1, BadValue, "nodes[1].gold_aware"),
+        ("nodes.1.min_ranker_share", 0.5, BadValue, "nodes[1].min_ranker_share"),  # needs opp.
+        ("nodes.1.patience", -2, BadValue, "nodes[1].patience"),
+        ("nodes.1.grind", 1.5, BadValue, "nodes[1].grind"),
+        ("nodes.0.inflate_confidence", True, BadValue, "nodes[0].inflate_confidence"),
+        ("nodes.1.abstain_when_losing", "yes", BadValue, "nodes[1].abstain_when_losing"),
     ],
 )
 def test_errors_name_the_key(path: str, value: Any, error: type[ScenarioError], key: str) -> None:
@@ -113,3 +128,33 @@ def test_parse_param() -> None:
     for bad in ("nodes.clique.fraction", "=1", "x=", "x=1,,2"):
         with pytest.raises(SweepError):
             parse_param(bad)
+
+
+def test_defaults_are_the_nodes() -> None:
+    """Without the keys a scenario runs gold, trust and fresh reputations as a default node
+    does, and judges get no built-in advantage."""
+    data = copy.deepcopy(BASE)
+    del data["swarm"]["gold_fraction"]
+    scenario = parse_scenario(data)
+    assert scenario.swarm.gold_fraction == NODE_GOLD_FRACTION == 0.0
+    assert scenario.swarm.trust is False and scenario.swarm.probation_reputation == 0.5
+    assert scenario.tasks.judging_ease == 0.0 and scenario.tasks.judge_correlation == 1.0
+
+
+def test_adaptive_options_parse() -> None:
+    data = copy.deepcopy(BASE)
+    data["nodes"][1].update(
+        {
+            "gold_aware": True,
+            "opportunistic": True,
+            "min_ranker_share": 0.4,
+            "inflate_confidence": True,
+            "abstain_when_losing": True,
+            "patience": 30,
+            "grind": 8,
+        }
+    )
+    group = parse_scenario(data).groups[1]
+    assert (group.gold_aware, group.opportunistic, group.min_ranker_share) == (True, True, 0.4)
+    assert (group.inflate_confidence, group.abstain_when_losing) == (True, True)
+    assert (group.patience, group.grind) == (30, 8)
