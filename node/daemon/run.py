@@ -197,6 +197,7 @@ async def start_membership(config: NodeConfig, node: SwarmNode) -> RayMembership
             node.verifier,
             node.info_envelope,
             node.heartbeat_envelope,
+            identity=node.identity,
             heartbeat_interval_s=config.heartbeat_interval_s,
             call_timeout_s=config.call_timeout_s,
         )

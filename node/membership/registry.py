@@ -7,9 +7,35 @@
   and deregistration, so nothing that matters travels through Ray unsigned. Membership is saved
   to a JSON file on every change (atomic rename), so a restarted actor loses no member.
 * :class:`Member` is what a node sees: verified info plus liveness.
+* :class:`LeaseTable` and :func:`reserve_height` (pure) grant the swarm-wide lease on a ledger
+  height to one leader at a time.
 
 Ray is a trust domain, not a trust anchor (DESIGN "Ray's role"): the registry can delay or hide
 members, but cannot forge one, because peers re-verify the signed info they read from it.
+
+Every call that changes the registry is signed for its one purpose (issue 20, finding 9), so a
+signed message captured for one purpose cannot be replayed for another, nor twice:
+
+===============  ====================================  =========================================
+call             signed message                        purpose tag (``context.query_id``)
+===============  ====================================  =========================================
+``register``     ``NodeInfo``                          :data:`REGISTER_PURPOSE` (a ``GetInfo``
+                                                       reply carries none, so it registers
+                                                       nothing)
+``heartbeat``    ``Heartbeat``                         empty
+``deregister``   ``Heartbeat``                         :data:`DEREGISTER_PURPOSE`
+``reserve``      ``Heartbeat`` (``ledger_height`` =    :data:`LEASE_PURPOSE` + TTL in ms
+                 the height leased)
+===============  ====================================  =========================================
+
+Per signer and purpose the signing time must grow (:class:`~protocol.errors.Replayed`
+otherwise; registration and deregistration share one clock, so a replayed registration cannot
+undo a later deregistration, nor the reverse). Times older than the verifier's window are
+forgotten: the window refuses such messages anyway. A lease is granted only to a registered
+member, for at most :data:`MAX_LEASE_TTL_MS`, and a holder has at most
+:data:`MAX_LEASES_PER_HOLDER` live leases, so no party can hold the swarm's future heights.
+A Sybil flood of registered keys is not stopped here: the registry is one operator's trust
+domain (Ray's port gives code execution anyway), and a lease only delays rounds.
 """
 
 from __future__ import annotations
@@ -26,12 +52,22 @@ from pathlib import Path
 from typing import Any
 
 from node.logging import get_logger
-from protocol.errors import ProtocolError
-from protocol.identity import node_id_from_public_key
-from protocol.signing import Envelope, Verifier
-from protocol.v1 import envelope_pb2
+from protocol.errors import Malformed, ProtocolError, Replayed, UnknownSigner
+from protocol.identity import Identity, node_id_from_public_key
+from protocol.signing import Envelope, Verified, Verifier, seal
+from protocol.v1 import envelope_pb2, messages_pb2
 
 REGISTRY_NAMESPACE = "swarmrank"
+#: purpose tags signed into ``context.query_id`` (module docstring)
+REGISTER_PURPOSE = b"swarmrank/registry/register"
+DEREGISTER_PURPOSE = b"swarmrank/registry/deregister"
+LEASE_PURPOSE = b"swarmrank/registry/lease:"
+#: longest lease granted, whatever is asked: a round is bounded by its deadlines (65 s by
+#: default); a leader that needs longer loses the lease early and at worst races once
+MAX_LEASE_TTL_MS = 300_000
+#: live leases one holder may have at once (its next height, and one more for a round that
+#: started while the previous record was still on its way)
+MAX_LEASES_PER_HOLDER = 2
 _log = get_logger("membership")
 
 
@@ -85,17 +121,61 @@ class Member:
 
 @dataclass(frozen=True)
 class MembershipState:
-    """Registry contents: members by node id, and the ids evicted so far (most recent last)."""
+    """Registry contents: members by node id, the ids evicted so far (most recent last), and
+    per (node id, purpose) the signing time of the latest accepted message (replay checks)."""
 
     members: dict[str, Member] = field(default_factory=dict)
     evicted: tuple[str, ...] = ()
+    signed_ms: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+def _verify_purpose(
+    verifier: Verifier, data: bytes, kind: int, purpose: bytes, what: str
+) -> Verified:
+    """Verify a registry message signed for ``purpose`` (a prefix for leases)."""
+    verified = verifier.verify(data, kind)
+    tag = bytes(verified.message.context.query_id)
+    if not (tag.startswith(purpose) if purpose == LEASE_PURPOSE else tag == purpose):
+        raise Malformed(
+            f"{what}: the message is not signed for this purpose "
+            f"(tag {tag[:40]!r}, expected {purpose!r}); a message signed for another use "
+            "(a GetInfo reply, a heartbeat) is refused"
+        )
+    if verified.message.node_id != verified.signer_id:
+        raise Malformed(f"{what}: node_id {verified.message.node_id} is not the signer")
+    return verified
+
+
+def _fresh(
+    signed_ms: dict[tuple[str, str], int], verified: Verified, purpose: str, what: str
+) -> dict[tuple[str, str], int]:
+    """``signed_ms`` with the message's signing time, or :class:`Replayed` when not newer."""
+    key = (verified.signer_id, purpose)
+    timestamp_ms = int(verified.message.context.timestamp_ms)
+    last = signed_ms.get(key)
+    if last is not None and timestamp_ms <= last:
+        raise Replayed(
+            f"{what} from {verified.signer_id} signed at {timestamp_ms} ms is not newer than "
+            f"the last one accepted ({last} ms): a replay"
+        )
+    return {**signed_ms, key: timestamp_ms}
+
+
+def forget_old_times(state: MembershipState, before_ms: int) -> MembershipState:
+    """Drop replay times older than ``before_ms`` (the verifier's window refuses those)."""
+    kept = {k: v for k, v in state.signed_ms.items() if v >= before_ms}
+    return state if len(kept) == len(state.signed_ms) else replace(state, signed_ms=kept)
 
 
 def register(
     state: MembershipState, verifier: Verifier, info: bytes, now_ms: int
 ) -> MembershipState:
-    """Add or refresh a member from its signed ``NodeInfo`` envelope bytes."""
-    verified = verifier.verify(info, envelope_pb2.KIND_NODE_INFO)
+    """Add or refresh a member from its ``NodeInfo`` envelope bytes signed for registration
+    (:func:`registration_info`)."""
+    verified = _verify_purpose(
+        verifier, info, envelope_pb2.KIND_NODE_INFO, REGISTER_PURPOSE, "registration"
+    )
+    signed_ms = _fresh(state.signed_ms, verified, "membership", "registration")
     message = verified.message
     member = Member(
         node_id=verified.signer_id,
@@ -106,28 +186,148 @@ def register(
         info_envelope=bytes(info),
         last_seen_ms=now_ms,
     )
-    return replace(state, members={**state.members, member.node_id: member})
+    return replace(state, members={**state.members, member.node_id: member}, signed_ms=signed_ms)
 
 
 def heartbeat(
     state: MembershipState, verifier: Verifier, beat: bytes, now_ms: int
 ) -> tuple[MembershipState, bool]:
-    """Record a signed ``Heartbeat``; returns ``known=False`` when the node must re-register."""
-    verified = verifier.verify(beat, envelope_pb2.KIND_HEARTBEAT)
+    """Record a signed liveness ``Heartbeat``; returns ``known=False`` when the node must
+    re-register. A heartbeat not newer than the signer's last is :class:`Replayed`."""
+    verified = _verify_purpose(verifier, beat, envelope_pb2.KIND_HEARTBEAT, b"", "heartbeat")
     member = state.members.get(verified.signer_id)
     if member is None:
         return state, False
+    signed_ms = _fresh(state.signed_ms, verified, "heartbeat", "heartbeat")
     updated = replace(
         member, last_seen_ms=now_ms, ledger_height=int(verified.message.ledger_height)
     )
-    return replace(state, members={**state.members, member.node_id: updated}), True
+    members = {**state.members, member.node_id: updated}
+    return replace(state, members=members, signed_ms=signed_ms), True
 
 
 def deregister(state: MembershipState, verifier: Verifier, beat: bytes) -> MembershipState:
-    """Remove the signer of a signed ``Heartbeat`` (sent on clean shutdown)."""
-    verified = verifier.verify(beat, envelope_pb2.KIND_HEARTBEAT)
+    """Remove the signer of a ``Heartbeat`` signed for deregistration (sent on clean shutdown,
+    :func:`deregistration_beat`); it must be newer than the signer's registration."""
+    verified = _verify_purpose(
+        verifier, beat, envelope_pb2.KIND_HEARTBEAT, DEREGISTER_PURPOSE, "deregistration"
+    )
+    signed_ms = _fresh(state.signed_ms, verified, "membership", "deregistration")
     members = {k: v for k, v in state.members.items() if k != verified.signer_id}
-    return replace(state, members=members)
+    return replace(state, members=members, signed_ms=signed_ms)
+
+
+# --- leases on ledger heights ---
+
+
+@dataclass(frozen=True)
+class Lease:
+    """One granted lease: ``holder`` leads ``height`` until ``expires_ms`` (registry clock)."""
+
+    holder: str
+    expires_ms: int
+
+
+@dataclass(frozen=True)
+class LeaseTable:
+    """Leases by height, and per holder the signing time of its latest lease request."""
+
+    leases: dict[int, Lease] = field(default_factory=dict)
+    signed_ms: dict[str, int] = field(default_factory=dict)
+
+    def live(self, now_ms: int) -> dict[int, Lease]:
+        """The leases not yet expired."""
+        return {h: lease for h, lease in self.leases.items() if lease.expires_ms > now_ms}
+
+
+def reserve_height(
+    table: LeaseTable,
+    state: MembershipState,
+    verifier: Verifier,
+    request: bytes,
+    now_ms: int,
+) -> tuple[LeaseTable, bool]:
+    """Grant (or refuse) a signed lease request (:func:`lease_request`).
+
+    Granted, for ``min(asked, MAX_LEASE_TTL_MS)``, when the signer is a registered member,
+    nobody else holds a live lease on the height, and the signer holds fewer than
+    :data:`MAX_LEASES_PER_HOLDER` other live leases. Returns the new table and whether it was
+    granted; a bad signature, a message for another purpose or a replayed request raise
+    :class:`~protocol.errors.ProtocolError` (:class:`~protocol.errors.UnknownSigner` for a
+    signer that is not a member).
+    """
+    verified = _verify_purpose(
+        verifier, request, envelope_pb2.KIND_HEARTBEAT, LEASE_PURPOSE, "lease request"
+    )
+    holder = verified.signer_id
+    if holder not in state.members:
+        raise UnknownSigner(f"lease request from {holder}, which is not a registered member")
+    tag = bytes(verified.message.context.query_id)[len(LEASE_PURPOSE) :]
+    try:
+        asked_ms = int(tag.decode("ascii"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise Malformed(f"lease request: TTL {tag[:20]!r} is not a number of ms") from exc
+    timestamp_ms = int(verified.message.context.timestamp_ms)
+    last = table.signed_ms.get(holder)
+    if last is not None and timestamp_ms <= last:
+        raise Replayed(
+            f"lease request from {holder} signed at {timestamp_ms} ms is not newer than its "
+            f"last ({last} ms): a replay"
+        )
+    signed_ms = {**table.signed_ms, holder: timestamp_ms}
+    height = int(verified.message.ledger_height)
+    live = table.live(now_ms)
+    current = live.get(height)
+    others = sum(1 for h, lease in live.items() if lease.holder == holder and h != height)
+    if (current is not None and current.holder != holder) or others >= MAX_LEASES_PER_HOLDER:
+        return replace(table, leases=live, signed_ms=signed_ms), False
+    ttl_ms = max(0, min(asked_ms, MAX_LEASE_TTL_MS))
+    leases = {**live, height: Lease(holder, now_ms + ttl_ms)}
+    return LeaseTable(leases=leases, signed_ms=signed_ms), True
+
+
+# --- what a node signs for the registry ---
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _context(swarm_id: str, purpose: bytes, now_ms: int | None) -> messages_pb2.MessageContext:
+    return messages_pb2.MessageContext(
+        swarm_id=swarm_id, query_id=purpose, timestamp_ms=_now_ms() if now_ms is None else now_ms
+    )
+
+
+def registration_info(
+    identity: Identity, swarm_id: str, info: bytes, now_ms: int | None = None
+) -> bytes:
+    """The node's ``NodeInfo`` (``info``, as served by GetInfo) re-signed for registration."""
+    message = messages_pb2.NodeInfo.FromString(Envelope.FromString(info).payload)
+    message.context.CopyFrom(_context(swarm_id, REGISTER_PURPOSE, now_ms))
+    message.challenge = b""
+    return bytes(seal(identity, envelope_pb2.KIND_NODE_INFO, message, swarm_id).SerializeToString())
+
+
+def deregistration_beat(identity: Identity, swarm_id: str, now_ms: int | None = None) -> bytes:
+    """A ``Heartbeat`` signed for deregistration."""
+    beat = messages_pb2.Heartbeat(
+        context=_context(swarm_id, DEREGISTER_PURPOSE, now_ms), node_id=identity.node_id
+    )
+    return bytes(seal(identity, envelope_pb2.KIND_HEARTBEAT, beat, swarm_id).SerializeToString())
+
+
+def lease_request(
+    identity: Identity, swarm_id: str, height: int, ttl_ms: int, now_ms: int | None = None
+) -> bytes:
+    """A ``Heartbeat`` signed as a request for the lease on ledger ``height`` for ``ttl_ms``."""
+    purpose = LEASE_PURPOSE + str(max(0, int(ttl_ms))).encode("ascii")
+    beat = messages_pb2.Heartbeat(
+        context=_context(swarm_id, purpose, now_ms),
+        node_id=identity.node_id,
+        ledger_height=height,
+    )
+    return bytes(seal(identity, envelope_pb2.KIND_HEARTBEAT, beat, swarm_id).SerializeToString())
 
 
 def evict(state: MembershipState, now_ms: int, eviction_timeout_ms: int) -> MembershipState:
@@ -136,7 +336,7 @@ def evict(state: MembershipState, now_ms: int, eviction_timeout_ms: int) -> Memb
     if not stale:
         return state
     members = {k: v for k, v in state.members.items() if k not in stale}
-    return MembershipState(members=members, evicted=(*state.evicted, *stale)[-1000:])
+    return replace(state, members=members, evicted=(*state.evicted, *stale)[-1000:])
 
 
 def save_state(state: MembershipState, path: Path) -> None:
@@ -145,6 +345,12 @@ def save_state(state: MembershipState, path: Path) -> None:
     data = {
         "members": [m.to_json() for m in sorted(state.members.values(), key=lambda m: m.node_id)],
         "evicted": list(state.evicted),
+        # registration and deregistration times only: heartbeats are liveness, not persisted
+        "signed_ms": [
+            [node_id, purpose, ms]
+            for (node_id, purpose), ms in sorted(state.signed_ms.items())
+            if purpose == "membership"
+        ],
     }
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
@@ -171,7 +377,10 @@ def load_state(path: Path, now_ms: int) -> MembershipState:
     for item in data.get("members", []):
         member = replace(Member.from_json(item), last_seen_ms=now_ms)
         members[member.node_id] = member
-    return MembershipState(members=members, evicted=tuple(data.get("evicted", [])))
+    signed_ms = {(str(n), str(p)): int(ms) for n, p, ms in data.get("signed_ms", [])}
+    return MembershipState(
+        members=members, evicted=tuple(data.get("evicted", [])), signed_ms=signed_ms
+    )
 
 
 class RegistryCore:
@@ -187,10 +396,11 @@ class RegistryCore:
         self.swarm_id = swarm_id
         self.state_path = Path(state_path)
         self.eviction_timeout_ms = int(eviction_timeout_s * 1000)
+        self.window_ms = window_ms
         self.verifier = Verifier(swarm_id, window_ms=window_ms)
         self.state = load_state(self.state_path, self._now_ms())
         self.started_ms = self._now_ms()
-        self._leases: dict[int, tuple[str, int]] = {}
+        self.leases = LeaseTable()
 
     @staticmethod
     def _now_ms() -> int:
@@ -202,7 +412,10 @@ class RegistryCore:
         self.state = state
 
     def _evict(self) -> None:
-        self._commit(evict(self.state, self._now_ms(), self.eviction_timeout_ms))
+        now = self._now_ms()
+        state = evict(self.state, now, self.eviction_timeout_ms)
+        # Twice the window: a message may be signed up to one window in the future.
+        self._commit(forget_old_times(state, now - 2 * self.window_ms))
 
     def register(self, info: bytes) -> str:
         """Register a signed NodeInfo; returns the node id. Raises ProtocolError when invalid."""
@@ -213,7 +426,7 @@ class RegistryCore:
     def heartbeat(self, beat: bytes) -> bool:
         """Record a heartbeat; False tells the node to register again."""
         state, known = heartbeat(self.state, self.verifier, beat, self._now_ms())
-        self.state = state  # liveness only: not persisted (see load_state)
+        self.state = state  # liveness only: not persisted (see load_state and save_state)
         self._evict()
         return known
 
@@ -229,21 +442,19 @@ class RegistryCore:
             for m in sorted(self.state.members.values(), key=lambda m: m.node_id)
         ]
 
-    def reserve(self, height: int, node_id: str, ttl_ms: int) -> bool:
-        """Lease ledger ``height`` to leader ``node_id`` for ``ttl_ms`` (the swarm's sequencer).
+    def reserve(self, request: bytes) -> bool:
+        """Grant a signed lease request (:func:`lease_request`) by :func:`reserve_height`: the
+        swarm's sequencer. Raises ProtocolError for a request that is not a member's, fresh
+        and signed for leasing.
 
-        Granted when nobody holds a live lease on that height (or the holder asks again);
-        leases are kept in memory only: a restarted registry starts with none, which at worst
+        Leases are kept in memory only: a restarted registry starts with none, which at worst
         lets two leaders race once (the loser's record is refused by the other nodes).
         """
-        now = self._now_ms()
-        holder = self._leases.get(height)
-        if holder is not None and holder[0] != node_id and holder[1] > now:
-            return False
-        self._leases[height] = (node_id, now + ttl_ms)
-        for old in [h for h in self._leases if h < height - 1000]:
-            del self._leases[old]
-        return True
+        self._evict()
+        self.leases, granted = reserve_height(
+            self.leases, self.state, self.verifier, request, self._now_ms()
+        )
+        return granted
 
     def evicted(self) -> list[str]:
         """Node ids evicted so far, oldest first."""
@@ -308,6 +519,7 @@ class RayMembership:
         info_envelope: Callable[[], bytes],
         heartbeat_envelope: Callable[[], bytes],
         *,
+        identity: Identity,
         heartbeat_interval_s: float = 1.0,
         call_timeout_s: float = 10.0,
     ) -> None:
@@ -315,6 +527,8 @@ class RayMembership:
         self.verifier = verifier
         self.info_envelope = info_envelope
         self.heartbeat_envelope = heartbeat_envelope
+        #: signs registration, deregistration and lease requests (module docstring)
+        self.identity = identity
         self.heartbeat_interval_s = heartbeat_interval_s
         self.call_timeout_s = call_timeout_s
         self._members: list[Member] = []
@@ -351,12 +565,21 @@ class RayMembership:
         return time.time_ns() // 1_000_000
 
     async def reserve(self, height: int, node_id: str, ttl_s: float) -> bool:
-        """Lease ledger ``height`` from the registry (see :meth:`RegistryCore.reserve`)."""
-        return bool(await self._call("reserve", height, node_id, int(ttl_s * 1000)))
+        """Lease ledger ``height`` from the registry with a signed request (see
+        :meth:`RegistryCore.reserve`); only this node's own id can be leased."""
+        if node_id != self.identity.node_id:
+            return False
+        request = lease_request(
+            self.identity, self.verifier.swarm_id, height, int(ttl_s * 1000), self._now_ms()
+        )
+        return bool(await self._call("reserve", request))
+
+    def _registration(self) -> bytes:
+        return registration_info(self.identity, self.verifier.swarm_id, self.info_envelope())
 
     async def start(self) -> None:
         """Register, take a first member list, and start heartbeating."""
-        await self._call("register", self.info_envelope())
+        await self._call("register", self._registration())
         await self.refresh()
         self._task = asyncio.create_task(self._beat_forever())
 
@@ -364,7 +587,7 @@ class RayMembership:
         """One heartbeat (re-registering if the registry forgot us) and a member refresh."""
         known = await self._call("heartbeat", self.heartbeat_envelope())
         if not known:
-            await self._call("register", self.info_envelope())
+            await self._call("register", self._registration())
         await self.refresh()
 
     async def _beat_forever(self) -> None:
@@ -392,4 +615,5 @@ class RayMembership:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         with contextlib.suppress(Exception):
-            await self._call("deregister", self.heartbeat_envelope())
+            beat = deregistration_beat(self.identity, self.verifier.swarm_id)
+            await self._call("deregister", beat)
