@@ -9,6 +9,8 @@
   chat-completions protocol, records every request and replies as scripted with
   :class:`FakeReply` (content, HTTP errors, hangs, malformed bodies); drives
   :class:`~node.backends.openai.OpenAIBackend` in tests, ``doctor`` checks and simulations.
+* :func:`perturbed_floats` — every ``exp``, ``log`` and ``expit`` the round computes scaled by
+  ``1 + relative``: a stand-in for a machine whose math library rounds differently.
 """
 
 from __future__ import annotations
@@ -665,3 +667,45 @@ async def in_process_swarm(
         swarm = InProcessSwarm(nodes, servers)
         swarm.set_membership()
         yield swarm
+
+
+@contextlib.contextmanager
+def perturbed_floats(relative: float = 1e-12) -> Any:
+    """While active, ``numpy.exp``, ``numpy.log`` and the ``expit`` the ranking core uses return
+    their result times ``1 + relative``: what another CPU's SIMD kernels or another libm do to
+    the last bits, much amplified (one ulp is about ``1.1e-16``). It patches module attributes,
+    so it reaches code that looks them up at call time (numpy's own ``np.exp``, choix, the
+    ranking core), in this process only.
+    """
+    import scipy.special
+
+    import ranking.robust
+    import ranking.uncertainty
+
+    factor = 1.0 + relative
+
+    def perturb(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def perturbed(*args: Any, **kwargs: Any) -> Any:
+            result = fn(*args, **kwargs)
+            if "out" in kwargs:
+                result *= factor
+                return result
+            return result * factor
+
+        return perturbed
+
+    targets = [
+        (np, "exp"),
+        (np, "log"),
+        (scipy.special, "expit"),
+        (ranking.robust, "expit"),
+        (ranking.uncertainty, "expit"),
+    ]
+    originals = [(module, name, getattr(module, name)) for module, name in targets]
+    try:
+        for module, name, original in originals:
+            setattr(module, name, perturb(original))
+        yield
+    finally:
+        for module, name, original in originals:
+            setattr(module, name, original)

@@ -12,7 +12,10 @@ Modules and what lives where:
 * :mod:`ranking.pairwise`: :func:`build_win_matrix`, :func:`fit_pairwise` (Bradley-Terry by
   I-LSR, Maystre & Grossglauser 2015), :func:`judged_items`.
 * :mod:`ranking.uncertainty`: :func:`fisher_covariance`, :func:`confidence_intervals`,
-  :func:`tied_for_first`, :func:`select_winner`.
+  :func:`tied_for_first` (from :func:`tie_gaps` by :func:`tied_from_gaps`),
+  :func:`select_winner`.
+* :mod:`ranking.exact`: :func:`exact_weighted_sample`, a weighted draw in integer arithmetic
+  that every machine computes the same.
 * :mod:`ranking.robust`: :func:`aggregate` (reputation-weighted, share-capped, CrowdBT /
   Dawid-Skene EM; Chen et al. 2013, Dawid & Skene 1979), :func:`cap_ranker_weights`.
 * :mod:`ranking.reputation`: :func:`update_reputation`, :func:`ranker_agreement`,
@@ -75,7 +78,9 @@ from ranking.uncertainty import (
     confidence_intervals,
     fisher_covariance,
     select_winner,
+    tie_gaps,
     tied_for_first,
+    tied_from_gaps,
 )
 
 __all__ = [
@@ -127,7 +132,9 @@ __all__ = [
     "schedule_pairs",
     "select_winner",
     "slash",
+    "tie_gaps",
     "tied_for_first",
+    "tied_from_gaps",
     "trust_weights",
     "update_reputation",
 ]

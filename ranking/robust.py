@@ -72,7 +72,8 @@ from ranking.uncertainty import (
     covariance_from_information,
     pair_information,
     select_winner,
-    tied_for_first,
+    tie_gaps,
+    tied_from_gaps,
 )
 
 __all__ = ["aggregate", "cap_ranker_weights", "ranker_weights"]
@@ -232,6 +233,8 @@ def _trivial_result(method: str, n_rankers: int) -> AggregationResult:
         ranker_reliability=np.full(n_rankers, np.nan),
         ranker_weights=np.zeros(n_rankers),
         method=method,
+        tie_gap=np.zeros(1),
+        covariance=np.zeros((1, 1)),
     )
 
 
@@ -297,16 +300,19 @@ def fit_weighted(
     cov = covariance_from_information(pair_information(info_counts, s, params.alpha), judged)
     lower, upper = confidence_intervals(s, cov, params.level)
     winner = select_winner(s, judged, tie_break)
+    gaps = tie_gaps(s, cov, params.level, winner)
     return AggregationResult(
         strengths=s,
         lower=lower,
         upper=upper,
         winner=winner,
-        tied_for_first=tied_for_first(s, cov, params.level, winner),
+        tied_for_first=tied_from_gaps(s, gaps, winner),
         unjudged=np.flatnonzero(~judged),
         ranker_reliability=reliability,
         ranker_weights=weights,
         method=method,
+        tie_gap=gaps,
+        covariance=cov,
     )
 
 

@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ranking.errors import InvalidParameters
+from ranking.exact import exact_weighted_sample
 
 __all__ = ["SELECTION_WEIGHT_FLOOR", "select_participants", "weighted_sample"]
 
@@ -40,6 +41,8 @@ def select_participants(
     rng: np.random.Generator,
     max_generators: int,
     max_rankers: int,
+    *,
+    exact: bool = True,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Generators and rankers of one round, as indices into ``reputations``.
 
@@ -57,6 +60,11 @@ def select_participants(
         Two ``random(n)`` draws are taken from it, generators first.
     max_generators, max_rankers : int
         ``G`` and ``R``.
+    exact : bool
+        Draw in integer arithmetic (:func:`ranking.exact.exact_weighted_sample`, one
+        ``integers(n)`` draw each), identical on every machine: the node's rule since records
+        carry ``numerics = 1``. ``False``: the floating-point draw (:func:`weighted_sample`, one
+        ``random(n)`` each) of older records.
 
     Returns
     -------
@@ -71,8 +79,9 @@ def select_participants(
     weights = np.maximum(rep, 0.0) + SELECTION_WEIGHT_FLOOR
     n = int(weights.shape[0])
     n_generators = min(max_generators, n - n // 2)
-    generators = weighted_sample(rng, weights, n_generators)
-    ranking_order = weighted_sample(rng, weights, n)
+    sample = exact_weighted_sample if exact else weighted_sample
+    generators = sample(rng, weights, n_generators)
+    ranking_order = sample(rng, weights, n)
     chosen = np.zeros(n, dtype=bool)
     chosen[generators] = True
     is_generator = chosen[ranking_order]

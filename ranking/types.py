@@ -308,6 +308,11 @@ class AggregationResult:
     method : str
         Name of the rule: ``"robust-bt"``, ``"weighted-bt"``, ``"plain-bt"``, ``"borda"``,
         ``"majority"``.
+    tie_gap : ndarray of float64, shape (n_items,) or (0,)
+        Per candidate, the half-width within which it is tied with the winner
+        (:func:`ranking.uncertainty.tie_gaps`); empty for rules without a covariance.
+    covariance : ndarray of float64, shape (n_items, n_items) or (0, 0)
+        Covariance of the strengths the intervals come from; empty for rules without one.
     """
 
     strengths: NDArray[np.float64]
@@ -323,6 +328,10 @@ class AggregationResult:
         default_factory=lambda: np.zeros(0, dtype=np.float64)
     )
     method: str = ""
+    tie_gap: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
+    covariance: NDArray[np.float64] = field(
+        default_factory=lambda: np.zeros((0, 0), dtype=np.float64)
+    )
 
     def __post_init__(self) -> None:
         for name, dtype in (
@@ -333,6 +342,8 @@ class AggregationResult:
             ("unjudged", np.int64),
             ("ranker_reliability", np.float64),
             ("ranker_weights", np.float64),
+            ("tie_gap", np.float64),
+            ("covariance", np.float64),
         ):
             object.__setattr__(self, name, _frozen(np.asarray(getattr(self, name), dtype=dtype)))
         object.__setattr__(self, "winner", int(self.winner))

@@ -28,7 +28,9 @@ __all__ = [
     "confidence_intervals",
     "fisher_covariance",
     "select_winner",
+    "tie_gaps",
     "tied_for_first",
+    "tied_from_gaps",
 ]
 
 TIE_TOLERANCE = 1e-9
@@ -151,6 +153,50 @@ def select_winner(
     return int(tied[best])
 
 
+def tie_gaps(
+    strengths: ArrayLike,
+    covariance: ArrayLike,
+    level: float,
+    winner: int,
+) -> NDArray[np.float64]:
+    """Per candidate, the half-width of the two-sided ``level`` Wald interval of
+    ``s_winner - s_i`` (variance ``v_w + v_i - 2 c_wi``): candidate ``i`` is tied for first when
+    ``s_winner - s_i <= gap_i`` (plus :data:`TIE_TOLERANCE`). ``+inf`` for candidates with
+    infinite variance (unjudged), 0 for the winner itself.
+
+    Records made under the tolerant numerics rule carry these gaps, so that the tied-for-first
+    set follows from recorded numbers by comparisons alone (:func:`tied_from_gaps`).
+    """
+    s = np.asarray(strengths, dtype=np.float64)
+    cov = np.asarray(covariance, dtype=np.float64)
+    if cov.shape != (s.shape[0], s.shape[0]):
+        raise InvalidParameters("covariance must be (n, n) for n strengths")
+    var = np.diag(cov)
+    z = float(ndtri(0.5 + _check_level(level) / 2.0))
+    with np.errstate(invalid="ignore"):
+        diff_var = var[winner] + var - 2.0 * cov[winner]
+        gaps = z * np.sqrt(np.maximum(diff_var, 0.0))
+    gaps = np.where(np.isfinite(var), gaps, np.inf)
+    gaps[winner] = 0.0
+    return np.asarray(gaps, dtype=np.float64)
+
+
+def tied_from_gaps(strengths: ArrayLike, gaps: ArrayLike, winner: int) -> NDArray[np.int64]:
+    """The tied-for-first set from strengths and :func:`tie_gaps`: sorted indices ``i`` with a
+    finite gap and ``s_winner - s_i <= gap_i + TIE_TOLERANCE``, always containing ``winner``.
+
+    Only subtraction, addition and comparisons, which IEEE 754 rounds exactly the same on every
+    machine: anyone holding the numbers gets the same set.
+    """
+    s = np.asarray(strengths, dtype=np.float64)
+    g = np.asarray(gaps, dtype=np.float64)
+    if g.shape != s.shape:
+        raise InvalidParameters("gaps must have one entry per strength")
+    inside = np.isfinite(g) & ((s[winner] - s) <= g + TIE_TOLERANCE)
+    inside[winner] = True
+    return np.flatnonzero(inside).astype(np.int64)
+
+
 def tied_for_first(
     strengths: ArrayLike,
     covariance: ArrayLike,
@@ -160,8 +206,9 @@ def tied_for_first(
     """Candidates that cannot be told apart from the winner at ``level``.
 
     Candidate ``i`` is tied for first when the two-sided ``level`` Wald interval of
-    ``s_winner - s_i`` (variance ``v_w + v_i - 2 c_wi``) contains 0. Candidates with infinite
-    variance (unjudged) are never included: they must not outrank a judged candidate.
+    ``s_winner - s_i`` (variance ``v_w + v_i - 2 c_wi``) contains 0 (:func:`tie_gaps`,
+    :func:`tied_from_gaps`). Candidates with infinite variance (unjudged) are never included:
+    they must not outrank a judged candidate.
 
     Returns
     -------
@@ -172,14 +219,7 @@ def tied_for_first(
     cov = np.asarray(covariance, dtype=np.float64)
     if cov.shape != (s.shape[0], s.shape[0]):
         raise InvalidParameters("covariance must be (n, n) for n strengths")
-    var = np.diag(cov)
-    finite = np.isfinite(var)
+    finite = np.isfinite(np.diag(cov))
     if winner is None:
         winner = select_winner(s, finite if finite.any() else None)
-    z = float(ndtri(0.5 + _check_level(level) / 2.0))
-    with np.errstate(invalid="ignore"):
-        diff_var = var[winner] + var - 2.0 * cov[winner]
-        inside = (s[winner] - s) <= z * np.sqrt(np.maximum(diff_var, 0.0)) + TIE_TOLERANCE
-    inside &= finite
-    inside[winner] = True
-    return np.flatnonzero(inside).astype(np.int64)
+    return tied_from_gaps(s, tie_gaps(s, cov, level, winner), winner)

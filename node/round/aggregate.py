@@ -20,13 +20,14 @@ from node.ledger.trust import (
     pool_weights,
 )
 from node.round.clustering import Cluster, own_cluster
+from node.round.tolerance import NUMERICS_RULES
 from protocol.v1 import messages_pb2
 from ranking.errors import RankingError
 from ranking.schedule import SCHEDULE_KINDS
 from ranking.trust import TrustParams
 
 if TYPE_CHECKING:
-    from ranking import AggregationParams
+    from ranking import AggregationParams, AggregationResult
 from node.errors import RecordRejected
 
 #: reputation of a node the ledger has not seen yet
@@ -72,6 +73,8 @@ def check_parameters(params: messages_pb2.RoundParameters) -> AggregationParams:
         raise RecordRejected("query.parameters", f"unknown schedule {params.schedule!r}")
     if params.schedule == "random-k" and params.schedule_k < 1:
         raise RecordRejected("query.parameters", "random-k needs schedule_k >= 1")
+    if params.numerics not in NUMERICS_RULES:
+        raise RecordRejected("query.parameters", f"unknown numerics rules {params.numerics}")
     try:
         return aggregation_params(params)
     except RankingError as exc:
@@ -107,6 +110,32 @@ def ballots_to_comparisons(
     )
 
 
+def aggregate_ballots(
+    clusters: Sequence[Cluster],
+    ballots: Sequence[messages_pb2.Ballot],
+    ballot_reputations: Sequence[float],
+    ballot_own_items: Sequence[int],
+    params: messages_pb2.RoundParameters,
+) -> AggregationResult | None:
+    """The ranking core's robust aggregate of a round's ballots; ``None`` when no ballot
+    carries a usable verdict (the round then falls back to the largest cluster)."""
+    from ranking import Comparisons, NoComparisons, aggregate
+
+    a, b, outcome, ranker, confidence = ballots_to_comparisons(ballots)
+    comparisons = Comparisons(a=a, b=b, outcome=outcome, ranker=ranker, confidence=confidence)
+    try:
+        return aggregate(
+            comparisons,
+            len(clusters),
+            np.asarray(ballot_reputations, dtype=np.float64),
+            own_item=np.asarray(ballot_own_items, dtype=np.int64),
+            params=aggregation_params(params),
+            tie_break=[c.content_hash for c in clusters],
+        )
+    except NoComparisons:
+        return None
+
+
 def round_outcome(
     clusters: Sequence[Cluster],
     ballots: Sequence[messages_pb2.Ballot],
@@ -114,24 +143,24 @@ def round_outcome(
     ballot_own_items: Sequence[int],
     params: messages_pb2.RoundParameters,
 ) -> messages_pb2.AggregationOutcome:
-    """Aggregate a round's ballots into the outcome its record carries (robust default)."""
-    from ranking import Comparisons, NoComparisons, aggregate
+    """Aggregate a round's ballots into the outcome its record carries (robust default).
 
-    n_items = len(clusters)
-    a, b, outcome, ranker, confidence = ballots_to_comparisons(ballots)
-    comparisons = Comparisons(a=a, b=b, outcome=outcome, ranker=ranker, confidence=confidence)
-    tie_break = [c.content_hash for c in clusters]
-    try:
-        result = aggregate(
-            comparisons,
-            n_items,
-            np.asarray(ballot_reputations, dtype=np.float64),
-            own_item=np.asarray(ballot_own_items, dtype=np.int64),
-            params=aggregation_params(params),
-            tie_break=tie_break,
-        )
-    except NoComparisons:
-        return _fallback_outcome(clusters, len(ballots))
+    Under ``params.numerics >= 1`` the outcome also carries each candidate's ``tie_gap``, so
+    the tied-for-first set follows from recorded numbers alone (:mod:`node.round.tolerance`).
+    """
+    result = aggregate_ballots(clusters, ballots, ballot_reputations, ballot_own_items, params)
+    return outcome_from(result, clusters, len(ballots), params)
+
+
+def outcome_from(
+    result: AggregationResult | None,
+    clusters: Sequence[Cluster],
+    n_ballots: int,
+    params: messages_pb2.RoundParameters,
+) -> messages_pb2.AggregationOutcome:
+    """The record's outcome for an aggregate (``None``: the largest-cluster fallback)."""
+    if result is None:
+        return _fallback_outcome(clusters, n_ballots)
     return messages_pb2.AggregationOutcome(
         strengths=[float(x) for x in result.strengths],
         lower=[float(x) for x in result.lower],
@@ -140,6 +169,7 @@ def round_outcome(
         tied_for_first=[int(x) for x in result.tied_for_first],
         unjudged=[int(x) for x in result.unjudged],
         ranker_weights=[float(x) for x in result.ranker_weights],
+        tie_gap=[float(x) for x in result.tie_gap] if params.numerics >= 1 else [],
     )
 
 

@@ -36,15 +36,17 @@ from node.ledger.trust import (
 from node.round.aggregate import (
     DEFAULT_REPUTATION,
     absent_ids,
+    aggregate_ballots,
     ballot_weights,
     check_parameters,
     gold_cluster,
+    outcome_from,
     own_items_by_ranker,
-    round_outcome,
 )
 from node.round.clustering import Cluster, cluster_candidates
 from node.round.schedule import assign_pairs
 from node.round.selection import seeded_generator, select_participants
+from node.round.tolerance import outcome_discrepancy
 from protocol.errors import ProtocolError
 from protocol.hashing import candidate_set_digest, payload_hash
 from protocol.signing import Envelope, Verified, Verifier
@@ -376,6 +378,7 @@ def check_selection(ctx: _RecordCheck) -> None:
         bytes(record.previous_record_hash),
         params.max_generators,
         params.max_rankers,
+        params.numerics,
     )
     if tuple(ctx.query.generator_ids) != selection.generator_ids:
         raise RecordRejected("generator_ids", "selection does not recompute")
@@ -463,29 +466,46 @@ def check_ballots(ctx: _RecordCheck) -> None:
 
 
 def check_outcome(ctx: _RecordCheck) -> None:
-    """Phase *aggregate*: the recorded strengths, intervals, tied-for-first set, weights and
-    winner recompute bit for bit (:func:`~node.round.aggregate.round_outcome`), and the
-    answer is the winner's."""
-    record = ctx.record
+    """Phase *aggregate*: the recorded outcome follows from this node's own aggregate of the
+    ballots (:func:`~node.round.aggregate.aggregate_ballots`), under the record's numerics
+    rules (:mod:`node.round.tolerance`): bit for bit under ``numerics = 0``; under ``1`` its
+    floats within the tolerance and its winner and tied-for-first set exactly what its own
+    numbers give. The answer is the winner's."""
+    record, params = ctx.record, ctx.query.parameters
+    weights = ballot_weights(record, [b.ranker_id for b in ctx.ballots], ctx.reputations, ctx.trust)
+    own_items = [ctx.own.get(b.ranker_id, -1) for b in ctx.ballots]
     try:
-        outcome = round_outcome(
-            ctx.clusters,
-            ctx.ballots,
-            ballot_weights(record, [b.ranker_id for b in ctx.ballots], ctx.reputations, ctx.trust),
-            [ctx.own.get(b.ranker_id, -1) for b in ctx.ballots],
-            ctx.query.parameters,
-        )
+        result = aggregate_ballots(ctx.clusters, ctx.ballots, weights, own_items, params)
     except RankingError as exc:  # e.g. alpha = 0 and an answer that never lost: no MLE
         raise RecordRejected("outcome", f"does not recompute: {exc}") from exc
-    for name in ("strengths", "lower", "upper", "tied_for_first", "unjudged", "ranker_weights"):
-        if list(getattr(record.outcome, name)) != list(getattr(outcome, name)):
-            raise RecordRejected(f"outcome.{name}", "does not recompute")
-    if record.outcome.winner != outcome.winner:
-        raise RecordRejected(
-            "outcome.winner", f"{record.outcome.winner}, recomputed {outcome.winner}"
-        )
-    if ctx.clusters and record.answer != ctx.clusters[outcome.winner].answer:
+    if result is not None and params.numerics >= 1:
+        tie_break = [c.content_hash for c in ctx.clusters]
+        problem = outcome_discrepancy(record.outcome, result, tie_break, params.confidence_level)
+        if problem is not None:
+            raise RecordRejected(*problem)
+    else:
+        outcome = outcome_from(result, ctx.clusters, len(ctx.ballots), params)
+        for name in _OUTCOME_FIELDS:
+            if list(getattr(record.outcome, name)) != list(getattr(outcome, name)):
+                raise RecordRejected(f"outcome.{name}", "does not recompute")
+        if record.outcome.winner != outcome.winner:
+            raise RecordRejected(
+                "outcome.winner", f"{record.outcome.winner}, recomputed {outcome.winner}"
+            )
+    if ctx.clusters and record.answer != ctx.clusters[record.outcome.winner].answer:
         raise RecordRejected("answer", "is not the winner's answer")
+
+
+#: the outcome's fields compared bit for bit under ``numerics = 0`` (and on a fallback)
+_OUTCOME_FIELDS = (
+    "strengths",
+    "lower",
+    "upper",
+    "tied_for_first",
+    "unjudged",
+    "ranker_weights",
+    "tie_gap",
+)
 
 
 def check_gold(ctx: _RecordCheck) -> int:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from node.round.tolerance import CURRENT_NUMERICS
 from ranking.selection import select_participants as select_indices
 
 
@@ -43,6 +44,7 @@ def select_participants(
     previous_record_hash: bytes,
     max_generators: int,
     max_rankers: int,
+    numerics: int = CURRENT_NUMERICS,
 ) -> Selection:
     """Deterministic reputation-weighted selection of generators and rankers
     (:func:`ranking.selection.select_participants` on a generator seeded by the query id and
@@ -57,6 +59,9 @@ def select_participants(
     query_id, previous_record_hash
         The seed: anyone with the record recomputes the same selection, and the leader cannot
         grind it without changing the query id, which is bound into every signed message.
+    numerics
+        The record's ``RoundParameters.numerics``: from 1 on, the draw is in integer arithmetic,
+        the same on every machine (:mod:`node.round.tolerance`); 0 is the older float draw.
     """
     if len(pool_ids) != len(reputations):
         raise ValueError("pool_ids and reputations differ in length")
@@ -64,7 +69,7 @@ def select_participants(
     ids = [pool_ids[i] for i in order]
     rng = seeded_generator(b"select", query_id, previous_record_hash)
     generators, rankers = select_indices(
-        [reputations[i] for i in order], rng, max_generators, max_rankers
+        [reputations[i] for i in order], rng, max_generators, max_rankers, exact=numerics >= 1
     )
     return Selection(
         generator_ids=tuple(ids[i] for i in generators),

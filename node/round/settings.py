@@ -8,6 +8,7 @@ from node.errors import RecordRejected
 from node.round.aggregate import (
     check_parameters,
 )
+from node.round.tolerance import CURRENT_NUMERICS
 from protocol.v1 import messages_pb2
 
 
@@ -31,6 +32,7 @@ class RoundSettings:
     cluster_answers: bool = True  # merge identical normalised final answers
     broadcast_timeout_s: float = 5.0  # deadline of each SubmitRecord to a peer
     gold_fraction: float = 0.0  # share of live rounds followed by a blind gold round (0 = none)
+    numerics: int = CURRENT_NUMERICS  # rules for float-dependent steps (node.round.tolerance)
 
     def __post_init__(self) -> None:
         # A leader must not run rounds whose records every member would reject.
@@ -55,4 +57,5 @@ class RoundSettings:
             generate_deadline_ms=self.generate_deadline_ms,
             rank_deadline_ms=self.rank_deadline_ms,
             cluster_answers=self.cluster_answers,
+            numerics=self.numerics,
         )

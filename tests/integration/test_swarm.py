@@ -296,7 +296,8 @@ async def test_5_altered_record_rejected_and_kept(swarm: LocalSwarm, tmp_path: P
         return seal(leader, envelope_pb2.KIND_CONSENSUS_RECORD, altered, SWARM)
 
     def bump_strength(r: messages_pb2.ConsensusRecord) -> None:
-        r.outcome.strengths[0] += 1e-9
+        # beyond the numerics tolerance (node.round.tolerance: 1e-6 relative)
+        r.outcome.strengths[0] += 1e-3
 
     def other_winner(r: messages_pb2.ConsensusRecord) -> None:
         r.outcome.winner = (r.outcome.winner + 1) % max(2, len(r.outcome.strengths))
