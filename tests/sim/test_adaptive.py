@@ -1,0 +1,111 @@
+"""Adaptive adversaries: each option does better, against the aggregator whose defence it
+games, than its non-adaptive twin on the same seeds.
+
+The swarm: 40 nodes, 15 generators and 20 rankers per round, 20% gold rounds, judges one
+logit better than generators (so the honest swarm works and there is something to attack),
+a 30% team pushing the popular distractor. Each comparison is averaged over two seeds.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import pytest
+
+from sim.engine import simulate
+from sim.scenario import parse_scenario
+
+BASE: dict[str, Any] = {
+    "name": "adaptive",
+    "seed": 1,
+    "rounds": 200,
+    "swarm": {"nodes": 40, "generators": 15, "rankers": 20, "gold_fraction": 0.2},
+    "tasks": {"judging_ease": 1.0, "difficulty": {"mean": 0.5, "sd": 1.0}},
+    "nodes": [
+        {"name": "honest", "behaviour": "honest"},
+        {"name": "team", "behaviour": "clique", "fraction": 0.3},
+    ],
+}
+SEEDS = (1, 2)
+
+
+def outcome(team: dict[str, Any], swarm: dict[str, Any] | None = None) -> dict[str, float]:
+    """Mean over SEEDS of accuracies, the weighted aggregator's capture rate and the team's
+    final reputation share."""
+    rows = []
+    for seed in SEEDS:
+        data = copy.deepcopy(BASE)
+        data["seed"] = seed
+        data["nodes"][1].update(team)
+        data["swarm"].update(swarm or {})
+        record = simulate(parse_scenario(data))
+        rows.append(
+            {
+                "plain-bt": float(record.correct["plain-bt"].mean()),
+                "weighted-bt": float(record.correct["weighted-bt"].mean()),
+                "capture": float(record.captured["weighted-bt"].mean()),
+                "share": float(record.adversary_share[-1]),
+                "attacked": float(record.attacked.mean()),
+            }
+        )
+    return {key: float(np.mean([row[key] for row in rows])) for key in rows[0]}
+
+
+@pytest.mark.slow
+def test_gold_aware_keeps_its_reputation_and_beats_reputation_weighting() -> None:
+    """Gold rounds are the reputation anchor; a team that recognises them (gold_detection 1:
+    the node's public bank) plays honest there and keeps the weight it would have lost."""
+    twin, adaptive = outcome({}), outcome({"gold_aware": True})
+    assert adaptive["share"] > twin["share"] + 0.1
+    assert adaptive["weighted-bt"] < twin["weighted-bt"] - 0.03
+    # with gold that cannot be told apart, the option buys nothing
+    blind = outcome({"gold_aware": True}, {"gold_detection": 0.0})
+    assert blind["share"] < adaptive["share"] - 0.1
+
+
+@pytest.mark.slow
+def test_opportunistic_attacks_less_and_captures_more() -> None:
+    twin = outcome({})
+    adaptive = outcome({"opportunistic": True, "min_ranker_share": 0.3})
+    assert adaptive["attacked"] < twin["attacked"]
+    assert adaptive["capture"] > twin["capture"]
+    assert adaptive["share"] > twin["share"]
+
+
+@pytest.mark.slow
+def test_inflated_confidence_outweighs_calibrated_honest_judges() -> None:
+    """Honest judges state calibrated confidences (soft votes); the team states 1.0. The
+    unweighted aggregator counts them as stated."""
+    twin, adaptive = outcome({}), outcome({"inflate_confidence": True})
+    assert adaptive["plain-bt"] < twin["plain-bt"] - 0.1
+
+
+@pytest.mark.slow
+def test_abstaining_when_losing_keeps_reputation() -> None:
+    """A stealth member that abstains where its own judgement goes against its team's answer,
+    instead of voting for it, never disagrees with the truth on record."""
+    twin = outcome({"stealth": True})
+    adaptive = outcome({"stealth": True, "abstain_when_losing": True})
+    assert adaptive["share"] > twin["share"] + 0.1
+    assert adaptive["capture"] > twin["capture"]
+
+
+@pytest.mark.slow
+def test_patient_sybils_wait_out_probation() -> None:
+    """With trust on, fresh identities are weight-capped for probation_rounds; Sybils that
+    play honest until then attack with full weight."""
+    swarm = {"trust": True, "probation_rounds": 60}
+    twin = outcome({"behaviour": "sybil", "fraction": 0.5}, swarm)
+    adaptive = outcome({"behaviour": "sybil", "fraction": 0.5, "patience": 60}, swarm)
+    assert adaptive["weighted-bt"] < twin["weighted-bt"] - 0.03
+    assert adaptive["capture"] > twin["capture"]
+
+
+@pytest.mark.slow
+def test_grinding_leader_packs_the_rankers() -> None:
+    """A team member leading a round tries 32 query ids and keeps the selection with most of
+    its team among the rankers; the unweighted aggregator has no defence against that."""
+    twin, adaptive = outcome({}), outcome({"grind": 32})
+    assert adaptive["plain-bt"] < twin["plain-bt"] - 0.05
