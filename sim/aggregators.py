@@ -12,6 +12,7 @@ aggregators are :func:`ranking.aggregate_plain`, :func:`ranking.aggregate_weight
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,19 +59,25 @@ def ranker_pairs(
     own_item: IntArray,
     schedule: str,
     k: int | None,
-    rng: np.random.Generator,
+    rng: np.random.Generator | Sequence[np.random.Generator],
 ) -> tuple[IntArray, IntArray, IntArray]:
     """Every ranker's pairs, stacked: ``(ranker, a, b)`` arrays, one row per comparison.
 
     Each ranker gets :func:`ranking.schedule_pairs` with its own item excluded, as the node
-    assigns them. Rankers without an own item share one schedule per round when the schedule
-    is deterministic up to order ("full"), which saves most of the calls.
+    assigns them (``node.round.schedule.assign_pairs``). ``rng`` is one generator for all
+    rankers in turn, or one per ranker (the node seeds one per ranker from the query id; the
+    parity test passes those). Fewer than two items: no pairs, as on the node.
     """
     rankers: list[IntArray] = []
     firsts: list[IntArray] = []
     seconds: list[IntArray] = []
     for r, own in enumerate(own_item.tolist()):
-        pairs = schedule_pairs(n_items, schedule, rng, k=k, exclude=None if own < 0 else int(own))
+        if n_items < 2:
+            continue
+        source = rng if isinstance(rng, np.random.Generator) else rng[r]
+        pairs = schedule_pairs(
+            n_items, schedule, source, k=k, exclude=None if own < 0 else int(own)
+        )
         rankers.append(np.full(pairs.shape[0], r, dtype=np.int64))
         firsts.append(pairs[:, 0])
         seconds.append(pairs[:, 1])

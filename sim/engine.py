@@ -79,7 +79,15 @@ from sim.population import (
 )
 from sim.scenario import Scenario
 
-__all__ = ["AGGREGATORS", "DEFAULT_AGGREGATOR", "RunRecord", "select_round", "simulate"]
+__all__ = [
+    "AGGREGATORS",
+    "DEFAULT_AGGREGATOR",
+    "RunRecord",
+    "absent_nodes",
+    "next_reputation",
+    "select_round",
+    "simulate",
+]
 
 #: Aggregators compared on the same draws, in report order.
 AGGREGATORS = (
@@ -167,6 +175,49 @@ def select_round(
     """
     generators, rankers = select_participants(reputation[pool], rng, max_generators, max_rankers)
     return pool[generators], pool[rankers]
+
+
+def absent_nodes(
+    missed_generators: IntArray,
+    rankers: IntArray,
+    ranker_arrived: BoolArray,
+    pair_ranker: IntArray,
+) -> IntArray:
+    """Selected nodes that owed a reply and sent none, as ``node.round.aggregate.absent_ids``
+    rules: generators without a candidate, and rankers with a non-empty assignment (rows of
+    ``pair_ranker``, indexing ``rankers``) that sent no ballot."""
+    assigned = np.bincount(pair_ranker, minlength=rankers.shape[0]) > 0
+    return np.concatenate([missed_generators, rankers[~ranker_arrived & assigned]]).astype(np.int64)
+
+
+def next_reputation(
+    reputation: FloatArray,
+    rankers: IntArray,
+    cand_nodes: IntArray,
+    cand_item: IntArray,
+    absent: IntArray,
+    comparisons: Comparisons,
+    winner: int,
+    item_correct: BoolArray,
+    gold: bool,
+    params: ReputationParams,
+) -> FloatArray:
+    """Every node's reputation after a recorded round, as ``node.ledger.state.apply_record``
+    computes it: :func:`ranking.update_reputation` with the winner's generators rewarded, the
+    absent penalised, and on a gold round truth (the first correct cluster) as the reference;
+    a gold round without a correct cluster falls back to the consensus winner, as the node's
+    ``gold_item = -1`` does. ``comparisons.ranker`` indexes ``rankers``."""
+    gold_item = int(np.flatnonzero(item_correct)[0]) if gold and item_correct.any() else None
+    return aggregators.reputation_step(
+        reputation,
+        comparisons,
+        rankers,
+        winner,
+        cand_nodes[cand_item == winner].astype(np.int64),
+        absent,
+        gold_item,
+        params,
+    )
 
 
 def simulate(scenario: Scenario, progress: Callable[[int], None] | None = None) -> RunRecord:
@@ -413,9 +464,7 @@ class _State:
         pair_ranker, pair_a, pair_b = aggregators.ranker_pairs(
             n_items, own_item, swarm.schedule, swarm.k, rng
         )
-        # the node's absence rule: a ranker owed a ballot only for a non-empty assignment
-        assigned = np.bincount(pair_ranker, minlength=rankers.shape[0]) > 0
-        missed = np.concatenate([missed_generators, rankers[~ranker_arrived & assigned]])
+        missed = absent_nodes(missed_generators, rankers, ranker_arrived, pair_ranker)
         answered = ranker_arrived[pair_ranker]
         pair_ranker, pair_a, pair_b = pair_ranker[answered], pair_a[answered], pair_b[answered]
         self.judge_calls[t] = pair_ranker.shape[0]
@@ -600,15 +649,16 @@ class _State:
         """:func:`ranking.update_reputation` on the round, as ``apply_record`` applies a record:
         the winner's generators gain, and on a gold round with a correct cluster truth is the
         reference (a gold round without one falls back to the consensus winner)."""
-        gold_item = int(np.flatnonzero(item_correct)[0]) if gold and item_correct.any() else None
-        self.reputation = aggregators.reputation_step(
+        self.reputation = next_reputation(
             self.reputation,
-            comparisons,
             rankers,
-            winner,
-            cand_nodes[cand_item == winner].astype(np.int64),
+            cand_nodes,
+            cand_item,
             missed,
-            gold_item,
+            comparisons,
+            winner,
+            item_correct,
+            gold,
             self.reputation_params,
         )
 
