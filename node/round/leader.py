@@ -36,6 +36,8 @@ cannot aggregate).
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -154,7 +156,7 @@ class RoundContext:
         """The rank phase's deadline, scaled to the asker's timeout."""
         return self.settings.rank_deadline_ms * self.deadline_scale / 1000
 
-    @property
+    @functools.cached_property
     def expected_pairs(self) -> dict[str, list[tuple[int, int]]]:
         """Each ranker's assigned pairs, as in the RankRequest."""
         return {
@@ -188,7 +190,13 @@ def select(ctx: RoundContext, signer: Signer) -> RoundContext:
     reputations = [ctx.state.reputations.get(i, DEFAULT_REPUTATION) for i in pool]
     settings = ctx.settings
     selection = select_participants(
-        pool, reputations, ctx.query_id, ctx.head, settings.max_generators, settings.max_rankers
+        pool,
+        reputations,
+        ctx.query_id,
+        ctx.head,
+        settings.max_generators,
+        settings.max_rankers,
+        settings.numerics,
     )
     query = messages_pb2.Query(
         context=signer.context(ctx.query_id),
@@ -224,10 +232,23 @@ async def generate(ctx: RoundContext, fan_out: FanOut) -> RoundContext:
     return collect_candidates(ctx, replies)
 
 
+def candidate_answers(ctx: RoundContext, reply: Verified) -> bool:
+    """Whether a Candidate passes what a member checks of ``record.candidates`` (issue 20,
+    finding 3): naming this round's query id and hashing this Query (the verifier has already
+    bound ``generator_id`` to the signer).
+
+    A member treats a failure there as proof that the leader forged the record, so one
+    malicious generator could get an honest leader slashed: the leader drops such a reply
+    (the generator is then absent) instead of recording it.
+    """
+    candidate: messages_pb2.Candidate = reply.message
+    return reply.query_id == ctx.query_id and candidate.query_hash == payload_hash(ctx.query_env)
+
+
 def collect_candidates(ctx: RoundContext, replies: Sequence[Verified]) -> RoundContext:
-    """The candidates of selected generators, in selection order; :class:`RoundFailed` below
-    the generator quorum."""
-    by_generator = {v.signer_id: v for v in replies}
+    """The candidates of selected generators that pass :func:`candidate_answers`, in
+    selection order; :class:`RoundFailed` below the generator quorum."""
+    by_generator = {v.signer_id: v for v in replies if candidate_answers(ctx, v)}
     answered = [g for g in ctx.selection.generator_ids if g in by_generator]
     quorum = ctx.settings.quorum_generators
     if len(answered) < max(1, quorum):
@@ -312,15 +333,38 @@ async def rank(ctx: RoundContext, fan_out: FanOut) -> RoundContext:
     return collect_ballots(ctx, replies)
 
 
+def confidences_in_range(ballot: messages_pb2.Ballot) -> bool:
+    """Whether every stated confidence is one the ranking core takes (in ``[0, 1]``, or NaN
+    for "not stated"; :class:`ranking.Comparisons`)."""
+    return all(
+        math.isnan(v.confidence) or 0.0 <= v.confidence <= 1.0
+        for v in ballot.verdicts
+        if v.HasField("confidence")
+    )
+
+
+def ballot_answers(ctx: RoundContext, reply: Verified) -> bool:
+    """Whether a Ballot passes what a member checks of ``record.ballots`` and what the
+    aggregation takes (issue 20, findings 3 and 7): this round's query id, this candidate
+    set, verdicts on exactly the signer's assigned pairs, confidences in range (the verifier
+    has already bound ``ranker_id`` to the signer).
+
+    A reply that fails is one ranker's fault, so only that ballot is dropped (the ranker is
+    then absent): the round goes on, and no member sees a record it would take for forged.
+    """
+    ballot: messages_pb2.Ballot = reply.message
+    return (
+        reply.query_id == ctx.query_id
+        and ballot.candidate_set_digest == ctx.rank_request.candidate_set_digest
+        and [(x.a, x.b) for x in ballot.verdicts] == ctx.expected_pairs.get(reply.signer_id)
+        and confidences_in_range(ballot)
+    )
+
+
 def collect_ballots(ctx: RoundContext, replies: Sequence[Verified]) -> RoundContext:
-    """The ballots whose verdicts answer exactly their ranker's assignment, in selection
-    order; :class:`RoundFailed` below the ranker quorum (when anyone had pairs to judge)."""
-    expected = ctx.expected_pairs
-    by_ranker = {
-        v.signer_id: v
-        for v in replies
-        if [(x.a, x.b) for x in v.message.verdicts] == expected.get(v.signer_id)
-    }
+    """The ballots that pass :func:`ballot_answers`, in selection order; :class:`RoundFailed`
+    below the ranker quorum (when anyone had pairs to judge)."""
+    by_ranker = {v.signer_id: v for v in replies if ballot_answers(ctx, v)}
     ordered = [r for r in ctx.selection.ranker_ids if r in by_ranker]
     called = assigned_rankers(ctx)
     quorum = ctx.settings.quorum_rankers

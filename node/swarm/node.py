@@ -37,7 +37,7 @@ from typing import Any
 
 import grpc
 
-from node.errors import NodeError, NotFound, RoundFailed
+from node.errors import NodeError, NotFound, RecordRejected, RoundFailed
 from node.ledger.trust import LedgerState
 from node.logging import get_logger
 from node.membership.registry import Member
@@ -382,6 +382,22 @@ class SwarmNode(Node):
             deadline_scale=leader.deadline_scale(self.settings, timeout_ms),
         )
 
+    def _verify_own_record_locked(self, record_env: Envelope, ctx: RoundContext) -> None:
+        """Run a member's check on this leader's own record before appending it (issue 20,
+        finding 3; ledger lock held).
+
+        The phases build the record with the functions a member recomputes and drop replies a
+        member would refuse, so this passes for every honest round; should a peer's reply
+        still slip through, the round fails here instead of this node appending (and
+        broadcasting) a record every member refuses as forged, and forking off.
+        """
+        try:
+            self.records.check_locked(record_env, ctx.height, ctx.head)
+        except RecordRejected as exc:
+            raise RoundFailed(
+                f"this leader's record would not pass a member's check ({exc}); not recorded"
+            ) from exc
+
     async def ask(
         self, question: str, *, timeout_ms: int = 0, query_id: bytes = b"", gold: bool = False
     ) -> RoundResult:
@@ -413,8 +429,7 @@ class SwarmNode(Node):
                 # The ledger moved while the round ran (another leader's record arrived): the
                 # selection seed is stale, so this round cannot be recorded at this height.
                 raise RoundFailed("the ledger moved during the round; ask again")
-            # The leader built this record with the very functions a receiver recomputes, so
-            # it appends without re-checking it; every other node checks it in full.
+            self._verify_own_record_locked(record_env, ctx)
             self.records.append_locked(checked, record_env, ctx.height, ctx.head)
         timer.lap("record")
         self._broadcast(record_env, members.values())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import pytest
 
@@ -334,3 +335,81 @@ def test_deadline_scale() -> None:
     assert leader.deadline_scale(settings, 0) == 1.0
     assert leader.deadline_scale(settings, 2000) == 0.5
     assert leader.deadline_scale(settings, 10_000) == 1.0
+
+
+# --- replies a member would refuse are dropped, not recorded (issue 20, findings 3 and 7) -----
+
+
+def _resigned(reply: Verified, v: Verifier, change: Callable[[Any], None]) -> Verified:
+    """``reply`` changed by ``change`` and signed again by its signer (a malicious peer)."""
+    message = type(reply.message).FromString(reply.envelope.payload)
+    change(message)
+    envelope = seal(BY_ID[reply.signer_id], reply.kind, message, SWARM)
+    return v.verify(envelope, reply.kind)
+
+
+def _other_round(message: Any) -> None:
+    message.context.query_id = b"x" * 16
+
+
+def test_a_candidate_for_another_round_is_dropped(signer: Signer, verifier: Verifier) -> None:
+    ctx = leader.select(_context(), signer)
+    first, second = ctx.selection.generator_ids[:2]
+    honest = _candidate(ctx, first, "42", verifier)
+    other_round = _resigned(_candidate(ctx, second, "41", verifier), verifier, _other_round)
+    assert other_round.message.query_hash == payload_hash(ctx.query_env)  # passes the client
+    assert leader.candidate_answers(ctx, honest)
+    assert not leader.candidate_answers(ctx, other_round)
+    out = leader.collect_candidates(ctx, [honest, other_round])
+    assert [c.generator_id for c in out.candidates] == [first]
+
+
+@pytest.mark.parametrize(
+    "confidence, usable",
+    [
+        (0.9, True),
+        (0.5, True),
+        (1.0, True),
+        (0.0, True),
+        (float("nan"), True),
+        (1.5, False),
+        (-0.1, False),
+        (float("inf"), False),
+    ],
+)
+def test_one_out_of_range_confidence_drops_only_that_ballot(
+    signer: Signer, verifier: Verifier, confidence: float, usable: bool
+) -> None:
+    ctx = leader.cluster(_generated(signer, verifier), signer)
+    rankers = tuple(leader.assigned_rankers(ctx))
+    replies = [_ballot(ctx, r, verifier) for r in rankers]
+
+    def state(message: messages_pb2.Ballot) -> None:
+        message.verdicts[0].confidence = confidence
+
+    replies[0] = _resigned(replies[0], verifier, state)
+    assert leader.confidences_in_range(replies[0].message) is usable
+    out = leader.collect_ballots(ctx, replies)
+    assert out.ranker_ids == (rankers if usable else rankers[1:])
+    leader.aggregate(out)  # the round goes on either way
+
+
+@pytest.mark.parametrize("field", ["query_id", "digest"])
+def test_a_ballot_a_member_would_refuse_is_dropped(
+    signer: Signer, verifier: Verifier, field: str
+) -> None:
+    ctx = leader.cluster(_generated(signer, verifier), signer)
+    rankers = leader.assigned_rankers(ctx)
+
+    def spoil(message: messages_pb2.Ballot) -> None:
+        if field == "query_id":
+            message.context.query_id = b"x" * 16
+        else:
+            message.candidate_set_digest = b"d" * 32
+
+    bad = _resigned(_ballot(ctx, rankers[0], verifier), verifier, spoil)
+    assert not leader.ballot_answers(ctx, bad)
+    out = leader.collect_ballots(ctx, [bad, *(_ballot(ctx, r, verifier) for r in rankers[1:])])
+    assert out.ranker_ids == tuple(rankers[1:])
+    record_env, _ = leader.record(leader.aggregate(out), signer, verifier)
+    check_record(record_env, verifier, 3, HEAD, ctx.state.reputations)
