@@ -207,11 +207,15 @@ class LlamaBackend:
             chat_format=self.chat_format if self.prompt_style == "chat" else None,
         )
         self.load_s = time.perf_counter() - start
-        self._render_chat = self._chat_renderer() if self.prompt_style == "chat" else None
-        self._choice_ids = {
-            letter: self._single_token_ids(spellings)
-            for letter, spellings in CHOICE_SPELLINGS.items()
-        }
+        try:
+            self._render_chat = self._chat_renderer() if self.prompt_style == "chat" else None
+            self._choice_ids = {
+                letter: self._single_token_ids(spellings)
+                for letter, spellings in CHOICE_SPELLINGS.items()
+            }
+        except BaseException:
+            self._close_locked()
+            raise
         log.info(
             "llama model loaded",
             extra={
@@ -242,28 +246,29 @@ class LlamaBackend:
             The model failed, produced an empty answer, or the question fills the context.
         """
         seed = call_seed(self.seed, "generate", query_id, question) & 0xFFFFFFFF
-        if self.prompt_style == "chat":
-            tokens, stop = self._chat_tokens(build_generation_messages(question))
-        else:
-            tokens = self._tokens(build_completion_generation_prompt(question), bos=True)
-            stop = list(COMPLETION_STOP)
-        room = self.n_ctx - len(tokens)
-        if room < MIN_GENERATE_TOKENS:
-            raise BackendError(
-                f"llama backend ({self._name}): the question fills the context "
-                f"({len(tokens)} of {self.n_ctx} tokens)"
-            )
-        text = await self._call(
-            "generate",
-            lambda deadline: self._complete(
+
+        def work(deadline: float) -> str:
+            if self.prompt_style == "chat":
+                tokens, stop = self._chat_tokens(build_generation_messages(question))
+            else:
+                tokens = self._tokens(build_completion_generation_prompt(question), bos=True)
+                stop = list(COMPLETION_STOP)
+            room = self.n_ctx - len(tokens)
+            if room < MIN_GENERATE_TOKENS:
+                raise BackendError(
+                    f"llama backend ({self._name}): the question fills the context "
+                    f"({len(tokens)} of {self.n_ctx} tokens)"
+                )
+            return self._complete(
                 tokens,
                 max_tokens=min(self.max_tokens, room),
                 temperature=self.temperature,
                 seed=seed,
                 stop=stop,
                 deadline=deadline,
-            ),
-        )
+            )
+
+        text = await self._call("generate", work)
         if self.prompt_style == "completion":
             answer, reasoning = text.strip(), ""
         else:
@@ -286,10 +291,19 @@ class LlamaBackend:
         """
         nonce = secrets.token_hex(8)
         if self.judge_mode == "prob":
-            return await self._judge_prob(question, answer_a, answer_b, nonce)
-        if self.judge_mode == "likelihood":
-            return await self._judge_likelihood(question, answer_a, answer_b)
-        return await self._judge_text(question, answer_a, answer_b, nonce, query_id)
+            work = self._prob_judge_work(question, answer_a, answer_b, nonce)
+        elif self.judge_mode == "likelihood":
+            work = self._likelihood_judge_work(question, answer_a, answer_b)
+        else:
+            seed = call_seed(self.seed, "judge", query_id, question, answer_a, answer_b)
+            work = self._text_judge_work(question, answer_a, answer_b, nonce, seed & 0xFFFFFFFF)
+        judgement = await self._call("judge", work)
+        if judgement.outcome == "abstain":
+            log.info(
+                "judge abstained",
+                extra={"query_id": query_id.hex(), "reason": judgement.rationale[:200]},
+            )
+        return judgement
 
     async def letter_probs(self, question: str, answer_a: str, answer_b: str) -> ChoiceProbs:
         """The judge's next-token chances of ``A`` and ``B`` for one order only (a diagnostic:
@@ -298,12 +312,17 @@ class LlamaBackend:
         Raises
         ------
         BackendTimeout, BackendError
-            As for :meth:`judge`.
+            As for :meth:`judge`; also when the prompt does not fit the context.
         """
-        tokens = self._choice_tokens(question, answer_a, answer_b, secrets.token_hex(8))
-        if len(tokens) >= self.n_ctx:
-            raise BackendError(f"llama backend ({self._name}): judge prompt exceeds the context")
-        return await self._call("judge", lambda deadline: self._choice_probs(tokens))
+        nonce = secrets.token_hex(8)
+
+        def work(deadline: float) -> ChoiceProbs:
+            tokens = self._choice_tokens(question, answer_a, answer_b, nonce)
+            if len(tokens) >= self.n_ctx:
+                raise BackendError(f"llama backend ({self._name}): judge prompt exceeds context")
+            return self._choice_probs(tokens)
+
+        return await self._call("judge", work)
 
     async def health(self) -> bool:
         """True while the model is loaded."""
@@ -316,84 +335,80 @@ class LlamaBackend:
         self._closed = True
         await asyncio.to_thread(self._close_locked)
 
-    # --- judging ---
+    # --- judging: each returns the work to run in the worker thread under the lock ---
 
-    async def _judge_text(
-        self, question: str, answer_a: str, answer_b: str, nonce: str, query_id: bytes
-    ) -> Judgement:
+    def _text_judge_work(
+        self, question: str, answer_a: str, answer_b: str, nonce: str, seed: int
+    ) -> Callable[[float], Judgement]:
         messages = build_judge_messages(question, answer_a, answer_b, nonce=nonce)
-        if self.prompt_style == "chat":
-            tokens, stop = self._chat_tokens(messages)
-            prefix = ""
-        else:
-            prompt = messages_as_completion_prompt(messages, VERDICT_PREFIX)
-            tokens, stop, prefix = self._tokens(prompt, bos=True), list(COMPLETION_STOP), "VERDICT:"
-        room = self.n_ctx - len(tokens)
-        if room < MIN_GENERATE_TOKENS:
-            return _too_long(len(tokens), self.n_ctx)
-        seed = call_seed(self.seed, "judge", query_id, question, answer_a, answer_b)
-        text = await self._call(
-            "judge",
-            lambda deadline: self._complete(
+
+        def work(deadline: float) -> Judgement:
+            if self.prompt_style == "chat":
+                tokens, stop = self._chat_tokens(messages)
+                prefix = ""
+            else:
+                prompt = messages_as_completion_prompt(messages, VERDICT_PREFIX)
+                tokens, stop = self._tokens(prompt, bos=True), list(COMPLETION_STOP)
+                prefix = VERDICT_PREFIX
+            room = self.n_ctx - len(tokens)
+            if room < MIN_GENERATE_TOKENS:
+                return _too_long(len(tokens), self.n_ctx)
+            text = self._complete(
                 tokens,
                 max_tokens=min(self.judge_max_tokens, room),
                 temperature=0.0,
-                seed=seed & 0xFFFFFFFF,
+                seed=seed,
                 stop=stop,
                 deadline=deadline,
-            ),
-        )
-        judgement = parse_judgement(prefix + text)
-        if judgement.outcome == "abstain":
-            log.info(
-                "judge reply unparseable, abstaining",
-                extra={"query_id": query_id.hex(), "reason": judgement.rationale},
             )
-        return judgement
+            return parse_judgement(prefix + text)
 
-    async def _judge_prob(
+        return work
+
+    def _prob_judge_work(
         self, question: str, answer_a: str, answer_b: str, nonce: str
-    ) -> Judgement:
-        prompts = [
-            self._choice_tokens(question, first, second, nonce)
-            for first, second in ((answer_a, answer_b), (answer_b, answer_a))
-        ]
-        longest = max(len(p) for p in prompts)
-        if longest >= self.n_ctx:
-            return _too_long(longest, self.n_ctx)
-
-        def both_orders(deadline: float) -> tuple[ChoiceProbs, ChoiceProbs]:
+    ) -> Callable[[float], Judgement]:
+        def work(deadline: float) -> Judgement:
+            prompts = [
+                self._choice_tokens(question, first, second, nonce)
+                for first, second in ((answer_a, answer_b), (answer_b, answer_a))
+            ]
+            longest = max(len(p) for p in prompts)
+            if longest >= self.n_ctx:
+                return _too_long(longest, self.n_ctx)
             first = self._choice_probs(prompts[0])
             if time.monotonic() >= deadline:
                 raise BackendTimeout(self._timeout_message("judge"))
-            return first, self._choice_probs(prompts[1])
+            second = self._choice_probs(prompts[1])
+            return judgement_from_orders(
+                first, second, tie_margin=self.tie_margin, min_mass=self.min_choice_mass
+            )
 
-        first, second = await self._call("judge", both_orders)
-        return judgement_from_orders(
-            first, second, tie_margin=self.tie_margin, min_mass=self.min_choice_mass
-        )
+        return work
 
-    async def _judge_likelihood(self, question: str, answer_a: str, answer_b: str) -> Judgement:
-        if self.prompt_style == "chat":
-            # The assistant turn is pre-filled with the final-answer marker the generation
-            # prompt asks for: scoring the bare answer as the reply's first words measured at
-            # chance on SmolLM2 (47% of easy pairs), after the marker 73%.
-            prompt = self._chat_tokens(build_generation_messages(question))[0]
-            prompt += self._answer_tokens(FINAL_ANSWER_PREFIX)
-        else:
-            prompt = self._tokens(build_completion_generation_prompt(question), bos=True)
-        answers = [self._answer_tokens(" " + a.strip()) for a in (answer_a, answer_b)]
-        if not (answer_a.strip() and answer_b.strip()):
-            return Judgement(outcome="abstain", rationale="an empty candidate")
-        if len(prompt) + max(len(a) for a in answers) >= self.n_ctx:
-            return _too_long(len(prompt) + max(len(a) for a in answers), self.n_ctx)
+    def _likelihood_judge_work(
+        self, question: str, answer_a: str, answer_b: str
+    ) -> Callable[[float], Judgement]:
+        def work(deadline: float) -> Judgement:
+            if not (answer_a.strip() and answer_b.strip()):
+                return Judgement(outcome="abstain", rationale="an empty candidate")
+            if self.prompt_style == "chat":
+                # The assistant turn is pre-filled with the final-answer marker the generation
+                # prompt asks for: scoring the bare answer as the reply's first words measured
+                # at chance on SmolLM2 (47% of easy pairs), after the marker 73%.
+                prompt = self._chat_tokens(build_generation_messages(question))[0]
+                prompt += self._answer_tokens(FINAL_ANSWER_PREFIX)
+            else:
+                prompt = self._tokens(build_completion_generation_prompt(question), bos=True)
+            answers = [self._answer_tokens(" " + a.strip()) for a in (answer_a, answer_b)]
+            needed = len(prompt) + max(len(a) for a in answers)
+            if needed >= self.n_ctx:
+                return _too_long(needed, self.n_ctx)
+            score_a = self._mean_logprob(prompt, answers[0], deadline)
+            score_b = self._mean_logprob(prompt, answers[1], deadline)
+            return judgement_from_likelihoods(score_a, score_b, tie_margin=self.tie_margin)
 
-        def both(deadline: float) -> tuple[float, float]:
-            first = self._mean_logprob(prompt, answers[0], deadline)
-            return first, self._mean_logprob(prompt, answers[1], deadline)
-
-        score_a, score_b = await self._call("judge", both)
-        return judgement_from_likelihoods(score_a, score_b, tie_margin=self.tie_margin)
+        return work
 
     def _answer_tokens(self, text: str) -> list[int]:
         tokens = self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
@@ -405,7 +420,7 @@ class LlamaBackend:
             return self._chat_tokens(messages)[0]
         return self._tokens(messages_as_completion_prompt(messages, JUDGE_CHOICE_CUE), bos=True)
 
-    # --- the worker thread side (hold self._lock) ---
+    # --- the worker thread side: everything that touches the model holds self._lock ---
 
     async def _call(self, op: str, work: Callable[[float], T]) -> T:
         """Run ``work(deadline)`` in a thread under the model lock, within ``timeout_s``."""
