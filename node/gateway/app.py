@@ -52,13 +52,19 @@ from prometheus_client import (
     generate_latest,
 )
 
+from node.gateway.explorer import Explorer
 from node.gateway.request import MAX_BODY_BYTES, RequestError, parse_chat_request
 from node.logging import get_logger
+from protocol.signing import Envelope
 from protocol.v1 import services_pb2, services_pb2_grpc
 
 MODEL_ID = "swarmrank-consensus"
 #: seconds between SSE keep-alive comments while a streamed round runs
 DEFAULT_KEEPALIVE_S = 5.0
+#: deadline of the explorer's Status / GetRecord calls, seconds
+_QUICK_RPC_S = 5.0
+#: codes after which the next node is tried
+_TRY_NEXT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 #: rounds one gateway runs at once; more get 429
 DEFAULT_MAX_CONCURRENT = 32
 _LATENCY_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -182,6 +188,9 @@ class Gateway:
         self.app.router.add_get("/v1/models", self.handle_models)
         self.app.router.add_get("/healthz", self.handle_health)
         self.app.router.add_get("/metrics", self.handle_metrics)
+        self.app.router.add_get("/", self.handle_root)
+        self.explorer = Explorer(self, auth_required=bool(self._api_keys))
+        self.explorer.add_routes(self.app)
         self.app.on_cleanup.append(self._close)
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -246,6 +255,7 @@ class Gateway:
                     ),
                     timeout=self.timeout_s + 5,
                 )
+                self.round_finished(address, bytes(response.record_id))
                 return response
             except grpc.aio.AioRpcError as exc:
                 last = exc
@@ -253,6 +263,59 @@ class Gateway:
                     raise
         assert last is not None  # the loop ran at least once (node_addresses is non-empty)
         raise last
+
+    async def call_status(
+        self, address: str | None = None
+    ) -> tuple[str, services_pb2.StatusResponse]:
+        """``Status`` of the first node that answers, from ``address`` (default: the first
+        configured node) on in the configured order; returns ``(address, status)``."""
+        last: grpc.aio.AioRpcError | None = None
+        for candidate in self._order_from(address):
+            stub = services_pb2_grpc.SwarmServiceStub(self._channels[candidate])  # type: ignore[no-untyped-call]
+            try:
+                status: services_pb2.StatusResponse = await stub.Status(
+                    services_pb2.StatusRequest(), timeout=_QUICK_RPC_S
+                )
+                return candidate, status
+            except grpc.aio.AioRpcError as exc:
+                last = exc
+                if exc.code() not in _TRY_NEXT:
+                    raise
+        assert last is not None  # the loop ran at least once (node_addresses is non-empty)
+        raise last
+
+    async def call_get_record(
+        self, record_id: bytes, address: str | None = None
+    ) -> tuple[str, Envelope]:
+        """The signed record ``record_id`` from the first node that holds it, asking
+        ``address`` first; returns ``(address, envelope)``; ``NOT_FOUND`` when none does."""
+        last: grpc.aio.AioRpcError | None = None
+        for candidate in self._order_from(address):
+            stub = services_pb2_grpc.SwarmServiceStub(self._channels[candidate])  # type: ignore[no-untyped-call]
+            try:
+                record: Envelope = await stub.GetRecord(
+                    services_pb2.GetRecordRequest(record_id=record_id), timeout=_QUICK_RPC_S
+                )
+                return candidate, record
+            except grpc.aio.AioRpcError as exc:
+                last = exc
+                if exc.code() not in (*_TRY_NEXT, grpc.StatusCode.NOT_FOUND):
+                    raise
+        assert last is not None
+        raise last
+
+    def _order_from(self, address: str | None) -> list[str]:
+        """The configured nodes, ``address`` first."""
+        if address is None or address not in self._channels:
+            return list(self.node_addresses)
+        return [address, *(a for a in self.node_addresses if a != address)]
+
+    def round_finished(self, address: str, record_id: bytes) -> None:
+        """A round served through this gateway finished (led by the node at ``address``)."""
+        self.explorer.round_finished(address, record_id)
+
+    async def handle_root(self, request: web.Request) -> web.StreamResponse:
+        raise web.HTTPFound("/explorer/")
 
     async def handle_chat(self, request: web.Request) -> web.StreamResponse:
         """One chat completion, within the concurrency limit, counted and timed."""
