@@ -145,22 +145,24 @@ def cmd_status(args: argparse.Namespace) -> int:
             *([m.trust_status, f"{m.stake:g}"] if trust else []),
         )
     console.print(table)
-    warning = numerics_warning([m.numerics for m in status.members])
-    if warning:
-        console.print(f"[bold yellow]warning:[/bold yellow] {warning}")
+    note = numerics_note([m.numerics for m in status.members])
+    if note:
+        console.print(f"[dim]note:[/dim] {note}")
     return 0
 
 
-def numerics_warning(fingerprints: list[str]) -> str:
-    """A warning when members advertise different numerics fingerprints (empty: none)."""
+def numerics_note(fingerprints: list[str]) -> str:
+    """A note when members advertise different numerics fingerprints (empty: one or none).
+
+    Information only: records made under ``numerics = 1`` verify across float builds
+    (:mod:`node.round.tolerance`)."""
     distinct = sorted({f for f in fingerprints if f})
     if len(distinct) <= 1:
         return ""
     return (
-        f"members compute round results with {len(distinct)} different floating-point "
-        f"fingerprints ({', '.join(distinct)}): their records will not recompute on each "
-        "other; run the same swarmrank install (numpy/scipy wheels) on every node, and see "
-        "'swarmrank doctor'"
+        f"members run {len(distinct)} float builds ({', '.join(distinct)}); their records "
+        "verify across builds (numerics 1), but ledger records from before numerics 1 replay "
+        "bit for bit only on one build"
     )
 
 

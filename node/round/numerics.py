@@ -1,16 +1,16 @@
 """A fingerprint of this node's floating-point results on the round computations.
 
-Every node recomputes a leader's record bit for bit (DESIGN "One round", step 6): the
-reputation-weighted selection (``np.log`` on a PCG64 stream), the pair schedules and the robust
-aggregation (``exp``, ``log`` and LAPACK's LU through choix and scipy). numpy picks SIMD kernels
-by CPU (AVX2, AVX-512 ...) and BLAS/LAPACK builds differ, so two honest nodes on different
-hardware or wheels can disagree in the last bits and reject each other's records.
+The robust aggregation goes through ``exp``, ``log`` and LAPACK's LU (choix, scipy). numpy
+picks SIMD kernels by CPU (AVX2, AVX-512 ...) and BLAS/LAPACK builds differ, so two honest
+nodes on different hardware or wheels can disagree in the last bits. Records made under
+``numerics = 1`` (:mod:`node.round.tolerance`) verify across such builds; records made before
+(``numerics = 0``) recompute bit for bit and so replay only on a matching build.
 
-:func:`numerics_fingerprint` runs those very code paths on a fixed, generated input and hashes
-the exact outputs. Nodes publish it in their signed ``NodeInfo`` as the capability
-``numerics:<hex>`` (:func:`numerics_capability`); ``swarmrank doctor`` fails, and ``swarmrank
-status`` warns, when members of one swarm differ. A matching fingerprint is evidence, not proof,
-that two nodes compute alike: it covers one input of each computation.
+:func:`numerics_fingerprint` runs those code paths on a fixed, generated input and hashes the
+exact outputs. Nodes publish it in their signed ``NodeInfo`` as the capability
+``numerics:<hex>`` (:func:`numerics_capability`); ``swarmrank doctor`` and ``swarmrank status``
+report a mix as information: it tells an operator which old ledgers replay where, and which
+members run which build.
 """
 
 from __future__ import annotations

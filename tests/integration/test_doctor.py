@@ -330,19 +330,20 @@ def test_numerics_compared_with_static_peers(
     same: bool,
 ) -> None:
     """A stand-alone node (static peers, no Ray) compares its numerics fingerprint with its
-    peers' signed NodeInfo; a different install fails with the peer named."""
+    peers' signed NodeInfo; a different install is named (information: records verify across
+    float builds)."""
     import node.daemon.doctor
 
     if not same:
         monkeypatch.setattr(node.daemon.doctor, "numerics_fingerprint", lambda: "0" * 16)
-    code, checks = _doctor_inline(capsys, f"--key={key}", f"--set=peers={swarm.node_address}")
+    _code, checks = _doctor_inline(capsys, f"--key={key}", f"--set=peers={swarm.node_address}")
     numerics = checks["numerics"]
     if same:
         assert numerics["status"] == "pass" and "the same as 1 members" in numerics["detail"]
         return
-    assert code == 1 and numerics["status"] == "fail"
-    assert "1 of 1 members differ" in numerics["detail"]
-    assert "numpy" in numerics["fix"]
+    # another float build passes: records verify across builds (numerics 1)
+    assert numerics["status"] == "pass"
+    assert "1 of 1 members run another float build" in numerics["detail"]
 
 
 def test_health_only_reports_serving_and_unreachable(
