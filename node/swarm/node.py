@@ -52,8 +52,9 @@ from node.swarm.evidence import EvidenceDesk
 from node.swarm.exams import Examiner
 from node.swarm.links import PeerLinks
 from node.swarm.peer import Node, node_capabilities
+from node.swarm.queries import IssuedQueries
 from node.swarm.records import RecordBook
-from node.swarm.status import response_from_record, status_response
+from node.swarm.status import response_from_envelope, response_from_record, status_response
 from node.transport.client import PeerClient
 from protocol.errors import Equivocation, Malformed, ProtocolError
 from protocol.identity import node_id_from_public_key
@@ -127,6 +128,7 @@ class SwarmNode(Node):
             broadcast=lambda envelope: self._broadcast(envelope),
             broadcast_timeout_s=lambda: self.settings.broadcast_timeout_s,
         )
+        self.queries = IssuedQueries(self.store, self.node_id)
         self.examiner = Examiner(
             self.signer,
             self.records,
@@ -408,6 +410,10 @@ class SwarmNode(Node):
         ledger), the height lease, the phase timings, the append and the broadcast.
         """
         start = time.perf_counter()
+        earlier = self.queries.earlier_record(question, query_id) if query_id else None
+        if earlier is not None:  # a retry of a recorded round: its record, nothing signed
+            latency_ms = (time.perf_counter() - start) * 1000
+            return RoundResult(response_from_envelope(earlier, latency_ms), earlier)
         if self.trust is not None and self.store.head()[0] == 0:
             await self.ensure_genesis()
         members = {m.node_id: m for m in await self._fresh_members()}
@@ -416,6 +422,7 @@ class SwarmNode(Node):
             question, query_id or os.urandom(16), members, gold=gold, timeout_ms=timeout_ms
         )
         ctx = leader.select(ctx, self.signer)
+        self.queries.issue(ctx.query_id, question, ctx.query_env)  # kept before it is sent
         timer = _PhaseTimer(self.metrics.round_phase)
         ctx = await leader.generate(ctx, self.links.fan_out)
         timer.lap("generate")
@@ -431,6 +438,7 @@ class SwarmNode(Node):
                 raise RoundFailed("the ledger moved during the round; ask again")
             self._verify_own_record_locked(record_env, ctx)
             self.records.append_locked(checked, record_env, ctx.height, ctx.head)
+            self.queries.recorded(ctx.query_id, record_env)
         timer.lap("record")
         self._broadcast(record_env, members.values())
         # Leader-local coin: which live round is followed by gold is unpredictable to the

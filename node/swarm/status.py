@@ -1,7 +1,8 @@
 """What a node reports to its clients: :func:`status_response` (``SwarmService.Status``: the
 ledger position and the members this node sees, with reputations, numerics and, with trust
 on, trust status and stake) and :func:`response_from_record` (``SwarmService.Ask``: the
-consensus answer with its evidence, built from a round's record)."""
+consensus answer with its evidence, built from a round's record; :func:`response_from_envelope`
+rebuilds it from the stored record alone, for a retried Ask)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from typing import Any
 
 from node.ledger.trust import LedgerState
 from node.membership.registry import Member
+from node.round.clustering import cluster_candidates
 from node.round.numerics import fingerprint_of
+from protocol.hashing import payload_hash
+from protocol.signing import Envelope
 from protocol.v1 import messages_pb2, services_pb2
 
 
@@ -91,3 +95,20 @@ def response_from_record(
         leader_id=record.leader_id,
         latency_ms=latency_ms,
     )
+
+
+def response_from_envelope(
+    record_env: Envelope, latency_ms: float = 0.0
+) -> services_pb2.AskResponse:
+    """:func:`response_from_record` for a stored round record: its candidates and clusters
+    recomputed from what it carries, as a member's check does."""
+    record = messages_pb2.ConsensusRecord.FromString(record_env.payload)
+    query = messages_pb2.Query.FromString(record.query.payload)
+    candidates = [messages_pb2.Candidate.FromString(c.payload) for c in record.candidates]
+    clusters = cluster_candidates(
+        [c.answer for c in candidates],
+        [c.reasoning for c in candidates],
+        bytes(query.context.query_id),
+        cluster=query.parameters.cluster_answers,
+    )
+    return response_from_record(record, clusters, candidates, payload_hash(record_env), latency_ms)

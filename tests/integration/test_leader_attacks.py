@@ -6,13 +6,14 @@ defence off inside the test and shows the attack is real."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from node.errors import RoundFailed
+from node.errors import Rejected, RoundFailed
 from node.round import leader as phases
 from node.round.leader import RoundContext
 from node.swarm.node import SwarmNode
@@ -161,3 +162,53 @@ async def test_one_member_cannot_get_the_leader_slashed(
         assert all(n.store.head() == leader.store.head() for n in honest)
         assert not jailed_anywhere(swarm.nodes, leader.node_id)
         assert not any(n.pending_events for n in honest)
+
+
+# --- 2. a client's retry makes the leader sign a second Query for one query id ----------------
+
+
+@pytest.mark.parametrize("defended", [True, False])
+async def test_a_retried_ask_does_not_get_the_leader_slashed(
+    tmp_path: Path, defended: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with start_swarm(tmp_path) as swarm:
+        leader, others = swarm.nodes[0], swarm.nodes[1:]
+        await leader.ask("What is 40 + 2?")
+        query_id = b"\x01" * 16
+        first = await leader.ask("What is 41 + 1?", query_id=query_id)
+        await swarm.settle(3)
+        if not defended:
+            monkeypatch.setattr(leader.queries, "earlier_record", lambda *args: None)
+            monkeypatch.setattr(leader.queries, "issue", lambda *args: None)
+            with contextlib.suppress(RoundFailed):
+                await leader.ask("What is 41 + 1?", query_id=query_id)
+            # The generators hold two Queries for one query id: equivocation, slashed.
+            assert await wait_jailed(others, leader.node_id)
+            return
+        calls = [len(n.backend.calls) for n in swarm.nodes]
+        again = await leader.ask("What is 41 + 1?", query_id=query_id)
+        # The retry gets the recorded round back: nothing signed or asked again.
+        assert again.record == first.record
+        assert again.response.record_id == first.response.record_id
+        assert again.response.answer == first.response.answer
+        assert list(again.response.candidates) == list(first.response.candidates)
+        assert [len(n.backend.calls) for n in swarm.nodes] == calls
+        assert leader.store.head()[0] == 3
+        with pytest.raises(Rejected, match="another question") as refused:
+            await leader.ask("What is 2 + 2?", query_id=query_id)
+        assert refused.value.reason == "query_id_used"
+        # A round that failed after its Query went out is not led again under its id.
+        for node in swarm.nodes:
+            node.backend.fail_generate = True
+        failed_id = b"\x02" * 16
+        with pytest.raises(RoundFailed):
+            await leader.ask("What is 44 + 1?", query_id=failed_id)
+        for node in swarm.nodes:
+            node.backend.fail_generate = False
+        with pytest.raises(Rejected, match="did not complete"):
+            await leader.ask("What is 44 + 1?", query_id=failed_id)
+        await leader.ask("What is 43 + 1?")  # rounds go on
+        await swarm.settle(4)
+        assert all(n.store.head() == leader.store.head() for n in swarm.nodes)
+        assert not jailed_anywhere(swarm.nodes, leader.node_id)
+        assert not any(n.pending_events for n in swarm.nodes)
