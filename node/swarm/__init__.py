@@ -17,6 +17,8 @@ module         owns
                the designated node) and records of trust events only
 ``exams``      :class:`Examiner`: calibration exams (:func:`write_exam`, :func:`sit_exam`)
 ``catchup``    :func:`catch_up`: fetching missed records from peers, each checked as submitted
+``queries``    :class:`IssuedQueries`: one Query per query id for the rounds this node
+               leads (a retried Ask gets the recorded round back)
 ``links``      :class:`PeerLinks`: peer clients, deadline-bound fan-outs, background sends
 ``status``     :func:`status_response` (``Status``), :func:`response_from_record` (``Ask``)
 ``service``    :class:`SwarmServicer`: the client-facing ``SwarmService`` (ask, get record,
