@@ -12,6 +12,8 @@ request) with:
   recorded by one designated node, and records of trust events;
 * ``examiner`` (:class:`~node.swarm.exams.Examiner`): calibration exams;
 * ``links`` (:class:`~node.swarm.links.PeerLinks`): peer clients, fan-outs, background tasks;
+* ``queries`` (:class:`~node.swarm.queries.IssuedQueries`): one Query per query id for the
+  rounds this node leads (a retried Ask gets the recorded round back);
 * leading a round (:meth:`SwarmNode.ask`): the phases of :mod:`node.round.leader` in order,
   under the swarm-wide height lease, then the append and the broadcast; blind gold rounds
   (:meth:`SwarmNode.run_gold_round`); catching up (:func:`node.swarm.catchup.catch_up`);
@@ -406,8 +408,10 @@ class SwarmNode(Node):
         """Lead one round for ``question`` and return the consensus with its record
         (``gold=True``: a blind gold round, see :meth:`run_gold_round`).
 
-        The phases are :mod:`node.round.leader`'s; around them: the genesis (trust on, empty
-        ledger), the height lease, the phase timings, the append and the broadcast.
+        The phases are :mod:`node.round.leader`'s; around them: a retry's answer from its
+        record, the genesis (trust on, empty ledger), the height lease, the Query kept before
+        it is sent, the phase timings, a member's check of the record, the append and the
+        broadcast.
         """
         start = time.perf_counter()
         earlier = self.queries.earlier_record(question, query_id) if query_id else None
