@@ -7,10 +7,11 @@ at start-up and then passed down (nothing else reads the environment):
 
 In the TOML file a field is written either at the top level under its full name
 (``openai_model = "..."``) or inside the section named by its prefix (``[openai] model = "..."``;
-sections: ``openai``, ``sim``, ``limits``, ``metrics``, ``log``, ``ray``, ``tls``). The environment
-variable of a field is ``SWARMRANK_`` + its name in upper case (``SWARMRANK_OPENAI_MODEL``).
-Every invalid value raises :class:`~node.errors.ConfigError` with one line naming the field,
-the source and the accepted values. ``node/example.toml`` documents every field.
+sections: ``openai``, ``llama``, ``sim``, ``limits``, ``metrics``, ``log``, ``ray``, ``tls``). The
+environment variable of a field is ``SWARMRANK_`` + its name in upper case
+(``SWARMRANK_OPENAI_MODEL``). Every invalid value raises :class:`~node.errors.ConfigError` with
+one line naming the field, the source and the accepted values. ``node/example.toml`` documents
+every field.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from typing import Any
 
 from node.errors import ConfigError
 
-BACKENDS = ("sim", "openai")
+BACKENDS = ("sim", "openai", "llama")
+LLAMA_JUDGE_MODES = ("text", "prob", "likelihood")
+LLAMA_PROMPT_STYLES = ("", "chat", "completion")
 TLS_MODES = ("off", "tls", "mtls")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("json", "text")
@@ -34,6 +37,7 @@ ENV_PREFIX = "SWARMRANK_"
 #: TOML sections; ``[openai] model`` is the field ``openai_model``, ``[limits] x`` is ``x``
 SECTIONS: dict[str, str] = {
     "openai": "openai_",
+    "llama": "llama_",
     "sim": "sim_",
     "metrics": "metrics_",
     "log": "log_",
@@ -63,12 +67,26 @@ class NodeConfig:
     tls_key_file: str = ""  # PEM private key of the node certificate (mode 0600)
 
     # --- model backend ---
-    backend: str = "sim"  # "sim" (seeded synthetic model) or "openai" (any compatible server)
+    backend: str = "sim"  # "sim" (synthetic), "openai" (compatible server) or "llama" (GGUF)
     openai_base_url: str = "http://127.0.0.1:8000/v1"  # chat-completions server base URL
     openai_model: str = ""  # model name sent to the server; required for backend "openai"
     openai_api_key_env: str = ""  # name of the env variable holding the API key; empty = none
     openai_timeout_s: float = 60.0  # per-HTTP-request timeout, seconds
     openai_max_retries: int = 2  # retries after a timeout, connection error or 5xx (0 = none)
+
+    # --- in-process llama.cpp (backend "llama"; models: swarmrank models list) ---
+    llama_model: str = ""  # shipped model name (smollm2-135m, gemma3-270m) or a .gguf path
+    llama_model_sha256: str = ""  # expected sha256 of a .gguf given by path; "" = unchecked
+    llama_chat_format: str = ""  # llama.cpp chat format; "" = shipped setting or GGUF template
+    llama_prompt_style: str = ""  # "chat", "completion" (base models) or "" (model's setting)
+    llama_judge_mode: str = "prob"  # "prob" (A/B token chances, both orders), "text", "likelihood"
+    llama_n_ctx: int = 2048  # context window, tokens
+    llama_n_threads: int = 0  # CPU threads for llama.cpp; 0 = llama.cpp's choice
+    llama_temperature: float = 0.2  # sampling temperature of answers (judging is greedy)
+    llama_max_tokens: int = 256  # longest answer, tokens
+    llama_seed: int = 0  # sampler seed; each answer's seed mixes it with the query id
+    llama_tie_margin: float = 0.05  # "prob"/"likelihood": |P - 0.5| at most this is a tie
+    llama_timeout_s: float = 120.0  # deadline of one model call, including the wait for the model
 
     # --- simulated model (backend "sim") ---
     sim_seed: int = 0  # node seed; answers are reproducible per (seed, query id, texts)
@@ -234,6 +252,11 @@ def _check_swarm_id(value: str) -> None:
         raise ValueError("a non-empty string of at most 255 UTF-8 bytes")
 
 
+def _check_sha256(value: str) -> None:
+    if value and (len(value) != 64 or any(c not in "0123456789abcdefABCDEF" for c in value)):
+        raise ValueError('64 hex digits or "" (unchecked)')
+
+
 def _check_message_bytes(value: int) -> None:
     if not 1024 <= value <= 2**31 - 1:
         raise ValueError("an integer from 1024 to 2147483647")
@@ -251,6 +274,16 @@ _CHECKS: dict[str, Callable[[Any], None]] = {
     "log_format": _check_choice(LOG_FORMATS),
     "openai_timeout_s": _check_positive,
     "openai_max_retries": _check_range(0, 10),
+    "llama_model_sha256": lambda v: _check_sha256(v),
+    "llama_prompt_style": _check_choice(LLAMA_PROMPT_STYLES),
+    "llama_judge_mode": _check_choice(LLAMA_JUDGE_MODES),
+    "llama_n_ctx": _check_range(256, 1_048_576),
+    "llama_n_threads": _check_range(0, 1024),
+    "llama_temperature": _check_range(0.0, 5.0),
+    "llama_max_tokens": _check_range(1, 1_048_576),
+    "llama_seed": _check_range(0, 2**63 - 1),
+    "llama_tie_margin": _check_range(0.0, 0.49),
+    "llama_timeout_s": _check_positive,
     "sim_generation_skill": _check_range(-10.0, 10.0),
     "sim_judging_skill": _check_range(-10.0, 10.0),
     "sim_position_bias": _check_range(-1.0, 1.0),
@@ -404,6 +437,11 @@ def _check_consistency(config: NodeConfig) -> None:
         raise ConfigError(
             'invalid openai_model = "": backend "openai" needs a model name '
             "(set [openai] model or SWARMRANK_OPENAI_MODEL)"
+        )
+    if config.backend == "llama" and not config.llama_model:
+        raise ConfigError(
+            'invalid llama_model = "": backend "llama" needs a model: a shipped name '
+            "(swarmrank models list) or a .gguf path (set [llama] model or SWARMRANK_LLAMA_MODEL)"
         )
     if config.openai_api_key_env and not config.openai_api_key_env.replace("_", "").isalnum():
         raise ConfigError(

@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[tuple[str, str], ...] = (
     ("node.cli.up", "register_up"),
     ("node.cli.doctor", "register"),
     ("node.cli.gateway", "register"),
+    ("node.cli.models", "register"),
     ("bench.cli", "register"),
     ("sim.cli", "add_sim_commands"),
 )

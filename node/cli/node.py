@@ -57,7 +57,7 @@ CONFIG_FLAG_HELP: dict[str, str] = {
     "data-dir": "state directory (SQLite)",
     "key": "Ed25519 key file",
     "swarm-id": "swarm id",
-    "backend": "model backend: sim or openai",
+    "backend": "model backend: sim, openai or llama (--set llama_model=NAME|PATH)",
     "metrics": 'Prometheus bind host:port; "" disables',
     "log-level": "debug, info, warning or error",
     "ray-address": "Ray cluster to join",

@@ -82,7 +82,25 @@ def make_backend(config: NodeConfig) -> ModelBackend:
             max_retries=config.openai_max_retries,
         )
         return backend
-    raise ConfigError(f"invalid backend = {config.backend!r}: expected one of sim, openai")
+    if config.backend == "llama":
+        from node.backends.llama import LlamaBackend
+
+        return LlamaBackend(
+            config.llama_model,
+            cache_dir=config.data_path / "models",
+            model_sha256=config.llama_model_sha256,
+            chat_format=config.llama_chat_format or None,
+            prompt_style=config.llama_prompt_style or None,  # type: ignore[arg-type]
+            n_ctx=config.llama_n_ctx,
+            n_threads=config.llama_n_threads or None,
+            temperature=config.llama_temperature,
+            max_tokens=config.llama_max_tokens,
+            seed=config.llama_seed,
+            judge_mode=config.llama_judge_mode,  # type: ignore[arg-type]
+            tie_margin=config.llama_tie_margin,
+            timeout_s=config.llama_timeout_s,
+        )
+    raise ConfigError(f"invalid backend = {config.backend!r}: expected one of sim, openai, llama")
 
 
 def load_or_create_identity(config: NodeConfig, *, init_key: bool) -> Identity:
