@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from node.errors import RecordRejected
 from node.ledger.trust import (
@@ -44,8 +43,9 @@ from node.round.aggregate import (
     own_items_by_ranker,
 )
 from node.round.clustering import Cluster, cluster_candidates
+from node.round.gold import GoldTask, draw_gold_task, private_bank
 from node.round.schedule import assign_pairs
-from node.round.selection import seeded_generator, select_participants
+from node.round.selection import select_participants
 from node.round.tolerance import outcome_discrepancy
 from protocol.errors import ProtocolError
 from protocol.hashing import candidate_set_digest, payload_hash
@@ -76,14 +76,12 @@ class CheckedRecord:
     gold: bool = False
 
 
-def gold_task_for(previous_record_hash: bytes, query_id: bytes) -> Any:
-    """The gold-bank task of a gold round: drawn seeded from the ledger head and the query id,
-    so the leader cannot pick the question (only grind query ids, each costing a signature)."""
-    from sim.model import task_bank
-
-    bank = task_bank()
-    rng = seeded_generator(b"gold", previous_record_hash, query_id)
-    return bank[int(rng.integers(len(bank)))]
+def gold_task_for(previous_record_hash: bytes, query_id: bytes) -> GoldTask:
+    """The gold task of a gold round (:func:`node.round.gold.draw_gold_task`): from the
+    generated bank (or the operator's private one), seeded by the ledger head alone; the query
+    id, which the leader picks for free, is deliberately not an input (issue 20, finding 10)."""
+    del query_id  # kept in the signature for the callers; see node.round.gold
+    return draw_gold_task(previous_record_hash, private_bank())
 
 
 def check_events(
