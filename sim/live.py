@@ -56,7 +56,7 @@ from ranking.types import Comparisons
 from sim import aggregators
 from sim.engine import AGGREGATORS, RunRecord
 from sim.errors import SimError
-from sim.model import Task, task_bank
+from sim.model import JUDGING_EASE, Task, task_bank
 from sim.population import build_population
 from sim.scenario import Scenario
 
@@ -93,6 +93,21 @@ def check_live(scenario: Scenario) -> None:
         )
     if scenario.tasks.options != 4:
         raise LiveModeError("--live asks the 4-option questions of the sim bank: tasks.options=4")
+    tasks = scenario.tasks
+    if (
+        tasks.judging_ease != JUDGING_EASE
+        or tasks.judge_correlation != 0.0
+        or tasks.persuasiveness.sd != 0.0
+        or tasks.persuasiveness.mean != 0.0
+    ):
+        raise LiveModeError(
+            "--live runs the node's sim backend, whose judges have independent errors and a "
+            f"built-in advantage: set tasks.judging_ease = {JUDGING_EASE}, "
+            "tasks.judge_correlation = 0 and tasks.persuasiveness = { mean = 0, sd = 0 } so "
+            "that the engine it is compared with models the same judges"
+        )
+    if scenario.swarm.trust or scenario.swarm.gold_fraction > 0.0:
+        raise LiveModeError("--live runs the daemon's defaults: trust off and no gold rounds")
 
 
 def _mc_tasks() -> list[Task]:

@@ -29,6 +29,10 @@ def test_live_refuses_behaviours_the_daemon_cannot_play(
     with pytest.raises(LiveModeError, match="no calibration exams"):
         check_live(load_scenario(scenarios / "small-live.toml", {"nodes.honest.fresh": True}))
     check_live(load_scenario(scenarios / "small-live.toml"))
+    with pytest.raises(LiveModeError, match="judging_ease"):  # the engine's judges differ
+        check_live(load_scenario(scenarios / "small-live.toml", {"tasks.judging_ease": 0.0}))
+    with pytest.raises(LiveModeError, match="trust off"):
+        check_live(load_scenario(scenarios / "small-live.toml", {"swarm.trust": True}))
     path = scenarios / "clique-open.toml"
     assert main(["sim", "run", str(path), "--live", "--quiet", "--out", "/nonexistent"]) == 2
     assert "honest nodes only" in capsys.readouterr().err
