@@ -17,7 +17,9 @@
     ├── StoreError           the durable state store failed (disk full, corrupt database)
     ├── RoundFailed          a round could not reach its quorum
     ├── NotFound             a requested record or object does not exist on this node
-    └── LedgerMismatch       ``ledger verify`` found a record that does not replay
+    ├── LedgerMismatch       ``ledger verify`` found a record that does not replay
+    └── ModelError           a model file cannot be provided (in :mod:`node.models.errors`:
+                             ModelNotFound, ModelCorrupt, ModelFormatError)
 """
 
 from __future__ import annotations
