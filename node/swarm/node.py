@@ -39,7 +39,7 @@ from typing import Any
 
 import grpc
 
-from node.errors import NodeError, NotFound, RecordRejected, RoundFailed
+from node.errors import NodeError, NotFound, RoundFailed
 from node.ledger.trust import LedgerState
 from node.logging import get_logger
 from node.membership.registry import Member
@@ -52,6 +52,7 @@ from node.round.settings import RoundSettings
 from node.swarm.catchup import catch_up
 from node.swarm.evidence import EvidenceDesk
 from node.swarm.exams import Examiner
+from node.swarm.lease import fresh_members, reserve_next_height
 from node.swarm.links import PeerLinks
 from node.swarm.peer import Node, node_capabilities
 from node.swarm.queries import IssuedQueries
@@ -288,7 +289,7 @@ class SwarmNode(Node):
         """With trust on and an empty ledger, record the members this node sees as genesis."""
         if self.trust is None or self.store.head()[0] != 0:
             return
-        fresh = await self._fresh_members()
+        fresh = await fresh_members(self.membership)
         ids = sorted({m.node_id for m in fresh} | {self.node_id})
         genesis = messages_pb2.GenesisEvent(
             node_ids=ids, stake=self.trust.min_stake, params_digest=self.trust.digest()
@@ -326,36 +327,6 @@ class SwarmNode(Node):
         except (NodeError, ProtocolError) as exc:
             log.info("gold round failed", extra={"error": str(exc)[:200]})
 
-    async def _fresh_members(self) -> list[Member]:
-        """The membership view, refreshed when the registry answers (else the cached one)."""
-        try:
-            return list(await self.membership.refresh())
-        except Exception as exc:  # the registry is slow or restarting: use the cached view
-            log.warning("membership refresh failed", extra={"error": str(exc)[:200]})
-            return list(self.membership.members())
-
-    async def _reserve_next_height(self, members: dict[str, Member], timeout_ms: int) -> None:
-        """Take the swarm-wide lease on this node's next ledger height before leading.
-
-        Two leaders building records at one height would fork the ledger, so the membership's
-        coordinator (the Ray registry) grants each height to one leader at a time. A refused
-        lease means another leader's record is on its way: catch up and ask again, until the
-        round's deadline. The coordinator can delay a round but cannot forge one.
-        """
-        ttl_s = (self.settings.generate_deadline_ms + self.settings.rank_deadline_ms) / 1000 + 5
-        deadline = time.monotonic() + (timeout_ms / 1000 if timeout_ms else ttl_s)
-        while True:
-            height, _ = self.store.head()
-            if await self.membership.reserve(height, self.node_id, ttl_s):
-                return
-            if time.monotonic() > deadline:
-                raise RoundFailed(
-                    f"height {height} is leased to another leader and its record did not "
-                    "arrive in time; ask again"
-                )
-            await self.catch_up([m for m in members.values() if m.node_id != self.node_id])
-            await asyncio.sleep(0.05)
-
     async def _open_round(
         self,
         question: str,
@@ -386,22 +357,6 @@ class SwarmNode(Node):
             deadline_scale=leader.deadline_scale(self.settings, timeout_ms),
         )
 
-    def _verify_own_record_locked(self, record_env: Envelope, ctx: RoundContext) -> None:
-        """Run a member's check on this leader's own record before appending it (issue 20,
-        finding 3; ledger lock held).
-
-        The phases build the record with the functions a member recomputes and drop replies a
-        member would refuse, so this passes for every honest round; should a peer's reply
-        still slip through, the round fails here instead of this node appending (and
-        broadcasting) a record every member refuses as forged, and forking off.
-        """
-        try:
-            self.records.check_locked(record_env, ctx.height, ctx.head)
-        except RecordRejected as exc:
-            raise RoundFailed(
-                f"this leader's record would not pass a member's check ({exc}); not recorded"
-            ) from exc
-
     async def ask(
         self, question: str, *, timeout_ms: int = 0, query_id: bytes = b"", gold: bool = False
     ) -> RoundResult:
@@ -420,8 +375,16 @@ class SwarmNode(Node):
             return RoundResult(response_from_envelope(earlier, latency_ms), earlier)
         if self.trust is not None and self.store.head()[0] == 0:
             await self.ensure_genesis()
-        members = {m.node_id: m for m in await self._fresh_members()}
-        await self._reserve_next_height(members, timeout_ms)
+        members = {m.node_id: m for m in await fresh_members(self.membership)}
+        deadlines_s = (self.settings.generate_deadline_ms + self.settings.rank_deadline_ms) / 1000
+        await reserve_next_height(
+            self.membership,
+            self.node_id,
+            lambda: self.store.head()[0],
+            lambda: self.catch_up([m for m in members.values() if m.node_id != self.node_id]),
+            ttl_s=deadlines_s + 5,
+            timeout_ms=timeout_ms,
+        )
         ctx = await self._open_round(
             question, query_id or os.urandom(16), members, gold=gold, timeout_ms=timeout_ms
         )
@@ -440,7 +403,7 @@ class SwarmNode(Node):
                 # The ledger moved while the round ran (another leader's record arrived): the
                 # selection seed is stale, so this round cannot be recorded at this height.
                 raise RoundFailed("the ledger moved during the round; ask again")
-            self._verify_own_record_locked(record_env, ctx)
+            self.records.verify_own_locked(record_env, ctx.height, ctx.head)
             self.records.append_locked(checked, record_env, ctx.height, ctx.head)
             self.queries.recorded(ctx.query_id, record_env)
         timer.lap("record")

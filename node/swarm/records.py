@@ -17,7 +17,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from node.errors import RecordRejected
+from node.errors import RecordRejected, RoundFailed
 from node.ledger.replay import replay_ledger
 from node.ledger.state import apply_state
 from node.ledger.store import Store
@@ -107,6 +107,23 @@ class RecordBook:
             state=self.state,
             trust=self.trust,
         )
+
+    def verify_own_locked(self, envelope: Envelope, height: int, head: bytes) -> None:
+        """Run a member's check on a record this node made as leader, before appending it
+        (issue 20, finding 3; lock held).
+
+        The leader's phases build the record with the functions a member recomputes and drop
+        replies a member would refuse, so this passes for every honest round; should a peer's
+        reply still slip through, the round fails here (:class:`~node.errors.RoundFailed`)
+        instead of this node appending and broadcasting a record every member refuses as
+        forged, and forking off.
+        """
+        try:
+            self.check_locked(envelope, height, head)
+        except RecordRejected as exc:
+            raise RoundFailed(
+                f"this leader's record would not pass a member's check ({exc}); not recorded"
+            ) from exc
 
     def append_locked(
         self, checked: CheckedRecord, envelope: Envelope, height: int, head: bytes

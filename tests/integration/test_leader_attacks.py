@@ -144,7 +144,7 @@ async def test_one_member_cannot_get_the_leader_slashed(
         if not defended:
             monkeypatch.setattr(phases, "candidate_answers", lambda ctx, reply: True)
             monkeypatch.setattr(phases, "ballot_answers", pre_fix_ballot_rule)
-            monkeypatch.setattr(leader, "_verify_own_record_locked", lambda *args: None)
+            monkeypatch.setattr(leader.records, "verify_own_locked", lambda *args: None)
         query_id = await query_id_selecting(leader, liar.node_id)
         result = await leader.ask("What is 41 + 1?", query_id=query_id)
         if not defended:
