@@ -19,6 +19,8 @@ module         owns
 ``catchup``    :func:`catch_up`: fetching missed records from peers, each checked as submitted
 ``queries``    :class:`IssuedQueries`: one Query per query id for the rounds this node
                leads (a retried Ask gets the recorded round back)
+``lease``      :func:`fresh_members`, :func:`reserve_next_height`: before leading, the view
+               and the swarm-wide lease on the next ledger height
 ``links``      :class:`PeerLinks`: peer clients, deadline-bound fan-outs, background sends
 ``status``     :func:`status_response` (``Status``), :func:`response_from_record` (``Ask``)
 ``service``    :class:`SwarmServicer`: the client-facing ``SwarmService`` (ask, get record,

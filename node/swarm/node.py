@@ -15,7 +15,8 @@ request) with:
 * ``queries`` (:class:`~node.swarm.queries.IssuedQueries`): one Query per query id for the
   rounds this node leads (a retried Ask gets the recorded round back);
 * leading a round (:meth:`SwarmNode.ask`): the phases of :mod:`node.round.leader` in order,
-  under the swarm-wide height lease, then the append and the broadcast; blind gold rounds
+  under the swarm-wide height lease (:mod:`node.swarm.lease`), then the append and the
+  broadcast; blind gold rounds
   (:meth:`SwarmNode.run_gold_round`); catching up (:func:`node.swarm.catchup.catch_up`);
   status (:mod:`node.swarm.status`).
 
