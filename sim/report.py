@@ -175,6 +175,9 @@ def write_sweep(sweep: dict[str, Any], sweep_json: str, out_dir: Path) -> list[P
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     xs = [p["adversary_fraction"] for p in points]
+    by_share = len(set(xs)) > 1
+    if not by_share:  # a sensitivity sweep: one point per parameter combination
+        xs = list(range(len(points)))
     order = sorted(range(len(points)), key=lambda i: (xs[i], i))
     for agg in PLOT_AGGREGATORS:
         ys = [points[i]["accuracy"][agg] for i in order]
@@ -182,7 +185,14 @@ def write_sweep(sweep: dict[str, Any], sweep_json: str, out_dir: Path) -> list[P
         hi = [points[i]["accuracy_ci95"][agg][1] - ys[k] for k, i in enumerate(order)]
         style = {"linewidth": 2.5} if agg == DEFAULT_AGGREGATOR else {"linewidth": 1.2}
         ax.errorbar([xs[i] for i in order], ys, yerr=[lo, hi], label=agg, capsize=3, **style)
-    ax.set_xlabel("adversaries' share of nodes")
+    if by_share:
+        ax.set_xlabel("adversaries' share of nodes")
+    else:
+        labels = [
+            ", ".join(f"{k.split('.')[-1]}={v}" for k, v in p["params"].items()) for p in points
+        ]
+        ax.set_xticks(xs, labels, rotation=30, ha="right", fontsize=7)
+        ax.set_xlabel("parameters")
     ax.set_ylabel("accuracy (95% interval)")
     ax.set_ylim(0, 1)
     ax.set_title(sweep["scenario"])
@@ -192,16 +202,29 @@ def write_sweep(sweep: dict[str, Any], sweep_json: str, out_dir: Path) -> list[P
     fig.savefig(paths[-1], dpi=100)
     plt.close(fig)
 
+    seeds = points[0].get("seeds", []) if points else []
     lines = [
         f"# sweep of {sweep['scenario']}",
         "",
-        "| parameters | adversaries | " + " | ".join(PLOT_AGGREGATORS) + " |",
-        "|---|---:|" + "---:|" * len(PLOT_AGGREGATORS),
+        *(
+            [f"Means over {len(seeds)} seeds ({', '.join(map(str, seeds))}) per point.", ""]
+            if len(seeds) > 1
+            else []
+        ),
+        "| parameters | adversaries | "
+        + " | ".join(PLOT_AGGREGATORS)
+        + f" | {DEFAULT_AGGREGATOR} 95% interval | adversary reputation (final) |",
+        "|---|---:|" + "---:|" * (len(PLOT_AGGREGATORS) + 2),
     ]
     for point in points:
         params = ", ".join(f"`{k}={v}`" for k, v in point["params"].items())
         cells = " | ".join(_pct(point["accuracy"][a]) for a in PLOT_AGGREGATORS)
-        lines.append(f"| {params} | {_pct(point['adversary_fraction'])} | {cells} |")
+        low, high = point["accuracy_ci95"][DEFAULT_AGGREGATOR]
+        share = _pct(point["final_adversary_reputation_share"])
+        lines.append(
+            f"| {params} | {_pct(point['adversary_fraction'])} | {cells} | "
+            f"{_pct(low)} - {_pct(high)} | {share} |"
+        )
     lines += ["", "![accuracy vs adversary share](accuracy_vs_adversary.png)", ""]
     paths[1].write_text("\n".join(lines), encoding="utf-8")
     return paths

@@ -1,46 +1,36 @@
 """Adaptive adversaries: each option does better, against the aggregator whose defence it
 games, than its non-adaptive twin on the same seeds.
 
-The swarm: 40 nodes, 15 generators and 20 rankers per round, 20% gold rounds, judges one
-logit better than generators (so the honest swarm works and there is something to attack),
-a 30% team pushing the popular distractor. Each comparison is averaged over two seeds.
+The swarm is sim/scenarios/adaptive.toml: 40 nodes, 15 generators and 20 rankers per round,
+20% gold rounds, judges one logit better than generators (so the honest swarm works and there
+is something to attack), a 30% team pushing the popular distractor. Each comparison is averaged
+over two seeds.
 """
 
 from __future__ import annotations
 
-import copy
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
 from sim.engine import simulate
-from sim.scenario import parse_scenario
+from sim.scenario import load_scenario
 
-BASE: dict[str, Any] = {
-    "name": "adaptive",
-    "seed": 1,
-    "rounds": 200,
-    "swarm": {"nodes": 40, "generators": 15, "rankers": 20, "gold_fraction": 0.2},
-    "tasks": {"judging_ease": 1.0, "difficulty": {"mean": 0.5, "sd": 1.0}},
-    "nodes": [
-        {"name": "honest", "behaviour": "honest"},
-        {"name": "team", "behaviour": "clique", "fraction": 0.3},
-    ],
-}
+SCENARIO = Path(__file__).resolve().parents[2] / "sim" / "scenarios" / "adaptive.toml"
 SEEDS = (1, 2)
 
 
 def outcome(team: dict[str, Any], swarm: dict[str, Any] | None = None) -> dict[str, float]:
     """Mean over SEEDS of accuracies, the weighted aggregator's capture rate and the team's
-    final reputation share."""
+    final reputation share (``team``: options of the shipped scenario's team group)."""
     rows = []
     for seed in SEEDS:
-        data = copy.deepcopy(BASE)
-        data["seed"] = seed
-        data["nodes"][1].update(team)
-        data["swarm"].update(swarm or {})
-        record = simulate(parse_scenario(data))
+        overrides: dict[str, Any] = {"seed": seed}
+        overrides.update({f"nodes.team.{key}": value for key, value in team.items()})
+        overrides.update({f"swarm.{key}": value for key, value in (swarm or {}).items()})
+        record = simulate(load_scenario(SCENARIO, overrides))
         rows.append(
             {
                 "plain-bt": float(record.correct["plain-bt"].mean()),

@@ -71,6 +71,7 @@ def test_bad_scenario_exits_2_with_the_key(
         "prompt-injection",
         "small-live",
         "mixed-small",
+        "adaptive",
     ],
 )
 def test_shipped_scenarios_load(scenarios: Path, name: str) -> None:
