@@ -141,6 +141,7 @@ class Gateway:
         keepalive_s: float = DEFAULT_KEEPALIVE_S,
         max_concurrent: int = DEFAULT_MAX_CONCURRENT,
         api_keys: Sequence[str] = (),
+        node_api_key: str = "",
     ) -> None:
         if not node_addresses:
             raise ValueError("the gateway needs at least one node address")
@@ -155,6 +156,10 @@ class Gateway:
         if any(not key.strip() for key in api_keys):
             raise ValueError("an API key must not be empty")
         self._api_keys = [key.strip().encode() for key in api_keys]
+        #: presented to nodes that require a key for Ask on their peer port (issue 20)
+        self._ask_metadata = (
+            (("authorization", f"Bearer {node_api_key.strip()}"),) if node_api_key.strip() else ()
+        )
         self._in_flight = 0
         self.registry = CollectorRegistry()
         self._requests = Counter(
@@ -183,7 +188,9 @@ class Gateway:
         offset = random.randrange(len(self.node_addresses))
         order = [*range(offset, len(self.node_addresses)), *range(offset)]
         self._next = itertools.cycle(order)
-        self.app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self._authorize])
+        self.app = web.Application(
+            client_max_size=MAX_BODY_BYTES, middlewares=[self._json_errors, self._authorize]
+        )
         self.app.router.add_post("/v1/chat/completions", self.handle_chat)
         self.app.router.add_get("/v1/models", self.handle_models)
         self.app.router.add_get("/healthz", self.handle_health)
@@ -205,6 +212,24 @@ class Gateway:
         # Compare against every key, so the time taken does not tell which one matched.
         matches = [hmac.compare_digest(given, key) for key in self._api_keys]
         return scheme.lower() == "bearer" and any(matches)
+
+    @web.middleware
+    async def _json_errors(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """The router's own 4xx (no such path, wrong method) in OpenAI's error shape too."""
+        try:
+            response: web.StreamResponse = await handler(request)
+        except web.HTTPException as exc:
+            if not 400 <= exc.status < 500:
+                raise
+            code = exc.reason.lower().replace(" ", "_")
+            return _error(
+                exc.status,
+                f"{exc.reason}: {request.method} {request.path}",
+                "invalid_request_error",
+                code,
+                headers={k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")},
+            )
+        return response
 
     @web.middleware
     async def _authorize(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -254,6 +279,7 @@ class Gateway:
                         question=question, timeout_ms=int(self.timeout_s * 1000)
                     ),
                     timeout=self.timeout_s + 5,
+                    metadata=self._ask_metadata,
                 )
                 self.round_finished(address, bytes(response.record_id))
                 return response

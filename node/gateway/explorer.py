@@ -68,6 +68,8 @@ DEFAULT_MAX_SUBSCRIBERS = 32
 #: events one slow page may have queued before its stream is closed (it reconnects)
 QUEUE_SIZE = 64
 KEEPALIVE_S = 15.0
+#: how often an idle event stream checks that its page is still there, seconds
+_CHECK_S = 1.0
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
@@ -143,6 +145,7 @@ class Explorer:
         app.router.add_get("/explorer/api/records/{record_id}", self.handle_record)
         app.router.add_get("/explorer/api/events", self.handle_events)
         app.on_response_prepare.append(self._security_headers)
+        app.on_shutdown.append(self._end_streams)
         app.on_cleanup.append(self._close)
 
     @staticmethod
@@ -151,6 +154,13 @@ class Explorer:
             response.headers["Content-Security-Policy"] = CSP
             response.headers["X-Content-Type-Options"] = "nosniff"
             response.headers["Referrer-Policy"] = "no-referrer"
+
+    async def _end_streams(self, _app: web.Application) -> None:
+        """End every event stream, so the server's shutdown does not wait for them."""
+        for subscriber in list(self._subscribers):
+            while not subscriber.queue.empty():
+                subscriber.queue.get_nowait()
+            subscriber.queue.put_nowait(("_close", None))
 
     async def _close(self, _app: web.Application) -> None:
         tasks = [*self._tasks, *([self._poller] if self._poller else [])]
@@ -260,15 +270,22 @@ class Explorer:
         self._ensure_poller()
         try:
             await _send(stream, "hello", self.overview())
+            quiet_since = time.monotonic()
             while True:
                 try:
-                    name, data = await asyncio.wait_for(subscriber.queue.get(), KEEPALIVE_S)
+                    name, data = await asyncio.wait_for(subscriber.queue.get(), _CHECK_S)
                 except TimeoutError:
-                    await stream.write(b": keep-alive\n\n")
+                    transport = request.transport
+                    if transport is None or transport.is_closing():
+                        break  # the page went away
+                    if time.monotonic() - quiet_since >= KEEPALIVE_S:
+                        await stream.write(b": keep-alive\n\n")
+                        quiet_since = time.monotonic()
                     continue
-                if name == "_overflow":
-                    break  # this page fell behind; it reconnects and reloads its data
+                if name == "_close":
+                    break  # this page fell behind, or the gateway stops; a page reconnects
                 await _send(stream, name, data)
+                quiet_since = time.monotonic()
         except ConnectionResetError:
             pass
         finally:
@@ -440,7 +457,7 @@ class Explorer:
             except asyncio.QueueFull:
                 while not subscriber.queue.empty():
                     subscriber.queue.get_nowait()
-                subscriber.queue.put_nowait(("_overflow", None))
+                subscriber.queue.put_nowait(("_close", None))
 
     def _ensure_poller(self) -> None:
         if self._poller is None or self._poller.done():

@@ -3,7 +3,7 @@
 explorer's views and endpoints are tested without running rounds.
 
 The sample record is well formed and every signature in it is valid, but its aggregation is
-made up (the first cluster wins): views only display a record, they do not recompute it.
+made up (the first answer wins): views only display a record, they do not recompute it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 
 from node.gateway.app import Gateway
-from node.round.clustering import cluster_candidates
+from node.round.clustering import cluster_candidates, own_cluster
 from node.testing import make_query, make_rank_request
 from protocol.hashing import candidate_set_digest, payload_hash
 from protocol.signing import Envelope, seal
@@ -35,8 +35,9 @@ def sample_record(
     rankers: int = 2,
     gold: tuple[str, str] | None = None,
 ) -> Envelope:
-    """A leader-signed ConsensusRecord: generator ``i`` answered ``answers[i]``, ``rankers``
-    rankers judged every adjacent pair of the clusters (the earlier one wins), cluster 0 won."""
+    """A leader-signed ConsensusRecord: generator ``i`` answered ``answers[i]``; the cluster of
+    ``answers[0]`` won (strength 1, the others -1), each of ``rankers`` rankers having judged
+    it better than every other cluster with confidence 0.9."""
     clock = FakeClock()
     leader = test_identity(0)
     generators = [test_identity(1 + i) for i in range(len(answers))]
@@ -70,7 +71,9 @@ def sample_record(
     ]
     clusters = cluster_candidates(answers, [""] * len(answers), query_id, cluster=False)
     n = len(clusters)
-    pairs = [(i, i + 1) for i in range(n - 1)]
+    winner = own_cluster(clusters, 0)
+    others = [i for i in range(n) if i != winner]
+    pairs = [(winner, j) for j in others]
     request = make_rank_request(
         leader,
         swarm_id,
@@ -97,12 +100,13 @@ def sample_record(
         )
         for r in judges
     ]
+    strengths = [1.0 if i == winner else -1.0 for i in range(n)]
     outcome = messages_pb2.AggregationOutcome(
-        strengths=[1.0 - i for i in range(n)],
-        lower=[0.5 - i for i in range(n)],
-        upper=[1.5 - i for i in range(n)],
-        winner=0,
-        tied_for_first=[0],
+        strengths=strengths,
+        lower=[s - 0.5 for s in strengths],
+        upper=[s + 0.5 for s in strengths],
+        winner=winner,
+        tied_for_first=[winner],
         ranker_weights=[1.0] * rankers,
     )
     record = messages_pb2.ConsensusRecord(
@@ -117,7 +121,7 @@ def sample_record(
         rank_request=request,
         ballots=ballots,
         outcome=outcome,
-        answer=clusters[0].answer,
+        answer=clusters[winner].answer,
         absent_ids=[],
     )
     if gold is not None:

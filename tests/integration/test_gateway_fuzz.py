@@ -1,9 +1,11 @@
 """The gateway under a property-based fuzz (issue 19): arbitrary JSON, deep nesting, wrong
 types for every documented field, random bytes, odd charsets, content types and content
 encodings, with and without an API key, sent over HTTP on loopback to a gateway whose swarm is
-a counting fake. Every reply is a 2xx or a typed 4xx (OpenAI's error shape), never a 5xx; a
-refused request starts no round and an accepted one exactly one; the streaming path ends with
-``[DONE]``; and the HTTP status agrees with the pure validator's verdict."""
+a counting fake ledger (:class:`~node.gateway.testing.FakeSwarmGateway`). Every reply is a 2xx
+or a typed 4xx (OpenAI's error shape), never a 5xx; a refused request starts no round and an
+accepted one exactly one; the streaming path ends with ``[DONE]``; the HTTP status agrees with
+the pure validator's verdict; and the explorer's JSON endpoints, under random paths, queries,
+methods and keys, answer the same way and start no round."""
 
 from __future__ import annotations
 
@@ -23,30 +25,12 @@ from hypothesis.control import currently_in_test_context
 
 from node.gateway.app import Gateway
 from node.gateway.request import MAX_BODY_BYTES, RequestError, parse_chat_request
-from protocol.v1 import services_pb2
+from node.gateway.testing import FakeSwarmGateway
+from protocol.hashing import payload_hash
 
 pytestmark = pytest.mark.integration
 KEY = "fuzz-key"
 USER = [{"role": "user", "content": "What is 17 + 25?"}]
-
-
-class CountingGateway(Gateway):
-    """A gateway whose swarm is a fake that counts the rounds it is asked to run."""
-
-    rounds = 0
-
-    async def call_ask(self, question: str) -> services_pb2.AskResponse:
-        self.rounds += 1
-        await asyncio.sleep(0)
-        return services_pb2.AskResponse(
-            answer="42",
-            record_id=bytes(32),
-            height=self.rounds,
-            candidates=[services_pb2.ScoredCandidate(index=0, answer="42", strength=1.0)],
-            tied_for_first=[0],
-            participants=["a", "b"],
-            leader_id="a",
-        )
 
 
 @dataclass
@@ -62,7 +46,7 @@ class Harness:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self.gateway = CountingGateway(["127.0.0.1:9"], api_keys=[KEY], keepalive_s=0.01)
+        self.gateway = FakeSwarmGateway(api_keys=[KEY], keepalive_s=0.01)
         self.url = self.loop.run_until_complete(self.gateway.start())
         self.session = self.loop.run_until_complete(self._session())
 
@@ -71,7 +55,7 @@ class Harness:
         return aiohttp.ClientSession(auto_decompress=False)
 
     def request(
-        self, method: str, path: str, raw: bytes = b"", headers: dict[str, str] | None = None
+        self, method: str, path: str, raw: bytes = b"", headers: dict[str, Any] | None = None
     ) -> Reply:
         async def send() -> Reply:
             all_headers = {"Content-Type": "application/json", **(headers or {})}
@@ -331,6 +315,75 @@ def test_healthz_shows_node_addresses_only_with_a_key(harness: Harness) -> None:
         assert reply.status == 200 and json.loads(reply.body) == {"status": "ok"}
     reply = harness.request("GET", "/healthz", headers=AUTH)
     assert json.loads(reply.body) == {"status": "ok", "nodes": ["127.0.0.1:9"]}
+
+
+def _query(path: str, value: str) -> str:
+    from urllib.parse import urlencode
+
+    return f"{path}?{urlencode({'limit': value})}"
+
+
+def _record_path(text: str) -> str:
+    from urllib.parse import quote
+
+    return "/explorer/api/records/" + quote(text, safe="")
+
+
+HEX = "0123456789abcdef"
+EXPLORER_PATHS = st.one_of(
+    st.sampled_from(
+        [
+            "/explorer/api/overview",
+            "/explorer/api/members",
+            "/explorer/api/rounds",
+            "/explorer/",
+            "/explorer/static/explorer.js",
+            "/explorer/static/../app.py",
+            "/explorer/api/",
+            "/v1/nowhere",
+            "/",
+        ]
+    ),
+    st.text(max_size=8).map(lambda t: _query("/explorer/api/rounds", t)),
+    st.integers(-5, 80).map(lambda n: _query("/explorer/api/rounds", str(n))),
+    st.text(max_size=70).map(_record_path),
+    st.text(HEX + "ABCDEFxyz", min_size=62, max_size=66).map(_record_path),
+    st.just("RECORD"),  # the id of a record the fake ledger holds
+    st.text(st.characters(codec="ascii", exclude_characters="?#"), max_size=30).map(
+        lambda t: "/explorer/api/" + t.lstrip("/")
+    ),
+)
+
+
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    EXPLORER_PATHS,
+    st.sampled_from(["GET", "GET", "GET", "GET", "POST", "DELETE", "HEAD"]),
+    st.sampled_from(["valid", "valid", "wrong", "missing"]),
+)
+def test_explorer_endpoints_get_a_2xx_or_a_typed_4xx(
+    harness: Harness, path: str, method: str, auth: str
+) -> None:
+    record_id = None
+    if path == "RECORD":
+        if not harness.gateway.records:
+            body = json.dumps({"messages": USER}).encode()
+            harness.request("POST", "/v1/chat/completions", body, AUTH)
+        record_id = payload_hash(harness.gateway.records[-1]).hex()
+        path = _record_path(record_id)
+    key = {"valid": f"Bearer {KEY}", "wrong": "Bearer x", "missing": None}[auth]
+    before = harness.gateway.rounds
+    reply = harness.request(method, path, b"", {"Authorization": key})
+    if currently_in_test_context():
+        event(f"explorer {reply.status}")
+    assert reply.status < 500, (path, reply.status, reply.body[:300])
+    assert harness.gateway.rounds == before, "an explorer read started a round"
+    if reply.status >= 400 and method != "HEAD":
+        _check_error(reply)
+    if record_id is not None and auth == "valid" and method == "GET":
+        assert reply.status == 200 and json.loads(reply.body)["record_id"] == record_id
 
 
 async def test_healthz_without_keys_lists_the_nodes() -> None:
