@@ -2,7 +2,9 @@
 front of one or more nodes until SIGTERM / SIGINT.
 
 Prints one JSON ready line on stdout (``{"event": "ready", "url": "http://HOST:PORT/v1",
-"nodes": [...]}``) once the port is bound, like ``node run``.
+"explorer": "http://HOST:PORT/explorer/", "nodes": [...], "auth": BOOL}``) once the port is
+bound, like ``node run``. The swarm explorer page (:mod:`node.gateway.explorer`) is served on
+the same port.
 
 API keys (optional; without any the gateway is open, so bind it to a private address): one per
 line in ``--api-keys-file`` (``#`` comments and blank lines skipped) and/or comma-separated in
@@ -78,7 +80,13 @@ async def serve_gateway(
     stop_on_signals(loop, stop)
     url = await gateway.start(host, int(port))
     try:
-        ready = {"event": "ready", "url": url, "nodes": nodes, "auth": bool(api_keys)}
+        ready = {
+            "event": "ready",
+            "url": url,
+            "explorer": gateway.explorer_url,
+            "nodes": nodes,
+            "auth": bool(api_keys),
+        }
         print(json.dumps(ready), flush=True)
         await stop.wait()
     finally:
@@ -97,9 +105,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     gateway = subparsers.add_parser(
         "gateway",
         help="serve the OpenAI-compatible HTTP gateway in front of nodes",
-        description="Serve POST /v1/chat/completions, GET /v1/models and GET /healthz; each "
-        "completion is one consensus round through a node's SwarmService (failover in turn); "
-        '"stream": true is answered with server-sent events.',
+        description="Serve POST /v1/chat/completions, GET /v1/models, GET /healthz and the swarm "
+        "explorer page (GET /explorer/); each completion is one consensus round through a node's "
+        'SwarmService (failover in turn); "stream": true is answered with server-sent events.',
     )
     gateway.add_argument(
         "--nodes", required=True, help="comma-separated node gRPC addresses host:port"

@@ -16,6 +16,7 @@ def _print_up(swarm: LocalSwarm) -> None:
     for node in swarm.nodes:
         print(f"  node {node.index}: {node.node_id[:16]} gRPC {node.address}")
     print(f"gateway: {swarm.gateway.url}  (OpenAI-compatible; model 'swarmrank-consensus')")
+    print(f"explorer: {swarm.gateway.explorer_url}  (rounds, members and ledger, live)")
     print('ask with: swarmrank ask "What is 17 + 25?"')
 
 

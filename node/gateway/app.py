@@ -201,6 +201,7 @@ class Gateway:
         self.app.on_cleanup.append(self._close)
         self._runner: web.AppRunner | None = None
         self.url = ""
+        self.explorer_url = ""
 
     def _authorized(self, request: web.Request) -> bool:
         """Whether ``request`` carries ``Authorization: Bearer <key>`` for a configured key
@@ -261,6 +262,7 @@ class Gateway:
         addresses = self._runner.addresses
         bound = addresses[0][1] if addresses else port
         self.url = f"http://{host}:{bound}/v1"
+        self.explorer_url = f"http://{host}:{bound}/explorer/"
         return self.url
 
     async def stop(self) -> None:
