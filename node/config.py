@@ -125,6 +125,12 @@ class NodeConfig:
     round_generate_deadline_ms: int = 30_000  # generation phase deadline
     round_rank_deadline_ms: int = 30_000  # ranking phase deadline
     round_gold_fraction: float = 0.0  # share of live rounds followed by a blind gold round, 0..1
+    round_gold_bank_file: str = ""  # operator's private gold bank (JSON list); same on every node
+
+    # --- who may Ask through this node's peer port (SwarmService.Ask; issue 20) ---
+    ask_api_keys_file: str = ""  # keys Ask requires as "authorization: Bearer KEY", one a line
+    ask_allowed_networks: str = ""  # comma-separated CIDRs that may Ask without a key
+    ask_max_concurrent_per_caller: int = 32  # Asks one caller (key or address) may run at once
 
     # --- trust (admission, stake, slashing, weight caps; every member must agree) ---
     trust_mode: str = "off"  # "on": calibration exams, stake, slashing, caps; "off": none
@@ -257,6 +263,18 @@ def _check_sha256(value: str) -> None:
         raise ValueError('64 hex digits or "" (unchecked)')
 
 
+def _check_networks(value: str) -> None:
+    import ipaddress
+
+    for item in (v.strip() for v in value.split(",")):
+        if not item:
+            continue
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError as exc:
+            raise ValueError(f'comma-separated CIDRs ("10.0.0.0/8, 127.0.0.1"); {exc}') from exc
+
+
 def _check_message_bytes(value: int) -> None:
     if not 1024 <= value <= 2**31 - 1:
         raise ValueError("an integer from 1024 to 2147483647")
@@ -314,6 +332,8 @@ _CHECKS: dict[str, Callable[[Any], None]] = {
     "round_generate_deadline_ms": _check_range(1, 3_600_000),
     "round_rank_deadline_ms": _check_range(1, 3_600_000),
     "round_gold_fraction": _check_range(0.0, 1.0),
+    "ask_allowed_networks": _check_networks,
+    "ask_max_concurrent_per_caller": _check_range(1, 100_000),
     "trust_mode": _check_choice(("off", "on")),
     "trust_judging_pass": _check_range(1, 1000),
     "trust_judging_items": _check_range(1, 1000),

@@ -11,6 +11,7 @@
     ├── Overloaded           a local limit (concurrency, rate) was exceeded
     ├── Rejected             a peer or the local node refused a message (with the reason)
     │   ├── NotSelected      this node is not a generator / ranker of the round it was asked for
+    │   ├── Unauthenticated  a client call without the credentials this node requires (API key)
     │   └── RecordRejected   a consensus record that does not verify or recompute (names the field)
     ├── NotSupported         an endpoint this node does not serve (yet)
     ├── InvalidReply         a peer's reply failed verification (bad signature, wrong content)
@@ -86,6 +87,13 @@ class NotSelected(Rejected):
     """This node is not among the generators / rankers of the round it was asked to serve."""
 
     reason = "not_selected"
+
+
+class Unauthenticated(Rejected):
+    """A client call without the credentials this node requires (``Ask`` without a valid API
+    key, :mod:`node.swarm.service`); maps to ``UNAUTHENTICATED``."""
+
+    reason = "unauthenticated"
 
 
 class NotSupported(NodeError):

@@ -37,6 +37,8 @@ def parse_nodes(text: str) -> list[str]:
 
 
 API_KEYS_ENV = "SWARMRANK_GATEWAY_API_KEYS"
+#: the key the gateway (and `swarmrank ask`) present to nodes whose Ask needs one (issue 20)
+ASK_KEY_ENV = "SWARMRANK_ASK_API_KEY"
 
 
 def load_api_keys(path: str | None, environ: dict[str, str] | os._Environ[str]) -> list[str]:
@@ -60,6 +62,7 @@ async def serve_gateway(
     timeout_s: float,
     max_concurrent: int | None = None,
     api_keys: list[str] | None = None,
+    node_api_key: str = "",
 ) -> int:
     from node.gateway.app import DEFAULT_MAX_CONCURRENT, Gateway
 
@@ -71,7 +74,11 @@ async def serve_gateway(
         raise ConfigError(f"invalid --listen {listen!r}: expected host:port")
     try:
         gateway = Gateway(
-            nodes, timeout_s=timeout_s, max_concurrent=max_concurrent, api_keys=api_keys or ()
+            nodes,
+            timeout_s=timeout_s,
+            max_concurrent=max_concurrent,
+            api_keys=api_keys or (),
+            node_api_key=node_api_key,
         )
     except ValueError as exc:  # the Gateway validates its own settings
         raise ConfigError(f"gateway: {exc}") from exc
@@ -97,7 +104,14 @@ async def serve_gateway(
 def cmd_gateway(args: argparse.Namespace) -> int:
     keys = load_api_keys(args.api_keys_file, os.environ)
     return asyncio.run(
-        serve_gateway(parse_nodes(args.nodes), args.listen, args.timeout, args.max_concurrent, keys)
+        serve_gateway(
+            parse_nodes(args.nodes),
+            args.listen,
+            args.timeout,
+            args.max_concurrent,
+            keys,
+            os.environ.get(ASK_KEY_ENV, ""),
+        )
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -51,10 +52,12 @@ def _print_answer(response: Any, console: Any) -> None:
     )
 
 
-async def call_ask(addresses: list[str], question: str, timeout_s: float) -> Any:
+async def call_ask(
+    addresses: list[str], question: str, timeout_s: float, node_api_key: str = ""
+) -> Any:
     from node.gateway.app import Gateway
 
-    gateway = Gateway(addresses, timeout_s=timeout_s)
+    gateway = Gateway(addresses, timeout_s=timeout_s, node_api_key=node_api_key)
     try:
         return await gateway.call_ask(question)
     finally:
@@ -69,7 +72,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from node.gateway.app import response_to_json
 
     try:
-        response = asyncio.run(call_ask(_addresses(args), args.question, args.timeout))
+        from node.cli.gateway import ASK_KEY_ENV
+
+        node_api_key = os.environ.get(ASK_KEY_ENV, "")
+        response = asyncio.run(
+            call_ask(_addresses(args), args.question, args.timeout, node_api_key)
+        )
     except grpc.aio.AioRpcError as exc:
         print(f"swarmrank: error: {exc.code().name}: {exc.details()}", file=sys.stderr)
         return 1

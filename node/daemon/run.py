@@ -22,6 +22,7 @@ import json
 import os
 import signal
 import sys
+from pathlib import Path
 from typing import TextIO
 
 from node.backends.base import ModelBackend
@@ -33,10 +34,11 @@ from node.logging import configure_logging, get_logger
 from node.membership.registry import RayMembership
 from node.membership.static import StaticMembership, member_from_address
 from node.metrics import NodeMetrics
+from node.round.gold import load_private_bank, use_private_bank
 from node.round.settings import RoundSettings
 from node.swarm.node import SwarmNode
 from node.swarm.peer import Node, NodeLimits
-from node.swarm.service import SwarmServicer
+from node.swarm.service import AskGuard, AskPolicy, SwarmServicer, load_ask_keys
 from node.transport.ratelimit import RateLimiter
 from node.transport.server import ExtraService, NodeServer
 from node.transport.tls import channel_credentials_from_config, server_credentials_from_config
@@ -165,6 +167,27 @@ def make_rate_limiter(config: NodeConfig) -> RateLimiter | None:
     return RateLimiter(config.rate_limit_per_s, config.rate_limit_burst)
 
 
+def ask_guard(config: NodeConfig) -> AskGuard:
+    """Who may Ask through the peer port (:class:`~node.swarm.service.AskGuard`)."""
+    keys: tuple[str, ...] = ()
+    if config.ask_api_keys_file:
+        keys = load_ask_keys(Path(config.ask_api_keys_file).expanduser())
+    networks = tuple(n.strip() for n in config.ask_allowed_networks.split(",") if n.strip())
+    return AskGuard(
+        AskPolicy(
+            api_keys=keys,
+            allowed_networks=networks,
+            max_concurrent_per_caller=config.ask_max_concurrent_per_caller,
+        )
+    )
+
+
+def use_gold_bank(config: NodeConfig) -> None:
+    """Load the operator's private gold bank, when configured, for this process's gold draws."""
+    if config.round_gold_bank_file:
+        use_private_bank(load_private_bank(Path(config.round_gold_bank_file).expanduser()))
+
+
 def build_node(
     config: NodeConfig, identity: Identity, backend: ModelBackend, store: Store
 ) -> SwarmNode:
@@ -272,6 +295,8 @@ async def run_node(
     """Run a node until SIGTERM / SIGINT (or ``stop`` is set); return the exit code."""
     configure_logging(config.log_level, config.log_format)
     identity = load_or_create_identity(config, init_key=init_key)
+    use_gold_bank(config)
+    guard = ask_guard(config)
     stop = stop or asyncio.Event()
     store = Store(config.database_file)
     backend = make_backend(config)
@@ -293,7 +318,7 @@ async def run_node(
             extra_services=[
                 ExtraService(
                     "protocol.v1.SwarmService",
-                    SwarmServicer(node),
+                    SwarmServicer(node, guard),
                     services_pb2_grpc.add_SwarmServiceServicer_to_server,
                 )
             ],

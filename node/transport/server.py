@@ -10,6 +10,7 @@ service and server reflection. Errors become status codes in exactly one place,
 error                                       status                  why
 ==========================================  ======================  =============================
 InvalidSignature, UnknownSigner             UNAUTHENTICATED         who signed is not acceptable
+Unauthenticated                             UNAUTHENTICATED         a client without its API key
 Malformed, WrongKind, WrongSwarm,           INVALID_ARGUMENT        the request itself is wrong
 StaleTimestamp, InvalidEvidence
 Oversize, Overloaded                        RESOURCE_EXHAUSTED      a size or load limit
@@ -48,6 +49,7 @@ from node.errors import (
     Rejected,
     RoundFailed,
     StoreError,
+    Unauthenticated,
 )
 from node.logging import get_logger
 from node.swarm.peer import Node
@@ -87,6 +89,7 @@ _STATUS_TABLE: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
     (InvalidEvidence, grpc.StatusCode.INVALID_ARGUMENT),
     (ProtocolError, grpc.StatusCode.INVALID_ARGUMENT),
     (Overloaded, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
     (Rejected, grpc.StatusCode.FAILED_PRECONDITION),
     (NotSupported, grpc.StatusCode.UNIMPLEMENTED),
     (NotFound, grpc.StatusCode.NOT_FOUND),
