@@ -7,10 +7,11 @@ at start-up and then passed down (nothing else reads the environment):
 
 In the TOML file a field is written either at the top level under its full name
 (``openai_model = "..."``) or inside the section named by its prefix (``[openai] model = "..."``;
-sections: ``openai``, ``llama``, ``sim``, ``limits``, ``metrics``, ``log``, ``ray``, ``tls``). The
-environment variable of a field is ``SWARMRANK_`` + its name in upper case
-(``SWARMRANK_OPENAI_MODEL``). Every invalid value raises :class:`~node.errors.ConfigError` with
-one line naming the field, the source and the accepted values. ``node/example.toml`` documents
+sections: ``openai``, ``llama``, ``sim``, ``limits``, ``metrics``, ``log``, ``ray``, ``tls``,
+``round``, ``trust``, ``ask``). The environment variable of a field is ``SWARMRANK_`` + its
+name in upper case (``SWARMRANK_OPENAI_MODEL``). Every invalid value raises
+:class:`~node.errors.ConfigError` with one line naming the field, the source and the accepted
+values. ``node/example.toml`` documents
 every field.
 """
 
@@ -47,6 +48,7 @@ SECTIONS: dict[str, str] = {
     "trust": "trust_",
     "node": "",
     "tls": "tls_",
+    "ask": "ask_",
 }
 
 
