@@ -26,7 +26,11 @@ only to a caller with a valid key (to others it answers ``{"status": "ok"}``).
 
 At most ``max_concurrent`` rounds run at once through one gateway; a request beyond that gets
 429 (``rate_limit_error``, ``Retry-After: 1``) at once rather than queueing rounds the swarm
-cannot absorb.
+cannot absorb. A path or method the router does not serve also answers in OpenAI's error shape.
+
+The swarm explorer (``/explorer/``, ``/`` redirects there) is :mod:`node.gateway.explorer`; it
+reads the nodes through :meth:`Gateway.call_status` and :meth:`Gateway.call_get_record`, and
+each round this gateway serves is pushed to open pages as soon as it is recorded.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from node.testing import in_process_swarm
 
 pytestmark = pytest.mark.integration
 SETTINGS = RoundSettings(generate_deadline_ms=5000, rank_deadline_ms=5000)
-QUESTION = [{"role": "user", "content": "What is 17 + 25?"}]
+QUESTION: list[Any] = [{"role": "user", "content": "What is 17 + 25?"}]
 
 
 def _backends(latency_ms: float = 0.0) -> list[SimBackend]:
@@ -61,7 +61,7 @@ async def test_openai_client_streams_the_consensus(tmp_path: Path) -> None:
             client = AsyncOpenAI(base_url=url, api_key="not-needed", max_retries=0)
             stream = await client.chat.completions.create(
                 model="swarmrank-consensus",
-                messages=QUESTION,  # type: ignore[arg-type]
+                messages=QUESTION,
                 stream=True,
                 stream_options={"include_usage": True},
             )
@@ -72,7 +72,7 @@ async def test_openai_client_streams_the_consensus(tmp_path: Path) -> None:
     content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     finals = [c for c in chunks if c.choices and c.choices[0].finish_reason == "stop"]
     assert len(finals) == 1
-    evidence = finals[0].model_extra["swarmrank"]
+    evidence = (finals[0].model_extra or {})["swarmrank"]
     assert content and content == evidence["answer"]
     assert len(evidence["record_id"]) == 64 and evidence["participants"]
     assert chunks[-1].usage is not None and not chunks[-1].choices
@@ -217,15 +217,16 @@ async def test_api_keys_are_required_when_configured(tmp_path: Path) -> None:
             good = openai.AsyncOpenAI(base_url=url, api_key="k-two", max_retries=0)
             reply = await good.chat.completions.create(
                 model="swarmrank-consensus",
-                messages=QUESTION,  # type: ignore[arg-type]
+                messages=QUESTION,
             )
-            assert reply.choices[0].message.content == reply.model_extra["swarmrank"]["answer"]
+            extra = reply.model_extra or {}
+            assert reply.choices[0].message.content == extra["swarmrank"]["answer"]
             await good.close()
             bad = openai.AsyncOpenAI(base_url=url, api_key="k-three", max_retries=0)
             with pytest.raises(openai.AuthenticationError) as refused:
                 await bad.chat.completions.create(
                     model="swarmrank-consensus",
-                    messages=QUESTION,  # type: ignore[arg-type]
+                    messages=QUESTION,
                 )
             assert refused.value.code == "invalid_api_key"
             with pytest.raises(openai.AuthenticationError):
