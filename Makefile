@@ -9,7 +9,16 @@ MODELS_STAMP := $(VENV)/.models
 LLAMA_CMAKE_ARGS ?= -DGGML_CUDA=OFF -DGGML_METAL=OFF -DGGML_VULKAN=OFF -DGGML_BLAS=OFF \
 	-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF
 
-.PHONY: venv models test demo bench lint typecheck proto clean
+# A second environment on numpy 1.x: the mixed-build tests (tests/integration/
+# test_mixed_numerics.py) run nodes from both. A node's runtime dependencies with numpy held
+# below 2; no Ray (those nodes use static peers).
+VENV_NUMPY1 ?= .venv-numpy1
+NUMPY1_STAMP := $(VENV_NUMPY1)/.installed
+NUMPY1_DEPS := "numpy>=1.26,<2" "scipy>=1.11" "choix>=0.3.5" "cryptography>=42" \
+	"protobuf>=7.35.1" "grpcio>=1.85.1" "grpcio-health-checking>=1.66" \
+	"grpcio-reflection>=1.66" "prometheus-client>=0.20" "aiohttp>=3.9" "rich>=13"
+
+.PHONY: venv models venv-numpy1 test demo bench lint typecheck proto clean
 
 venv: $(STAMP)
 
@@ -29,7 +38,16 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-test: venv models
+venv-numpy1: $(NUMPY1_STAMP)
+
+$(NUMPY1_STAMP): pyproject.toml
+	test -x $(VENV_NUMPY1)/bin/python || $(PYTHON) -m venv $(VENV_NUMPY1)
+	$(VENV_NUMPY1)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV_NUMPY1)/bin/python -m pip install --quiet $(NUMPY1_DEPS)
+	$(VENV_NUMPY1)/bin/python -m pip install --quiet --no-deps -e .
+	touch $(NUMPY1_STAMP)
+
+test: venv models venv-numpy1
 	$(PY) -m pytest
 
 demo: venv
@@ -49,4 +67,4 @@ proto: venv
 	$(PY) -m protocol.generate
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV_NUMPY1) .pytest_cache .mypy_cache .ruff_cache
