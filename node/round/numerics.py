@@ -21,6 +21,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from node.round.clustering import Cluster
+
 CAPABILITY_PREFIX = "numerics:"
 
 #: shape of the canary round: enough candidates and rankers that the EM, the intervals and the
@@ -29,11 +31,24 @@ _ITEMS = 12
 _RANKERS = 24
 
 
+def distinct_clusters(n: int) -> list[Cluster]:
+    """``n`` one-member clusters with distinct answers ``"answer i"`` (the canary's items)."""
+    return [
+        Cluster(
+            content_hash=hashlib.sha256(b"%d" % i).digest(),
+            answer=f"answer {i}",
+            reasoning="",
+            members=(i,),
+            key=f"answer {i}",
+        )
+        for i in range(n)
+    ]
+
+
 @lru_cache(maxsize=1)
 def numerics_fingerprint() -> str:
     """16 hex digits: SHA-256 over the canary round's selection, schedules and outcome."""
     from node.round.aggregate import round_outcome
-    from node.round.clustering import Cluster
     from node.round.schedule import assign_pairs
     from node.round.selection import seeded_generator, select_participants
     from node.round.settings import RoundSettings
@@ -43,16 +58,7 @@ def numerics_fingerprint() -> str:
     ids = [f"node{i:02d}" for i in range(_RANKERS)]
     reputations = [float(x) for x in 0.05 + 0.9 * rng.random(_RANKERS)]
     selection = select_participants(ids, reputations, b"q" * 16, b"h" * 32, _ITEMS, _RANKERS)
-    clusters = [
-        Cluster(
-            content_hash=hashlib.sha256(b"%d" % i).digest(),
-            answer=f"answer {i}",
-            reasoning="",
-            members=(i,),
-            key=f"answer {i}",
-        )
-        for i in range(_ITEMS)
-    ]
+    clusters = distinct_clusters(_ITEMS)
     own = {rid: index for index, rid in enumerate(selection.generator_ids)}
     assignments = assign_pairs(_ITEMS, list(selection.ranker_ids), own, b"q" * 16, "3n")
     strengths = rng.normal(0.0, 1.5, _ITEMS)

@@ -4,7 +4,6 @@ numbers give; forged numbers or winners still refused."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 
 import numpy as np
@@ -12,6 +11,7 @@ import pytest
 
 from node.round.aggregate import aggregate_ballots, round_outcome
 from node.round.clustering import Cluster
+from node.round.numerics import distinct_clusters
 from node.round.settings import RoundSettings
 from node.round.tolerance import OUTCOME_TOLERANCE, outcome_discrepancy, within_tolerance
 from node.testing import perturbed_floats
@@ -22,16 +22,7 @@ ITEMS, RANKERS = 6, 12
 
 def _round(seed: int, numerics: int = 1) -> tuple[list[Cluster], list[messages_pb2.Ballot]]:
     rng = np.random.default_rng(seed)
-    clusters = [
-        Cluster(
-            content_hash=hashlib.sha256(b"%d" % i).digest(),
-            answer=f"answer {i}",
-            reasoning="",
-            members=(i,),
-            key=f"answer {i}",
-        )
-        for i in range(ITEMS)
-    ]
+    clusters = distinct_clusters(ITEMS)
     strengths = rng.normal(0.0, 1.0, ITEMS)
     ballots = []
     for r in range(RANKERS):
