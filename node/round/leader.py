@@ -12,13 +12,15 @@ select         :func:`select`: eligible pool,              pool eligibility and 
                :func:`~node.round.selection.               the same
                select_participants`, the signed Query      ``select_participants``
 generate       :func:`generate` (fan-out) then             candidate signers selected, once
-               :func:`collect_candidates` (pure)           each, answering this query
+               :func:`collect_candidates` (pure), keeping  each, answering this query
+               what :func:`candidate_answers`
 cluster        :func:`cluster`: :func:`~node.round.        the same ``cluster_candidates``,
                clustering.cluster_candidates`,             ``assign_pairs`` and candidate-set
                :func:`~node.round.schedule.assign_pairs`,  digest, field by field
                the signed RankRequest
 rank           :func:`rank` (fan-out) then                 ballots signed by assigned rankers,
-               :func:`collect_ballots` (pure)              verdicts matching the assignment
+               :func:`collect_ballots` (pure), keeping     for this round and candidate set,
+               what :func:`ballot_answers`                 verdicts matching the assignment
 aggregate      :func:`aggregate`: :func:`~node.round.      the same ``round_outcome`` with the
                aggregate.round_outcome`                    same ``ballot_weights``, bit for bit
 record         :func:`record`: the signed                  ``absent_ids``, the answer, the gold
@@ -28,9 +30,11 @@ record         :func:`record`: the signed                  ``absent_ids``, the a
 
 Only :func:`generate` and :func:`rank` do I/O, through the ``fan_out`` they are given; the
 others are pure apart from the signer's clock (message timestamps). A peer that does not
-answer in time is a normal outcome (absent); a phase raises :class:`~node.errors.RoundFailed`
-only when the round cannot go on (no eligible pool, no quorum, ballots the ranking core
-cannot aggregate).
+answer in time is a normal outcome (absent), and so is a reply a member would refuse in the
+record (issue 20, findings 3 and 7: it is dropped, never recorded, so one peer can neither get
+the leader taken for a forger nor veto the round); a phase raises
+:class:`~node.errors.RoundFailed` only when the round cannot go on (no eligible pool, no
+quorum, ballots the ranking core cannot aggregate).
 """
 
 from __future__ import annotations
