@@ -599,6 +599,15 @@ class InProcessSwarm:
             await asyncio.sleep(0.02)
         raise AssertionError(f"heights {[n.store.head()[0] for n in self.nodes]} < {height}")
 
+    async def wait_jailed(self, node_id: str, nodes: Sequence[Any] | None = None) -> bool:
+        """Wait until every node (or ``nodes``) holds ``node_id`` jailed in its ledger state;
+        ``False`` when that has not happened after about 3 s of polling."""
+        for _ in range(150):
+            if all(n.state.identity(node_id).status == "jailed" for n in nodes or self.nodes):
+                return True
+            await asyncio.sleep(0.02)
+        return False
+
 
 @contextlib.asynccontextmanager
 async def in_process_swarm(

@@ -5,7 +5,6 @@ defence off inside the test and shows the attack is real."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -69,14 +68,6 @@ def ballot_signers(record_env: Envelope) -> set[str]:
 
 def absent(record_env: Envelope) -> list[str]:
     return list(messages_pb2.ConsensusRecord.FromString(record_env.payload).absent_ids)
-
-
-async def wait_jailed(nodes: Sequence[SwarmNode], node_id: str) -> bool:
-    for _ in range(150):
-        if all(n.state.identity(node_id).status == "jailed" for n in nodes):
-            return True
-        await asyncio.sleep(0.02)
-    return False
 
 
 def jailed_anywhere(nodes: Sequence[SwarmNode], node_id: str) -> bool:
@@ -150,7 +141,7 @@ async def test_one_member_cannot_get_the_leader_slashed(
         if not defended:
             # Every member refuses the record at the liar's reply, takes it for forged, and
             # jails the honest leader, which has appended it and forked off.
-            assert await wait_jailed(honest, leader.node_id)
+            assert await swarm.wait_jailed(leader.node_id, honest)
             assert all(n.store.head()[0] == 3 for n in honest)  # the slash, not the round
             assert all(n.store.head() != leader.store.head() for n in honest)
             return
@@ -183,7 +174,7 @@ async def test_a_retried_ask_does_not_get_the_leader_slashed(
             with contextlib.suppress(RoundFailed):
                 await leader.ask("What is 41 + 1?", query_id=query_id)
             # The generators hold two Queries for one query id: equivocation, slashed.
-            assert await wait_jailed(others, leader.node_id)
+            assert await swarm.wait_jailed(leader.node_id, others)
             return
         calls = [len(n.backend.calls) for n in swarm.nodes]
         again = await leader.ask("What is 41 + 1?", query_id=query_id)
