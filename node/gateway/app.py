@@ -207,7 +207,7 @@ class Gateway:
         self.url = ""
         self.explorer_url = ""
 
-    def _authorized(self, request: web.Request) -> bool:
+    def authorized(self, request: web.Request) -> bool:
         """Whether ``request`` carries ``Authorization: Bearer <key>`` for a configured key
         (always true when none is configured)."""
         if not self._api_keys:
@@ -239,7 +239,7 @@ class Gateway:
     @web.middleware
     async def _authorize(self, request: web.Request, handler: Any) -> web.StreamResponse:
         """Require a configured API key on ``/v1/*`` (see the module docstring)."""
-        if request.path.startswith("/v1/") and not self._authorized(request):
+        if request.path.startswith("/v1/") and not self.authorized(request):
             self._requests.labels("-", "401").inc()
             return _error(
                 401,
@@ -511,6 +511,6 @@ class Gateway:
     async def handle_health(self, request: web.Request) -> web.Response:
         """Liveness for probes; the node addresses behind the gateway only for a caller with
         a valid API key when keys are configured (they are internal addresses)."""
-        if not self._authorized(request):
+        if not self.authorized(request):
             return web.json_response({"status": "ok"})
         return web.json_response({"status": "ok", "nodes": self.node_addresses})

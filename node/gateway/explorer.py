@@ -80,7 +80,7 @@ log = get_logger("explorer")
 class SwarmSource(Protocol):
     """What the explorer needs of the gateway."""
 
-    def _authorized(self, request: web.Request) -> bool: ...
+    def authorized(self, request: web.Request) -> bool: ...
 
     async def call_status(
         self, address: str | None = None
@@ -177,7 +177,7 @@ class Explorer:
         return web.FileResponse(STATIC_DIR / "index.html")
 
     def _refused(self, request: web.Request) -> web.Response | None:
-        if self.source._authorized(request):
+        if self.source.authorized(request):
             return None
         response = _error(
             401,
@@ -207,7 +207,7 @@ class Explorer:
         return await self._guarded(request, build)
 
     async def handle_members(self, request: web.Request) -> web.StreamResponse:
-        addresses = self.source._authorized(request)
+        addresses = self.source.authorized(request)
 
         async def build() -> dict[str, Any]:
             await self.refresh()

@@ -21,7 +21,7 @@ from google.protobuf.message import Message
 from node.round.clustering import cluster_candidates
 from protocol.errors import ProtocolError
 from protocol.hashing import payload_hash
-from protocol.identity import node_id_from_public_key
+from protocol.identity import PUBLIC_KEY_BYTES, node_id_from_public_key
 from protocol.signing import SIGNER_ID_FIELDS, Envelope, check_signature, parse_payload
 from protocol.v1 import envelope_pb2, messages_pb2, services_pb2
 
@@ -40,7 +40,9 @@ def finite(value: float) -> float | None:
 
 def _signature(what: str, envelope: Envelope, swarm_id: str) -> dict[str, Any]:
     """One envelope's signature status: valid, and signed by the node id its payload names."""
-    signer = node_id_from_public_key(envelope.signer) if len(envelope.signer) == 32 else ""
+    signer = (
+        node_id_from_public_key(envelope.signer) if len(envelope.signer) == PUBLIC_KEY_BYTES else ""
+    )
     status: dict[str, Any] = {"what": what, "signer": signer, "valid": False, "reason": ""}
     try:
         check_signature(envelope, swarm_id)

@@ -46,13 +46,15 @@ class Harness:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self.gateway = FakeSwarmGateway(api_keys=[KEY], keepalive_s=0.01)
-        self.url = self.loop.run_until_complete(self.gateway.start())
-        self.session = self.loop.run_until_complete(self._session())
+        self.gateway, self.session = self.loop.run_until_complete(self._start())
+        self.url = self.gateway.url
 
     @staticmethod
-    async def _session() -> aiohttp.ClientSession:
-        return aiohttp.ClientSession(auto_decompress=False)
+    async def _start() -> tuple[FakeSwarmGateway, aiohttp.ClientSession]:
+        # Both bind to the running loop (the gateway's gRPC channels too): made inside it.
+        gateway = FakeSwarmGateway(api_keys=[KEY], keepalive_s=0.01)
+        await gateway.start()
+        return gateway, aiohttp.ClientSession(auto_decompress=False)
 
     def request(
         self, method: str, path: str, raw: bytes = b"", headers: dict[str, Any] | None = None
