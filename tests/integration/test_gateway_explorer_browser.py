@@ -2,7 +2,8 @@
 driven by Playwright) loads the page of a gateway in front of an in-process swarm with API keys,
 a round asked through the API appears on the page pushed (no reload), with its answer, its
 strengths and the members; candidate text full of markup is shown as text and runs nothing;
-the page's ask box runs a round through the gateway with the key. Skips, saying why, when
+the page's ask box runs a round through the gateway with the key; and a record looked up by id
+shows its signatures verified and the node whose ledger holds it. Skips, saying why, when
 Chromium or Playwright is missing (``.ci/run`` installs Chromium).
 
 Set ``SWARMRANK_EXPLORER_SCREENSHOT=PATH`` to keep the page's screenshot (the README's).
@@ -145,6 +146,14 @@ async def test_the_explorer_shows_rounds_as_they_finish(tmp_path: Path) -> None:
                 await page.screenshot(
                     path=screenshot or str(tmp_path / "explorer.png"), full_page=True
                 )
+                # The ledger: a record by id, its signatures checked, held by a node.
+                await page.click(f"{card} .record-link")
+                await page.wait_for_selector("#record .verified")
+                held = await page.text_content("#record .verified")
+                assert held is not None and held.startswith("In the ledger of ")
+                assert await page.input_value("#record-input") == evidence["record_id"]
+                signatures = await page.locator("#record ul.signatures li").all_text_contents()
+                assert signatures and all(t.endswith(": valid") for t in signatures)
                 await browser.close()
         finally:
             await gateway.stop()
