@@ -53,12 +53,15 @@ def test_trust_columns_only_with_trust(
     assert "admitted" not in out and "stake" not in out
 
 
-def test_numerics_mix_warns(
+def test_numerics_mix_is_noted(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A mix of float builds is information since numerics 1 (records verify across them)."""
     assert _run(monkeypatch, _status(trust=False, numerics=("aa", "bb"))) == 0
     out = capsys.readouterr().out
-    assert "warning" in out and "2 different" in out
+    assert "note:" in out and "2 float builds (aa, bb)" in out and "warning" not in out
+    assert _run(monkeypatch, _status(trust=False, numerics=("aa", "aa"))) == 0
+    assert "note:" not in capsys.readouterr().out
 
 
 def test_json(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
