@@ -216,8 +216,13 @@ class Explorer:
         return await self._guarded(request, build)
 
     async def handle_rounds(self, request: web.Request) -> web.StreamResponse:
+        refused = self._refused(request)  # the key before anything else
+        if refused is not None:
+            return refused
         text = request.query.get("limit", str(KEEP_ROUNDS))
-        if not (text.isascii() and text.isdigit() and len(text) <= 3 and 1 <= int(text) <= 50):
+        if not (text.isascii() and text.isdigit() and len(text) <= 3):
+            text = "0"
+        if not 1 <= int(text) <= KEEP_ROUNDS:
             return _error(400, f"'limit' must be an integer from 1 to {KEEP_ROUNDS}", "bad_limit")
         limit = int(text)
 
@@ -228,6 +233,9 @@ class Explorer:
         return await self._guarded(request, build)
 
     async def handle_record(self, request: web.Request) -> web.StreamResponse:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
         text = request.match_info["record_id"]
         if len(text) != 64 or not all(c in "0123456789abcdefABCDEF" for c in text):
             return _error(400, "a record id is 64 hexadecimal digits", "bad_record_id")
