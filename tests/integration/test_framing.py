@@ -123,14 +123,6 @@ def status(nodes: Sequence[SwarmNode], node_id: str) -> set[tuple[str, float]]:
     return {(n.state.identity(node_id).status, n.state.identity(node_id).stake) for n in nodes}
 
 
-async def wait_jailed(nodes: Sequence[SwarmNode], node_id: str) -> bool:
-    for _ in range(150):
-        if all(n.state.identity(node_id).status == "jailed" for n in nodes):
-            return True
-        await asyncio.sleep(0.02)
-    return False
-
-
 async def round_with_ballots(swarm: InProcessSwarm) -> Envelope:
     """Lead rounds until one records ballots from a node other than the leader and node 4."""
     leader = swarm.nodes[0]
@@ -221,7 +213,7 @@ async def test_an_outsider_cannot_frame_a_participant(
                 else:
                     assert not defended
         if not defended:
-            assert await wait_jailed(honest, victim.node_id)
+            assert await swarm.wait_jailed(victim.node_id, honest)
             return
         await asyncio.sleep(0.3)  # time for any (wrong) slash to be recorded and spread
         for _ in range(3):  # rounds continue, the victim unharmed and still eligible
@@ -280,7 +272,7 @@ async def test_two_examiners_at_one_head_do_not_make_the_examinee_equivocate(
             assert verify_equivocation(first, different[0], SWARM).offender_id == newcomer.node_id
             report = evidence(second, first, different[0])
             await swarm.nodes[1].client(swarm.nodes[2].self_member()).call_submit_evidence(report)
-            assert await wait_jailed(honest, newcomer.node_id)
+            assert await swarm.wait_jailed(newcomer.node_id, honest)
             return
         result = await swarm.nodes[0].ask("What is 5 + 6?")  # rounds continue
         assert result.record.payload
