@@ -61,6 +61,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -427,6 +428,7 @@ def generate_gold_task(rng: np.random.Generator) -> GoldTask:
     return _DRAWS[int(rng.integers(len(_DRAWS)))](rng)
 
 
+@lru_cache(maxsize=4096)  # pure; every judge call of a round asks about the same question
 def solve_gold_question(question: str) -> GoldTask | None:
     """The generated task ``question`` asks, or ``None`` when it is no generated question."""
     for solve in _SOLVERS:
