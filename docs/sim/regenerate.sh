@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Regenerate docs/sim from the shipped scenarios (issue 21: the honest model, 5 seeds each).
+# Run from the repository root: bash docs/sim/regenerate.sh  (about 15 minutes on 2 cores)
+set -euo pipefail
+SIM="${SIM:-.venv/bin/swarmrank sim}"
+S=sim/scenarios
+D=docs/sim
+SEEDS=5
+FRACTIONS=0,0.1,0.2,0.3,0.4,0.48
+
+for name in paper-like sybil reputation-farmer prompt-injection; do
+  $SIM run $S/$name.toml --seeds $SEEDS --out $D/$name --quiet
+done
+$SIM sweep $S/clique-open.toml --seeds $SEEDS --param nodes.clique.fraction=$FRACTIONS \
+  --out $D/clique-open-sweep --quiet
+$SIM sweep $S/clique-stealth.toml --seeds $SEEDS --param nodes.clique.fraction=$FRACTIONS \
+  --out $D/clique-stealth-sweep --quiet
+
+# sensitivity: the judge model on the honest paper-like swarm
+$SIM sweep $S/paper-like.toml --seeds $SEEDS --param tasks.judging_ease=0,0.5,1,2 \
+  --out $D/sensitivity/judging-ease --quiet
+$SIM sweep $S/paper-like.toml --seeds $SEEDS --param tasks.judging_ease=0,1 \
+  --param tasks.judge_correlation=0,1,2 --out $D/sensitivity/judge-correlation --quiet
+$SIM sweep $S/paper-like.toml --seeds $SEEDS --param tasks.judging_ease=0,1 \
+  --param tasks.persuasiveness.sd=0,1,2 --out $D/sensitivity/persuasiveness --quiet
+# sensitivity: gold against a gold-aware 30% open clique
+$SIM sweep $S/clique-open.toml --seeds $SEEDS --param tasks.judging_ease=0,1 \
+  --param swarm.gold_fraction=0,0.1,0.2 --param swarm.gold_detection=0,1 \
+  --param nodes.clique.gold_aware=true --out $D/sensitivity/gold --quiet
+
+# adaptive adversaries against their non-adaptive twins
+$SIM sweep $S/adaptive.toml --seeds $SEEDS --param nodes.team.gold_aware=false,true \
+  --out $D/adaptive/gold-aware --quiet
+$SIM sweep $S/adaptive.toml --seeds $SEEDS --param nodes.team.opportunistic=false,true \
+  --out $D/adaptive/opportunistic --quiet
+$SIM sweep $S/adaptive.toml --seeds $SEEDS --param nodes.team.inflate_confidence=false,true \
+  --out $D/adaptive/inflate-confidence --quiet
+$SIM sweep $S/adaptive.toml --seeds $SEEDS --param nodes.team.stealth=true \
+  --param nodes.team.abstain_when_losing=false,true --out $D/adaptive/abstain-when-losing --quiet
+$SIM sweep $S/adaptive.toml --seeds $SEEDS --param nodes.team.grind=0,32 \
+  --out $D/adaptive/grind --quiet
+$SIM sweep $S/adaptive.toml --seeds $SEEDS --param nodes.team.behaviour='"sybil"' \
+  --param nodes.team.fraction=0.5 --param swarm.trust=true --param swarm.probation_rounds=60 \
+  --param nodes.team.patience=0,60 --out $D/adaptive/patience --quiet
