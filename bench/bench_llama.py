@@ -1,7 +1,8 @@
 """Real small models as nodes: load time, seconds per answer and per judgement, and the judges'
 position bias, for every installed shipped model and judging mode.
 
-``python -m bench.bench_llama [--json] [--models smollm2-135m gemma3-270m] [--threads 2]``
+``python -m bench.bench_llama [--json] [--models smollm2-135m gemma3-270m] [--threads 2]
+[--modes text prob likelihood]``
 
 Position bias is measured on :data:`EASY_PAIRS` (a question, its right answer, a plainly wrong
 one). Each pair is judged with the right answer shown first and again shown second:
@@ -58,7 +59,12 @@ MODES = ("text", "prob", "likelihood")
 
 
 async def measure_model(
-    name: str, cache_dir: Path, *, threads: int | None, pairs: Sequence[tuple[str, str, str]]
+    name: str,
+    cache_dir: Path,
+    *,
+    threads: int | None,
+    pairs: Sequence[tuple[str, str, str]],
+    modes: Sequence[str] = MODES,
 ) -> dict[str, Any]:
     """Every number of one model (all judge modes share one loaded model per mode)."""
     from node.backends.llama import LlamaBackend
@@ -76,7 +82,7 @@ async def measure_model(
         answers[question] = answer.text
     result["answers"] = answers
     result["generate_s"] = _summary(seconds)
-    for mode in MODES:
+    for mode in modes:
         backend.judge_mode = mode  # type: ignore[assignment]  # same model, other judging mode
         result["modes"][mode] = await measure_judge(backend, pairs)
     await backend.close()
@@ -128,6 +134,7 @@ def run(
     models: Sequence[str] = ("smollm2-135m", "gemma3-270m"),
     threads: int | None = None,
     cache_dir: Path | None = None,
+    modes: Sequence[str] = MODES,
 ) -> dict[str, Any]:
     """Measure each installed model in ``models``; missing ones are reported, not fatal."""
     from node.models import list_models
@@ -141,7 +148,9 @@ def run(
             result["models"].append({"model": name, "skipped": "not installed"})
             lines.append(f"{name}: not installed (see swarmrank models list)")
             continue
-        row = asyncio.run(measure_model(name, cache, threads=threads, pairs=EASY_PAIRS))
+        row = asyncio.run(
+            measure_model(name, cache, threads=threads, pairs=EASY_PAIRS, modes=modes)
+        )
         result["models"].append(row)
         lines.append(
             f"{name} ({row['prompt_style']}): load {row['load_s']:.2f} s, "
@@ -164,8 +173,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--models", nargs="*", default=["smollm2-135m", "gemma3-270m"])
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--cache-dir", type=Path, default=None)
+    parser.add_argument("--modes", nargs="*", choices=MODES, default=list(MODES))
     args = parser.parse_args(argv)
-    run(args.json, args.models, args.threads, args.cache_dir)
+    run(args.json, args.models, args.threads, args.cache_dir, args.modes)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
 
 This module owns the runtime side: loading (a shipped model by name or a GGUF path, resolved
 and verified by :mod:`node.models`; any failure is raised by the constructor, never at the
-first request), rendering prompts to tokens, running the model in a worker thread under one
-lock per loaded model (a ``llama_cpp.Llama`` is not thread-safe), per-call deadlines and the
+first request), rendering prompts to tokens, running the model in its own worker thread under
+one lock per loaded model (a ``llama_cpp.Llama`` is not thread-safe), per-call deadlines and the
 mapping of failures to :class:`~node.errors.BackendError` / :class:`~node.errors.BackendTimeout`.
 What is asked lives in :mod:`node.backends.prompts`; how next-token chances become a verdict
 lives in :mod:`node.backends.choice`.
@@ -25,10 +25,13 @@ token the model gives it as its own answer to the question (the generation promp
 ``FINAL ANSWER:`` for chat models, then the candidate), one token at a time after the shared,
 cached prompt.
 
-Timeouts. Each call has a deadline ``timeout_s`` from its start, covering the wait for the
-model's lock. Generation checks it between tokens and stops there; a prompt evaluation cannot
-be interrupted, so the awaiting side also gives up at the deadline (plus a short grace) and the
-worker thread finishes in the background, still holding the lock.
+Timeouts. Each call has a deadline ``timeout_s`` from its start, covering its wait in the
+model's one-thread queue and for its lock. Generation checks it between tokens and stops there;
+a prompt evaluation cannot be interrupted, so the awaiting side also gives up at the deadline
+(plus a short grace) and the worker thread finishes in the background, still holding the lock.
+
+A likelihood judge scores candidates as answers, so a candidate written to be likely (the
+question repeated, filler) can score well; it is one signal among the swarm's, not a defence.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 
@@ -196,6 +200,9 @@ class LlamaBackend:
         self._name = name or (Path(self.info.name).stem if self.info.source == "file" else "")
         self._name = self._name or self.info.name
         self._lock = threading.Lock()
+        # One worker thread per model: calls queue here instead of each holding a thread of
+        # the shared default executor while it waits for the model.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
         self._closed = False
         start = time.perf_counter()
         self._llm = _load_llama(
@@ -215,6 +222,7 @@ class LlamaBackend:
             }
         except BaseException:
             self._close_locked()
+            self._executor.shutdown(wait=False)
             raise
         log.info(
             "llama model loaded",
@@ -333,7 +341,10 @@ class LlamaBackend:
         if self._closed:
             return
         self._closed = True
-        await asyncio.to_thread(self._close_locked)
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._close_locked)
+        finally:
+            self._executor.shutdown(wait=False)
 
     # --- judging: each returns the work to run in the worker thread under the lock ---
 
@@ -430,6 +441,8 @@ class LlamaBackend:
         start = time.perf_counter()
 
         def locked() -> T:
+            if time.monotonic() >= deadline:  # waited in the queue past its deadline
+                raise BackendTimeout(self._timeout_message(op) + " (model busy)")
             if not self._lock.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
                 raise BackendTimeout(self._timeout_message(op) + " (model busy)")
             try:
@@ -446,11 +459,15 @@ class LlamaBackend:
                 self._lock.release()
 
         try:
+            loop = asyncio.get_running_loop()
             result = await asyncio.wait_for(
-                asyncio.to_thread(locked), timeout=self.timeout_s + TIMEOUT_GRACE_S
+                loop.run_in_executor(self._executor, locked),
+                timeout=self.timeout_s + TIMEOUT_GRACE_S,
             )
         except TimeoutError as exc:
             raise BackendTimeout(self._timeout_message(op)) from exc
+        except RuntimeError as exc:  # the executor was shut down by close()
+            raise BackendError(f"llama backend ({self._name}) is closed") from exc
         log.debug(
             "llama call done",
             extra={"op": op, "latency_ms": round((time.perf_counter() - start) * 1000, 1)},
