@@ -584,12 +584,14 @@ class InProcessSwarm:
         return [n.self_member() for n in chosen]
 
     def set_membership(self, indices: Sequence[int] | None = None) -> None:
-        """Give every node the same static view: the nodes at ``indices`` (default all)."""
-        from node.membership.static import StaticMembership
+        """Give every node the same static view: the nodes at ``indices`` (default all), and
+        one shared table of height leases, so that several of them may lead at once."""
+        from node.membership.static import LocalLeases, StaticMembership
 
         members = self.members(indices)
+        leases = LocalLeases()
         for node in self.nodes:
-            node.membership = StaticMembership(members)
+            node.membership = StaticMembership(members, leases)
 
     async def settle(self, height: int, nodes: Sequence[Any] | None = None) -> None:
         """Wait until every node (or ``nodes``) has ``height`` records."""
@@ -601,8 +603,9 @@ class InProcessSwarm:
 
     async def wait_jailed(self, node_id: str, nodes: Sequence[Any] | None = None) -> bool:
         """Wait until every node (or ``nodes``) holds ``node_id`` jailed in its ledger state;
-        ``False`` when that has not happened after about 3 s of polling."""
-        for _ in range(150):
+        ``False`` when that has not happened after about 6 s of polling (a height leased to
+        a leader whose record was refused stays blocked for the lease's TTL, 3 s)."""
+        for _ in range(300):
             if all(n.state.identity(node_id).status == "jailed" for n in nodes or self.nodes):
                 return True
             await asyncio.sleep(0.02)

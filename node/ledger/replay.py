@@ -20,7 +20,7 @@ from ranking.trust import TrustParams
 if TYPE_CHECKING:
     pass
 from node.errors import LedgerMismatch, RecordRejected
-from node.ledger.state import apply_state
+from node.ledger.state import RecentPositions, apply_state
 from node.round.check import check_record
 
 
@@ -32,6 +32,8 @@ class LedgerSummary:
     head: bytes
     reputations: dict[str, float]
     state: LedgerState | None = None
+    #: the last positions replayed (what records of concurrent rounds are checked against)
+    positions: RecentPositions | None = None
 
 
 def ledger_swarm_id(store: Store) -> str | None:
@@ -45,14 +47,22 @@ def ledger_swarm_id(store: Store) -> str | None:
 
 
 def replay_ledger(
-    store: Store, swarm_id: str, batch: int = 500, trust: TrustParams | None = None
+    store: Store,
+    swarm_id: str,
+    batch: int = 500,
+    trust: TrustParams | None = None,
+    *,
+    upto: int | None = None,
 ) -> LedgerSummary:
     """Replay a ledger from the start: every signature, hash link, recomputed winner, trust
     event, and the final reputation table. ``trust`` defaults to the swarm default
-    (:class:`ranking.trust.TrustParams`) when the first record says trust is on. Raises
+    (:class:`ranking.trust.TrustParams`) when the first record says trust is on. ``upto``:
+    stop after that many records (the reputation table is then not compared). Raises
     :class:`LedgerMismatch` naming the first failure."""
     verifier = Verifier(swarm_id)
     state = LedgerState()
+    positions = RecentPositions()
+    positions.add(0, b"", state)
     first = store.records_from(0, 1)
     if trust is None and first:
         head = messages_pb2.ConsensusRecord.FromString(
@@ -61,8 +71,8 @@ def replay_ledger(
         trust = TrustParams() if head.trust else None
     previous = b""
     height = 0
-    while True:
-        entries = store.records_from(height, batch)
+    while upto is None or height < upto:
+        entries = store.records_from(height, batch if upto is None else min(batch, upto - height))
         if not entries:
             break
         for entry in entries:
@@ -87,6 +97,7 @@ def replay_ledger(
                     state.reputations,
                     state=state,
                     trust=trust,
+                    checkpoint=positions,
                 )
             except RecordRejected as exc:
                 raise LedgerMismatch(
@@ -95,7 +106,12 @@ def replay_ledger(
             state = apply_state(checked, state)
             previous = record_id
             height += 1
+            positions.add(height, previous, state)
     reputations = state.reputations
+    if upto is not None:
+        return LedgerSummary(
+            records=height, head=previous, reputations=reputations, state=state, positions=positions
+        )
     stored, _ = store.get_reputations()
     if stored != reputations:
         differing = sorted(
@@ -106,4 +122,6 @@ def replay_ledger(
             f"stored reputation table differs from the replayed one for {len(differing)} "
             f"node(s), first {differing[0][:16]}",
         )
-    return LedgerSummary(records=height, head=previous, reputations=reputations, state=state)
+    return LedgerSummary(
+        records=height, head=previous, reputations=reputations, state=state, positions=positions
+    )

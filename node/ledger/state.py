@@ -1,24 +1,42 @@
 """The state a checked record moves, as a pure function of the ledger (DESIGN "One round",
 step 7): :func:`apply_record` (the reputation transition) and :func:`apply_state` (reputation
 and trust together, :class:`~node.ledger.trust.LedgerState`). Replaying the same records
-always gives the same state, which is what ``ledger verify`` relies on."""
+always gives the same state, which is what ``ledger verify`` relies on.
+
+:class:`RecentPositions` keeps the last :data:`~node.round.check.CHECKPOINT_WINDOW` ledger
+positions (head hash and state), which records of concurrent rounds were opened on.
+"""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from node.ledger.trust import (
-    LedgerState,
-)
+from node.ledger.trust import LedgerState
+from node.round.aggregate import DEFAULT_REPUTATION, ballots_to_comparisons
+from node.round.check import CHECKPOINT_WINDOW, CheckedRecord
 from protocol.v1 import messages_pb2
 
-if TYPE_CHECKING:
-    pass
-from node.round.aggregate import DEFAULT_REPUTATION, ballots_to_comparisons
-from node.round.check import CheckedRecord
+
+class RecentPositions:
+    """The ledger's last ``window + 1`` positions: for each height ``h`` (records held), the
+    head's hash then and the state after those records. Called as ``positions(h)`` it is the
+    ``checkpoint`` lookup of :func:`~node.round.check.check_record` (``None``: not kept)."""
+
+    def __init__(self, window: int = CHECKPOINT_WINDOW) -> None:
+        self.window = window
+        self._positions: OrderedDict[int, tuple[bytes, LedgerState]] = OrderedDict()
+
+    def add(self, height: int, head: bytes, state: LedgerState) -> None:
+        """Keep the position after ``height`` records; forget those out of the window."""
+        self._positions[height] = (head, state)
+        while self._positions and next(iter(self._positions)) < height - self.window:
+            self._positions.popitem(last=False)
+
+    def __call__(self, height: int) -> tuple[bytes, LedgerState] | None:
+        return self._positions.get(height)
 
 
 def apply_record(checked: CheckedRecord, reputations: Mapping[str, float]) -> dict[str, float]:

@@ -33,7 +33,11 @@ otherwise; registration and deregistration share one clock, so a replayed regist
 undo a later deregistration, nor the reverse). Times older than the verifier's window are
 forgotten: the window refuses such messages anyway. A lease is granted only to a registered
 member, for at most :data:`MAX_LEASE_TTL_MS`, and a holder has at most
-:data:`MAX_LEASES_PER_HOLDER` live leases, so no party can hold the swarm's future heights.
+:data:`MAX_LEASES_PER_HOLDER` live leases, so no party can hold the swarm's future heights
+for long.
+A lease covers only a record's append (rounds run concurrently and take their height when
+they end, issue 18), and it stays live after the append until its TTL, so that another leader
+that has not yet received the record cannot be granted its height.
 A Sybil flood of registered keys is not stopped here: the registry is one operator's trust
 domain (Ray's port gives code execution anyway), and a lease only delays rounds.
 """
@@ -62,12 +66,14 @@ REGISTRY_NAMESPACE = "swarmrank"
 REGISTER_PURPOSE = b"swarmrank/registry/register"
 DEREGISTER_PURPOSE = b"swarmrank/registry/deregister"
 LEASE_PURPOSE = b"swarmrank/registry/lease:"
-#: longest lease granted, whatever is asked: a round is bounded by its deadlines (65 s by
-#: default); a leader that needs longer loses the lease early and at worst races once
-MAX_LEASE_TTL_MS = 300_000
-#: live leases one holder may have at once (its next height, and one more for a round that
-#: started while the previous record was still on its way)
-MAX_LEASES_PER_HOLDER = 2
+#: longest lease granted, whatever is asked: a lease covers a record's append and broadcast
+#: (rounds themselves run unleased, issue 18), so a holder that never appends blocks its
+#: height for at most this long
+MAX_LEASE_TTL_MS = 30_000
+#: live leases one holder may have at once: a leader keeps each lease until its TTL, after
+#: the append, so that a leader that has not yet received the record cannot take its height;
+#: enough for one leader's records at several per second
+MAX_LEASES_PER_HOLDER = 64
 _log = get_logger("membership")
 
 
@@ -251,8 +257,8 @@ def reserve_height(
 
     Granted, for ``min(asked, MAX_LEASE_TTL_MS)``, when the signer is a registered member,
     nobody else holds a live lease on the height, and the signer holds fewer than
-    :data:`MAX_LEASES_PER_HOLDER` other live leases. Returns the new table and whether it was
-    granted; a bad signature, a message for another purpose or a replayed request raise
+    :data:`MAX_LEASES_PER_HOLDER` other live leases. Returns the new table and whether it
+    was granted; a bad signature, a message for another purpose or a replayed request raise
     :class:`~protocol.errors.ProtocolError` (:class:`~protocol.errors.UnknownSigner` for a
     signer that is not a member).
     """
@@ -279,7 +285,8 @@ def reserve_height(
     live = table.live(now_ms)
     current = live.get(height)
     others = sum(1 for h, lease in live.items() if lease.holder == holder and h != height)
-    if (current is not None and current.holder != holder) or others >= MAX_LEASES_PER_HOLDER:
+    taken = current is not None and current.holder != holder
+    if taken or others >= MAX_LEASES_PER_HOLDER:
         return replace(table, leases=live, signed_ms=signed_ms), False
     ttl_ms = max(0, min(asked_ms, MAX_LEASE_TTL_MS))
     leases = {**live, height: Lease(holder, now_ms + ttl_ms)}
@@ -533,6 +540,9 @@ class RayMembership:
         self.call_timeout_s = call_timeout_s
         self._members: list[Member] = []
         self._task: asyncio.Task[None] | None = None
+        #: signing time of the last lease request: strictly increasing, so that concurrent
+        #: rounds asking within one millisecond are not taken for replays
+        self._lease_signed_ms = 0
         self.consecutive_failures = 0
 
     def members(self) -> list[Member]:
@@ -569,8 +579,9 @@ class RayMembership:
         :meth:`RegistryCore.reserve`); only this node's own id can be leased."""
         if node_id != self.identity.node_id:
             return False
+        self._lease_signed_ms = max(self._lease_signed_ms + 1, self._now_ms())
         request = lease_request(
-            self.identity, self.verifier.swarm_id, height, int(ttl_s * 1000), self._now_ms()
+            self.identity, self.verifier.swarm_id, height, int(ttl_s * 1000), self._lease_signed_ms
         )
         return bool(await self._call("reserve", request))
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import grpc
@@ -33,11 +33,35 @@ class MembershipView(Protocol):
         ...
 
 
-class StaticMembership:
-    """A fixed member list (tests, benchmarks, and swarms without Ray)."""
+class LocalLeases:
+    """Height leases for leaders in one process (tests, benchmarks): the registry's rules
+    (:func:`~node.membership.registry.reserve_height`: one holder per live height) without
+    signatures, since every leader here is this process's own."""
 
-    def __init__(self, members: Sequence[Member] = ()) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._leases: dict[int, tuple[str, float]] = {}
+
+    def reserve(self, height: int, node_id: str, ttl_s: float) -> bool:
+        now = self.clock()
+        self._leases = {h: lease for h, lease in self._leases.items() if lease[1] > now}
+        current = self._leases.get(height)
+        if current is not None and current[0] != node_id:
+            return False
+        self._leases[height] = (node_id, now + ttl_s)
+        return True
+
+
+class StaticMembership:
+    """A fixed member list (tests, benchmarks, and swarms without Ray).
+
+    Without ``leases`` every height lease is granted: such a swarm must have one leader at a
+    time. Nodes sharing one :class:`LocalLeases` may lead concurrently.
+    """
+
+    def __init__(self, members: Sequence[Member] = (), leases: LocalLeases | None = None) -> None:
         self._members = list(members)
+        self.leases = leases
 
     def members(self) -> list[Member]:
         return list(self._members)
@@ -49,9 +73,9 @@ class StaticMembership:
         return self.members()
 
     async def reserve(self, height: int, node_id: str, ttl_s: float) -> bool:
-        """Without a coordinator every lease is granted: a static swarm must have one leader
-        at a time (concurrent leaders would race on the ledger height)."""
-        return True
+        """From the shared :class:`LocalLeases`; without one every lease is granted (one
+        leader at a time, or concurrent leaders would race on the ledger height)."""
+        return True if self.leases is None else self.leases.reserve(height, node_id, ttl_s)
 
 
 async def member_from_address(

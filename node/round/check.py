@@ -19,7 +19,7 @@ record may carry trust events only (no ``query``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from node.errors import RecordRejected
@@ -190,6 +190,14 @@ def _verify(verifier: Verifier, envelope: Envelope, kind: int, field: str) -> Ve
         raise RecordRejected(field, str(exc)) from exc
 
 
+#: ``checkpoint(height)``: the ledger head's hash when it held ``height`` records and the
+#: state after them, or ``None`` when this node cannot tell (:meth:`RecordBook.checkpoint`)
+Checkpoints = Callable[[int], "tuple[bytes, LedgerState] | None"]
+#: how many records may land between the ledger position a round opened on (its Query's
+#: ``height``) and its own record: the rounds that run at once (issue 18)
+CHECKPOINT_WINDOW = 128
+
+
 @dataclass
 class _RecordCheck:
     """What :func:`check_record`'s phases share: the record under check and what the earlier
@@ -203,7 +211,11 @@ class _RecordCheck:
     state: LedgerState
     trust: TrustParams | None
     standalone: bool
+    #: ``checkpoint(h)``: (hash of the ledger head when it held ``h`` records, the state then)
+    checkpoint: Checkpoints | None = None
     # filled by the phases, in order
+    #: the ledger state the round was opened on (its selection, weights and gold seed)
+    opened_on: LedgerState | None = None
     query: messages_pb2.Query = field(default_factory=messages_pb2.Query)
     query_id: bytes = b""
     candidates: list[messages_pb2.Candidate] = field(default_factory=list)
@@ -244,6 +256,7 @@ def check_record(
     state: LedgerState | None = None,
     trust: TrustParams | None = None,
     standalone: bool = False,
+    checkpoint: Checkpoints | None = None,
 ) -> CheckedRecord:
     """Verify a ConsensusRecord envelope against the local ledger and recompute it.
 
@@ -251,8 +264,11 @@ def check_record(
     the full ledger state (needed with ``trust``: eligibility, events). ``trust`` is the swarm's
     trust parameters (``None`` = trust off; the record's ``trust`` flag must agree).
     ``standalone`` skips what needs the ledger (pool eligibility, events, the leader's status):
-    :func:`verify_forged_record` uses it. Raises :class:`RecordRejected` naming the first field
-    that fails.
+    :func:`verify_forged_record` uses it. ``checkpoint`` looks up earlier ledger positions:
+    a round may be opened on a position up to :data:`CHECKPOINT_WINDOW` records before the one
+    its record takes (rounds run concurrently; see :func:`check_query`); without it, only
+    rounds opened on the head itself are accepted. Raises :class:`RecordRejected` naming the
+    first field that fails.
 
     The phases mirror the leader's round (:mod:`node.round.leader`): the record's place in the
     chain and its trust events, then the query, *select*, *generate* (candidates), *cluster*
@@ -271,6 +287,7 @@ def check_record(
         else LedgerState(height=int(expected_height), reputations=dict(reputations)),
         trust=trust,
         standalone=standalone,
+        checkpoint=checkpoint,
         query_id=verified.query_id,
     )
     identities, evidence_keys = check_position(ctx, expected_height, expected_previous)
@@ -325,8 +342,16 @@ def check_events_only(record: messages_pb2.ConsensusRecord) -> None:
 
 
 def check_query(ctx: _RecordCheck, record_query_id: bytes) -> None:
-    """The leader's signed Query: same leader, same round, same ledger position, parameters
-    in range."""
+    """The leader's signed Query: same leader, same round, parameters in range, opened on a
+    ledger position this node holds.
+
+    A round is opened on the ledger as it stood (the Query's ``height`` and
+    ``previous_record_hash``: its selection seed and the state its pool, weights and gold
+    task come from) and recorded wherever the ledger stands when it ends, at most
+    :data:`CHECKPOINT_WINDOW` records later, so that rounds run concurrently (issue 18). The
+    position must be one of this node's own ledger: a leader cannot invent the state it
+    selected from. Records made one at a time have both positions equal.
+    """
     record = ctx.record
     q = _verify(ctx.verifier, record.query, envelope_pb2.KIND_QUERY, "query")
     ctx.query, ctx.query_id = q.message, q.query_id
@@ -334,26 +359,41 @@ def check_query(ctx: _RecordCheck, record_query_id: bytes) -> None:
         raise RecordRejected("query", "not signed by the record's leader")
     if record_query_id != ctx.query_id:
         raise RecordRejected("query", "record and query name different rounds")
-    if (
-        ctx.query.height != record.height
-        or ctx.query.previous_record_hash != record.previous_record_hash
-    ):
-        raise RecordRejected("query", "query was issued for another ledger position")
+    opened, seed = int(ctx.query.height), bytes(ctx.query.previous_record_hash)
+    if not record.height - CHECKPOINT_WINDOW <= opened <= record.height:
+        raise RecordRejected(
+            "query", f"opened at height {opened}, not within {CHECKPOINT_WINDOW} of the record"
+        )
+    if opened == record.height:
+        if seed != record.previous_record_hash:
+            raise RecordRejected("query", "query was issued for another ledger position")
+        ctx.opened_on = ctx.state
+    elif ctx.standalone:
+        # A standalone proof recomputes from the record's own contents (its pool).
+        ctx.opened_on = ctx.state
+    else:
+        found = ctx.checkpoint(opened) if ctx.checkpoint is not None else None
+        if found is None or found[0] != seed:
+            raise RecordRejected("query", "query was issued for another ledger position")
+        ctx.opened_on = found[1]
     check_parameters(ctx.query.parameters)
 
 
 def check_selection(ctx: _RecordCheck) -> None:
-    """Phase *select*: the recorded pool must carry this node's own ledger reputations (and,
-    with trust, only eligible identities at their admission heights), and the generators and
-    rankers must follow from it (:func:`~node.round.selection.select_participants`)."""
+    """Phase *select*: the recorded pool must carry this node's own ledger reputations at the
+    position the round was opened on (and, with trust, only identities eligible there, at
+    their admission heights), and the generators and rankers must follow from it
+    (:func:`~node.round.selection.select_participants`)."""
     record, trust = ctx.record, ctx.trust
     pool = list(record.reputation_ids)
     if pool != sorted(set(pool)):
         raise RecordRejected("reputation_ids", "not sorted and unique")
     if len(record.reputations) != len(pool):
         raise RecordRejected("reputations", "length differs from reputation_ids")
+    opened_on = ctx.opened_on if ctx.opened_on is not None else ctx.state
+    reputations = ctx.reputations if opened_on is ctx.state else opened_on.reputations
     for node_id, value in zip(pool, record.reputations, strict=True):
-        local = ctx.reputations.get(node_id, DEFAULT_REPUTATION)
+        local = reputations.get(node_id, DEFAULT_REPUTATION)
         if value != local:
             raise RecordRejected("reputations", f"{node_id}: {value!r}, ledger says {local!r}")
     if trust is None:
@@ -364,16 +404,16 @@ def check_selection(ctx: _RecordCheck) -> None:
             raise RecordRejected("reputation_ids", "admitted_at length differs")
         if not ctx.standalone:
             for node_id, adm in zip(pool, record.admitted_at, strict=True):
-                if not ctx.state.eligible(node_id, trust):
+                if not opened_on.eligible(node_id, trust):
                     raise RecordRejected("reputation_ids", f"{node_id} is not eligible")
-                if adm != admitted_height(ctx.state.identity(node_id)):
+                if adm != admitted_height(opened_on.identity(node_id)):
                     raise RecordRejected("admitted_at", f"{node_id}: does not match the ledger")
     params = ctx.query.parameters
     selection = select_participants(
         pool,
         list(record.reputations),
         ctx.query_id,
-        bytes(record.previous_record_hash),
+        bytes(ctx.query.previous_record_hash),
         params.max_generators,
         params.max_rankers,
         params.numerics,
@@ -470,7 +510,16 @@ def check_outcome(ctx: _RecordCheck) -> None:
     floats within the tolerance and its winner and tied-for-first set exactly what its own
     numbers give. The answer is the winner's."""
     record, params = ctx.record, ctx.query.parameters
-    weights = ballot_weights(record, [b.ranker_id for b in ctx.ballots], ctx.reputations, ctx.trust)
+    # Weights as the leader computed them: from the state the round was opened on.
+    opened_on = ctx.opened_on if ctx.opened_on is not None else ctx.state
+    reputations = ctx.reputations if opened_on is ctx.state else opened_on.reputations
+    view = messages_pb2.ConsensusRecord(
+        height=ctx.query.height,
+        reputation_ids=record.reputation_ids,
+        reputations=record.reputations,
+        admitted_at=record.admitted_at,
+    )
+    weights = ballot_weights(view, [b.ranker_id for b in ctx.ballots], reputations, ctx.trust)
     own_items = [ctx.own.get(b.ranker_id, -1) for b in ctx.ballots]
     try:
         result = aggregate_ballots(ctx.clusters, ctx.ballots, weights, own_items, params)
@@ -512,7 +561,7 @@ def check_gold(ctx: _RecordCheck) -> int:
     record = ctx.record
     if not record.HasField("gold"):
         return -1
-    task = gold_task_for(bytes(record.previous_record_hash), ctx.query_id)
+    task = gold_task_for(bytes(ctx.query.previous_record_hash), ctx.query_id)
     if (
         record.gold.task_id != task.task_id
         or record.gold.answer != task.answer

@@ -408,19 +408,38 @@ def aggregate(ctx: RoundContext) -> RoundContext:
     return dataclasses.replace(ctx, outcome=outcome)
 
 
-def record(ctx: RoundContext, signer: Signer, verifier: Verifier) -> tuple[Envelope, CheckedRecord]:
+@dataclass(frozen=True)
+class Position:
+    """Where a round's record goes: the ledger as it stands when the round ends (rounds run
+    concurrently, so it may have moved on from where the round was opened; see
+    :func:`node.round.check.check_query`)."""
+
+    height: int  # records in the ledger: the height the record takes
+    head: bytes  # hash of the last record (the chain link)
+    state: LedgerState  # the state the record's trust events apply to
+    events: tuple[messages_pb2.LedgerEvent, ...] = ()  # pending slash events to carry
+
+
+def record(
+    ctx: RoundContext, signer: Signer, verifier: Verifier, position: Position | None = None
+) -> tuple[Envelope, CheckedRecord]:
     """Phase *record*: the signed ConsensusRecord and what appending it applies.
+
+    ``position`` is where the record goes (default: where the round was opened, with the
+    events taken then). The round's own parts (Query, pool, candidates, ballots, outcome) do
+    not depend on it: the Query names the position the round was opened on.
 
     The leader built every part with the functions a receiver recomputes, so the returned
     :class:`~node.round.check.CheckedRecord` is what :func:`~node.round.check.check_record`
     would return for it; the trust events it carries are still verified here
     (:func:`~node.round.check.check_events`), exactly as a member does.
     """
+    at = position or Position(ctx.height, ctx.head, ctx.state, ctx.events)
     record = messages_pb2.ConsensusRecord(
         context=signer.context(ctx.query_id),
         leader_id=signer.node_id,
-        height=ctx.height,
-        previous_record_hash=ctx.head,
+        height=at.height,
+        previous_record_hash=at.head,
         query=ctx.query_env,
         candidates=ctx.candidate_envs,
         rank_request=ctx.rank_request_env,
@@ -431,7 +450,7 @@ def record(ctx: RoundContext, signer: Signer, verifier: Verifier) -> tuple[Envel
         reputation_ids=ctx.pool,
         reputations=ctx.pool_reputations,
         admitted_at=ctx.admitted,
-        events=ctx.events,
+        events=at.events,
         trust=ctx.trust is not None,
     )
     if ctx.gold_task is not None:
@@ -440,9 +459,9 @@ def record(ctx: RoundContext, signer: Signer, verifier: Verifier) -> tuple[Envel
         )
     identities = None
     evidence_keys: tuple[bytes, ...] = ()
-    if ctx.events and ctx.trust is not None:
+    if at.events and ctx.trust is not None:
         identities, evidence_keys = check_events(
-            ctx.events, verifier, signer.node_id, ctx.height, ctx.head, ctx.state, ctx.trust
+            at.events, verifier, signer.node_id, at.height, at.head, at.state, ctx.trust
         )
     record_env = signer.seal(envelope_pb2.KIND_CONSENSUS_RECORD, record)
     checked = CheckedRecord(

@@ -12,10 +12,12 @@ broadcasts a record of trust events only (genesis, exams, slashes).
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 
-from node.errors import NodeError, RecordRejected, Rejected
+from node.errors import NodeError, RecordRejected, Rejected, RoundFailed
 from node.ledger.store import Store
 from node.ledger.trust import EventRejected, LedgerState
 from node.logging import get_logger
@@ -29,6 +31,16 @@ from protocol.signing import Envelope, Verifier
 from protocol.v1 import envelope_pb2, messages_pb2
 
 log = get_logger("swarm")
+
+
+async def _granted(height: int) -> bool:
+    """Without a coordinator every lease is granted."""
+    return True
+
+
+#: how long an events record waits for its height's lease (beyond a lease's TTL: a leader
+#: whose record was refused keeps the height that long)
+EVENTS_LEASE_WAIT_S = 15.0
 
 
 class EvidenceDesk:
@@ -65,6 +77,7 @@ class EvidenceDesk:
         members: Callable[[], Sequence[Member]],
         broadcast: Callable[[Envelope], None],
         broadcast_timeout_s: Callable[[], float],
+        reserve: Callable[[int], Awaitable[bool]] | None = None,
     ) -> None:
         self.signer = signer
         self.verifier = verifier
@@ -74,6 +87,8 @@ class EvidenceDesk:
         self.members = members
         self.broadcast = broadcast
         self.broadcast_timeout_s = broadcast_timeout_s
+        #: ``reserve(height)``: the swarm-wide lease on the height an events record takes
+        self.reserve = reserve or _granted
         #: verified slash events not yet in the ledger
         self.pending: list[messages_pb2.LedgerEvent] = []
 
@@ -169,6 +184,23 @@ class EvidenceDesk:
             out.append(event)
         return out
 
+    def _append_events_locked(
+        self, events: Sequence[messages_pb2.LedgerEvent], height: int, head: bytes
+    ) -> Envelope:
+        record = messages_pb2.ConsensusRecord(
+            context=self.signer.context(os.urandom(16)),
+            leader_id=self.signer.node_id,
+            height=height,
+            previous_record_hash=head,
+            events=events,
+            trust=True,
+        )
+        record_env = self.signer.seal(envelope_pb2.KIND_CONSENSUS_RECORD, record)
+        # Checked like any received record: events are re-verified against the ledger.
+        checked = self.records.check_locked(record_env, height, head)
+        self.records.append_locked(checked, record_env, height, head)
+        return record_env
+
     async def record_events(
         self, events: Sequence[messages_pb2.LedgerEvent] = ()
     ) -> Envelope | None:
@@ -176,22 +208,24 @@ class EvidenceDesk:
         that still apply, and no round; ``None`` when there is nothing to record."""
         if self.records.trust is None:
             return None
-        async with self.records.lock:
-            height, head = self.records.head()
-            todo = [*events, *self.valid_pending_locked()] if height else list(events)
-            if not todo:
-                return None
-            record = messages_pb2.ConsensusRecord(
-                context=self.signer.context(os.urandom(16)),
-                leader_id=self.signer.node_id,
-                height=height,
-                previous_record_hash=head,
-                events=todo,
-                trust=True,
-            )
-            record_env = self.signer.seal(envelope_pb2.KIND_CONSENSUS_RECORD, record)
-            # Checked like any received record: events are re-verified against the ledger.
-            checked = self.records.check_locked(record_env, height, head)
-            self.records.append_locked(checked, record_env, height, head)
+        deadline = time.monotonic() + EVENTS_LEASE_WAIT_S
+        start = self.records.head()[0]
+        while True:
+            async with self.records.lock:
+                height, head = self.records.head()
+                if events and height != start:
+                    return None  # the ledger moved: the caller's events may no longer apply
+                todo = [*events, *self.valid_pending_locked()] if height else list(events)
+                if not todo:
+                    return None
+                # Two records at one height would fork the ledger: wait for the height's
+                # lease like a round's record (a leader whose record was refused holds it
+                # until its TTL runs out).
+                if await self.reserve(height):
+                    record_env = self._append_events_locked(todo, height, head)
+                    break
+            if time.monotonic() > deadline:
+                raise RoundFailed(f"height {height} is leased to another leader; try again")
+            await asyncio.sleep(0.1)
         self.broadcast(record_env)
         return record_env

@@ -47,7 +47,7 @@ from node.membership.registry import Member
 from node.membership.static import MembershipView, StaticMembership
 from node.round import leader
 from node.round.aggregate import DEFAULT_REPUTATION
-from node.round.check import gold_task_for
+from node.round.check import CHECKPOINT_WINDOW, CheckedRecord, gold_task_for
 from node.round.leader import RoundContext, Signer
 from node.round.settings import RoundSettings
 from node.swarm.catchup import catch_up
@@ -70,6 +70,11 @@ from ranking.trust import TrustParams
 __all__ = ["RoundResult", "SwarmNode", "response_from_record"]
 
 log = get_logger("swarm")
+
+#: how long a leader's lease on the height its record takes lasts: the append is quick, but
+#: the lease must outlive the record's broadcast, or a leader that has not received it yet
+#: could be granted the same height
+COMMIT_LEASE_S = 3.0
 
 
 @dataclass
@@ -131,6 +136,7 @@ class SwarmNode(Node):
             members=lambda: self.membership.members(),
             broadcast=lambda envelope: self._broadcast(envelope),
             broadcast_timeout_s=lambda: self.settings.broadcast_timeout_s,
+            reserve=lambda height: self.membership.reserve(height, self.node_id, COMMIT_LEASE_S),
         )
         self.queries = IssuedQueries(self.store, self.node_id)
         self.examiner = Examiner(
@@ -375,17 +381,13 @@ class SwarmNode(Node):
             latency_ms = (time.perf_counter() - start) * 1000
             return RoundResult(response_from_envelope(earlier, latency_ms), earlier)
         if self.trust is not None and self.store.head()[0] == 0:
-            await self.ensure_genesis()
+            try:
+                await self.ensure_genesis()
+            except RoundFailed:  # another leader is recording the genesis: take theirs
+                await self.catch_up()
+                if self.store.head()[0] == 0:
+                    raise
         members = {m.node_id: m for m in await fresh_members(self.membership)}
-        deadlines_s = (self.settings.generate_deadline_ms + self.settings.rank_deadline_ms) / 1000
-        await reserve_next_height(
-            self.membership,
-            self.node_id,
-            lambda: self.store.head()[0],
-            lambda: self.catch_up([m for m in members.values() if m.node_id != self.node_id]),
-            ttl_s=deadlines_s + 5,
-            timeout_ms=timeout_ms,
-        )
         ctx = await self._open_round(
             question, query_id or os.urandom(16), members, gold=gold, timeout_ms=timeout_ms
         )
@@ -398,15 +400,7 @@ class SwarmNode(Node):
         timer.lap("rank")
         ctx = leader.aggregate(ctx)
         timer.lap("aggregate")
-        record_env, checked = leader.record(ctx, self.signer, self.verifier)
-        async with self.records.lock:
-            if self.store.head() != (ctx.height, ctx.head):
-                # The ledger moved while the round ran (another leader's record arrived): the
-                # selection seed is stale, so this round cannot be recorded at this height.
-                raise RoundFailed("the ledger moved during the round; ask again")
-            self.records.verify_own_locked(record_env, ctx.height, ctx.head)
-            self.records.append_locked(checked, record_env, ctx.height, ctx.head)
-            self.queries.recorded(ctx.query_id, record_env)
+        record_env, checked = await self._commit(ctx, members, timeout_ms)
         timer.lap("record")
         self._broadcast(record_env, members.values())
         # Leader-local coin: which live round is followed by gold is unpredictable to the
@@ -422,6 +416,52 @@ class SwarmNode(Node):
             (time.perf_counter() - start) * 1000,
         )
         return RoundResult(response=response, record=record_env)
+
+    async def _commit(
+        self, ctx: RoundContext, members: dict[str, Member], timeout_ms: int
+    ) -> tuple[Envelope, CheckedRecord]:
+        """Record a finished round at the ledger's head, whatever it is now (issue 18).
+
+        The round ran without holding the ledger: its Query names the position it was opened
+        on, so rounds run concurrently, here and on other leaders. Only the append is
+        serialised: the swarm-wide lease on the next height (:mod:`node.swarm.lease`), then,
+        under the ledger lock, the record linked to the head, a member's check of it, and the
+        append. A lease refused means another leader's record is on its way (catch up, ask
+        again); the round fails once the ledger is more than
+        :data:`~node.round.check.CHECKPOINT_WINDOW` records past where it was opened.
+        """
+        others = [m for m in members.values() if m.node_id != self.node_id]
+        while True:
+            if self.store.head()[0] - ctx.height > CHECKPOINT_WINDOW:
+                raise RoundFailed("the ledger moved too far during the round; ask again")
+            await reserve_next_height(
+                self.membership,
+                self.node_id,
+                lambda: self.store.head()[0],
+                lambda: self.catch_up(others),
+                ttl_s=COMMIT_LEASE_S,
+                timeout_ms=timeout_ms
+                or (self.settings.generate_deadline_ms + self.settings.rank_deadline_ms),
+            )
+            async with self.records.lock:
+                height, head = self.store.head()
+                if height - ctx.height > CHECKPOINT_WINDOW:
+                    continue  # fails above
+                position = leader.Position(
+                    height, head, self.state, tuple(self.evidence.valid_pending_locked())
+                )
+                record_env, checked = leader.record(ctx, self.signer, self.verifier, position)
+                if not await self._still_leased(height):
+                    continue  # another record took the height meanwhile: ask again
+                self.records.verify_own_locked(record_env, height, head)
+                self.records.append_locked(checked, record_env, height, head)
+                self.queries.recorded(ctx.query_id, record_env)
+                return record_env, checked
+
+    async def _still_leased(self, height: int) -> bool:
+        """Whether the lease on ``height`` is still this node's (asked again: the holder's own
+        lease is renewed, another's refused)."""
+        return await self.membership.reserve(height, self.node_id, COMMIT_LEASE_S)
 
     # --- SwarmService ---
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from node.errors import RecordRejected, RoundFailed
 from node.ledger.replay import replay_ledger
-from node.ledger.state import apply_state
+from node.ledger.state import RecentPositions, apply_state
 from node.ledger.store import Store
 from node.ledger.trust import LedgerState, alarm_weights
 from node.logging import get_logger
@@ -80,17 +80,36 @@ class RecordBook:
         #: held while reading the head to build on it, and while appending
         self.lock = asyncio.Lock()
         self._alarm_firing = False
+        #: the last ledger positions, which records of concurrent rounds were opened on
+        self.positions = RecentPositions()
         self.state = self._load_state()
 
     def _load_state(self) -> LedgerState:
         reputations, _ = self.store.get_reputations()
-        height, _ = self.store.head()
+        height, head = self.store.head()
         if self.trust is not None and height:
             # The trust state is not stored separately: rebuild it from the ledger (every
             # record re-checked, as `ledger verify` would).
             summary = replay_ledger(self.store, self.verifier.swarm_id, trust=self.trust)
-            return summary.state or LedgerState(height=height, reputations=reputations)
-        return LedgerState(height=height, reputations=reputations)
+            if summary.positions is not None:
+                self.positions = summary.positions
+            if summary.state is not None:
+                return summary.state
+        state = LedgerState(height=height, reputations=reputations)
+        self.positions.add(height, head, state)
+        return state
+
+    def checkpoint(self, height: int) -> tuple[bytes, LedgerState] | None:
+        """The ledger position after ``height`` records (head hash, state), which a record
+        of a concurrent round was opened on: from the recent positions, or (after a restart)
+        by replaying the ledger up to it. ``None`` beyond this node's ledger."""
+        found = self.positions(height)
+        if found is not None or height > self.store.head()[0]:
+            return found
+        summary = replay_ledger(self.store, self.verifier.swarm_id, trust=self.trust, upto=height)
+        if summary.records != height or summary.state is None:
+            return None
+        return summary.head, summary.state
 
     def head(self) -> tuple[int, bytes]:
         """The ledger's (height, hash of the last record)."""
@@ -106,6 +125,7 @@ class RecordBook:
             self.state.reputations,
             state=self.state,
             trust=self.trust,
+            checkpoint=self.checkpoint,
         )
 
     def verify_own_locked(self, envelope: Envelope, height: int, head: bytes) -> None:
@@ -134,6 +154,7 @@ class RecordBook:
             height, checked.record_id, head, envelope.SerializeToString(), state.reputations
         )
         self.state = state
+        self.positions.add(height + 1, checked.record_id, state)
         self.on_appended(state)
         log.info(
             "record appended",

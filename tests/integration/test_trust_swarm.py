@@ -136,7 +136,8 @@ def _jailed(node: SwarmNode, node_id: str) -> bool:
 
 
 async def _wait_jailed(nodes: Sequence[SwarmNode], node_id: str) -> bool:
-    for _ in range(150):
+    # about 6 s: a height leased to a forger stays blocked for the lease's TTL (3 s)
+    for _ in range(300):
         if all(_jailed(n, node_id) for n in nodes):
             return True
         await asyncio.sleep(0.02)

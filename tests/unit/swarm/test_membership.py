@@ -213,14 +213,45 @@ def test_leases_are_capped_in_time_and_number_under_a_flood() -> None:
     live = table.live(1000)
     assert len(live) == MAX_LEASES_PER_HOLDER
     assert all(lease.expires_ms <= 1000 + MAX_LEASE_TTL_MS for lease in live.values())
+    # The honest member leads a height the greedy one does not hold.
     table, ok = reserve_height(
         table, state, verifier, lease_request(honest, SWARM, 7, 60_000, t), now_ms=1000
+    )
+    assert not ok  # held by the greedy member until its lease runs out
+    table, ok = reserve_height(
+        table,
+        state,
+        verifier,
+        lease_request(honest, SWARM, MAX_LEASES_PER_HOLDER, 60_000, t + 1),
+        now_ms=1000,
     )
     assert ok
     # Once the capped leases expire the held heights are free again.
     later = 1000 + MAX_LEASE_TTL_MS + 1
     table, ok = reserve_height(
-        table, state, verifier, lease_request(honest, SWARM, 0, 60_000, t + 1), now_ms=later
+        table, state, verifier, lease_request(honest, SWARM, 0, 60_000, t + 2), now_ms=later
+    )
+    assert ok
+
+
+def test_a_holder_renews_its_own_lease_and_others_wait() -> None:
+    """The holder asking again for its height renews it; another member is refused until it
+    expires."""
+    verifier = Verifier(SWARM)
+    a, b = test_identity(1), test_identity(2)
+    state = register(MembershipState(), verifier, info(a), now_ms=0)
+    state = register(state, verifier, info(b), now_ms=0)
+    t = now()
+    table, ok = reserve_height(
+        LeaseTable(), state, verifier, lease_request(a, SWARM, 10, 5_000, t), 0
+    )
+    assert ok
+    table, ok = reserve_height(table, state, verifier, lease_request(b, SWARM, 10, 5_000, t), 0)
+    assert not ok
+    table, ok = reserve_height(table, state, verifier, lease_request(a, SWARM, 10, 5_000, t + 1), 1)
+    assert ok and table.leases[10].expires_ms == 5_001
+    table, ok = reserve_height(
+        table, state, verifier, lease_request(b, SWARM, 10, 5_000, t + 2), 5_002
     )
     assert ok
 
