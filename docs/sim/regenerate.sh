@@ -42,3 +42,14 @@ $SIM sweep $S/adaptive.toml --seeds $SEEDS --param nodes.team.grind=0,32 \
 $SIM sweep $S/adaptive.toml --seeds $SEEDS --param nodes.team.behaviour='"sybil"' \
   --param nodes.team.fraction=0.5 --param swarm.trust=true --param swarm.probation_rounds=60 \
   --param nodes.team.patience=0,60 --out $D/adaptive/patience --quiet
+
+# the former headlines' assumptions under the new judge model: judges one logit better than
+# generators and 10% gold rounds that no adversary recognises
+ASSUMED="--param tasks.judging_ease=1 --param swarm.gold_fraction=0.1 --param swarm.gold_detection=0"
+for name in clique-open clique-stealth; do
+  $SIM sweep $S/$name.toml --seeds $SEEDS $ASSUMED --param nodes.clique.fraction=$FRACTIONS \
+    --out $D/assumed/$name-sweep --quiet
+done
+for name in sybil reputation-farmer prompt-injection; do
+  $SIM sweep $S/$name.toml --seeds $SEEDS $ASSUMED --out $D/assumed/$name --quiet
+done

@@ -84,13 +84,27 @@ def test_abstaining_when_losing_keeps_reputation() -> None:
 
 @pytest.mark.slow
 def test_patient_sybils_wait_out_probation() -> None:
-    """With trust on, fresh identities are weight-capped for probation_rounds; Sybils that
-    play honest until then attack with full weight."""
-    swarm = {"trust": True, "probation_rounds": 60}
-    twin = outcome({"behaviour": "sybil", "fraction": 0.5}, swarm)
-    adaptive = outcome({"behaviour": "sybil", "fraction": 0.5, "patience": 60}, swarm)
-    assert adaptive["weighted-bt"] < twin["weighted-bt"] - 0.03
-    assert adaptive["capture"] > twin["capture"]
+    """With trust on, fresh identities are weight-capped for probation_rounds after admission;
+    Sybils that play honest until then attack with uncapped weight and capture more rounds of
+    the reputation-weighted aggregator in the window after probation (over the whole run they
+    attack less, so the gain is confined to that window; docs/sim/README.md)."""
+    probation = 60
+    captures = {}
+    for patience in (0, probation):
+        window = []
+        for seed in (1, 2, 3):
+            overrides = {
+                "seed": seed,
+                "nodes.team.behaviour": "sybil",
+                "nodes.team.fraction": 0.5,
+                "nodes.team.patience": patience,
+                "swarm.trust": True,
+                "swarm.probation_rounds": probation,
+            }
+            record = simulate(load_scenario(SCENARIO, overrides))
+            window.append(float(record.captured["weighted-bt"][probation : 2 * probation].mean()))
+        captures[patience] = float(np.mean(window))
+    assert captures[probation] > captures[0] + 0.02, captures
 
 
 @pytest.mark.slow
