@@ -14,6 +14,7 @@ BENCHMARKS = {
     "aggregate": "bench.bench_aggregate",
     "round": "bench.bench_round",
     "sim": "bench.bench_sim",
+    "load": "bench.bench_load",
 }
 
 

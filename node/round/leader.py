@@ -114,9 +114,9 @@ class RoundContext:
     question: str  # the question asked (the gold task's question on a gold round)
     settings: RoundSettings  # this leader's parameters, recorded in the Query
     members: Mapping[str, Member]  # the membership view, by node id
-    height: int  # ledger height the record will take
-    head: bytes  # hash of the ledger's last record (the selection seed, the chain link)
-    state: LedgerState  # the ledger state before this round
+    height: int  # ledger height the round is opened on (the Query's; the record may land later)
+    head: bytes  # hash of the ledger's last record then (the selection and gold seed)
+    state: LedgerState  # the ledger state then (pool, reputations, weights)
     trust: TrustParams | None = None  # the swarm's trust rules (None = off)
     events: tuple[messages_pb2.LedgerEvent, ...] = ()  # pending slash events to carry
     gold_task: Any = None  # the gold task of a blind gold round (None = live round)

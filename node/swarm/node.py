@@ -15,9 +15,9 @@ request) with:
 * ``queries`` (:class:`~node.swarm.queries.IssuedQueries`): one Query per query id for the
   rounds this node leads (a retried Ask gets the recorded round back);
 * leading a round (:meth:`SwarmNode.ask`): the phases of :mod:`node.round.leader` in order,
-  under the swarm-wide height lease (:mod:`node.swarm.lease`), then the append and the
-  broadcast; blind gold rounds
-  (:meth:`SwarmNode.run_gold_round`); catching up (:func:`node.swarm.catchup.catch_up`);
+  concurrently with other rounds, then the append under the swarm-wide height lease
+  (:mod:`node.swarm.lease`: why concurrent rounds keep one ledger) and the broadcast; blind gold
+  rounds (:meth:`SwarmNode.run_gold_round`); catching up (:func:`node.swarm.catchup.catch_up`);
   status (:mod:`node.swarm.status`).
 
 Trust (issue 6; model in :mod:`node.ledger.trust`) is on when a node gets
@@ -53,7 +53,7 @@ from node.round.settings import RoundSettings
 from node.swarm.catchup import catch_up
 from node.swarm.evidence import EvidenceDesk
 from node.swarm.exams import Examiner
-from node.swarm.lease import fresh_members, reserve_next_height
+from node.swarm.lease import COMMIT_LEASE_S, fresh_members, reserve_next_height
 from node.swarm.links import PeerLinks
 from node.swarm.peer import Node, node_capabilities
 from node.swarm.queries import IssuedQueries
@@ -70,11 +70,6 @@ from ranking.trust import TrustParams
 __all__ = ["RoundResult", "SwarmNode", "response_from_record"]
 
 log = get_logger("swarm")
-
-#: how long a leader's lease on the height its record takes lasts: the append is quick, but
-#: the lease must outlive the record's broadcast, or a leader that has not received it yet
-#: could be granted the same height
-COMMIT_LEASE_S = 3.0
 
 
 @dataclass
