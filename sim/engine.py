@@ -25,6 +25,8 @@ and ``node.round`` the same inputs)
    submit their team's wrong answer: the popular distractor). Every ranker also has its own
    answer (its candidate, or the one it would have given), which its judging leans on.
 4. Clustering: identical answers merge into one item; the items' order is a seeded permutation.
+   With ``tasks.answer_split`` a correct candidate is, with that probability, phrased so that
+   the node's normaliser does not merge it (free text): it forms a correct cluster of its own.
 5. Judging: every selected ranker's pairs (:func:`ranking.schedule_pairs`, own item excluded)
    are stacked and judged in one vectorised draw (:func:`sim.judging.draw_pair_verdicts`: one
    latent draw per pair for both orders, stated confidences), then behaviour overrides (lazy,
@@ -320,6 +322,10 @@ class _State:
         detected = gold and bool(rng.random() < swarm.gold_detection)
         return _Task(difficulty, z, gold, detected)
 
+    def is_correct(self, labels: IntArray) -> BoolArray:
+        """Correct answers: label 0, and correct answers split off by the normaliser."""
+        return np.asarray((labels == 0) | (labels > self.n_wrong), dtype=bool)
+
     def team_share(self, rankers: IntArray) -> FloatArray:
         """Each team's share of the round's selected rankers."""
         teams = self.pop.team[rankers]
@@ -389,6 +395,14 @@ class _State:
         labels = np.where(gen_attacking, TARGET_LABEL, labels)
         cand_nodes = generators[arrived]
         cand_labels = labels[arrived]
+        if scenario.tasks.answer_split > 0.0:
+            # a correct answer phrased so that the node's normaliser does not merge it: a
+            # cluster of its own (label n_options + i: correct, distinct from every other)
+            split = (cand_labels == 0) & (
+                rng.random(cand_labels.shape[0]) < scenario.tasks.answer_split
+            )
+            variants = self.n_wrong + 1 + np.arange(cand_labels.shape[0])
+            cand_labels = np.where(split, variants, cand_labels)
         cand_attacking = gen_attacking[arrived]
         self.candidates[t] = cand_nodes.shape[0]
         missed_generators = generators[~arrived]
@@ -412,7 +426,7 @@ class _State:
         if cand_nodes.shape[0] == 0:  # the round fails (no quorum): no record, no update
             self._log_share(t)
             return
-        correct_present = bool(np.any(cand_labels == 0))
+        correct_present = bool(np.any(self.is_correct(cand_labels)))
         self.correct_present[t] = correct_present
         self.correct["oracle"][t] = correct_present
 
@@ -428,7 +442,7 @@ class _State:
         cand_item = inverse_order[cand_item.reshape(-1)].astype(np.int64)
         n_items = int(item_labels.shape[0])
         self.items[t] = n_items
-        item_correct = item_labels == 0
+        item_correct = self.is_correct(item_labels)
         item_adversarial = np.zeros(n_items, dtype=bool)
         np.logical_or.at(item_adversarial, cand_item, pop.adversary[cand_nodes])
         # team_items[team, item]: a member of ``team`` (attacking now) submitted this item
@@ -482,6 +496,7 @@ class _State:
                 pair_a,
                 pair_b,
                 item_labels,
+                item_correct,
                 team_items,
                 injected,
                 rng,
@@ -523,6 +538,7 @@ class _State:
         pair_a: IntArray,
         pair_b: IntArray,
         item_labels: IntArray,
+        item_correct: BoolArray,
         team_items: BoolArray,
         injected: FloatArray,
         rng: np.random.Generator,
@@ -537,6 +553,7 @@ class _State:
             pair_a,
             pair_b,
             item_labels,
+            item_correct,
             pop.judging_skill[judge],
             pop.position_bias[judge],
             own_label[pair_ranker],
@@ -547,8 +564,8 @@ class _State:
         )
         verdict = honest.verdict.copy()
         n = verdict.shape[0]
-        a_ok = item_labels[pair_a] == 0
-        b_ok = item_labels[pair_b] == 0
+        a_ok = item_correct[pair_a]
+        b_ok = item_correct[pair_b]
         coin = np.where(rng.random(n) < 0.5, JUDGED_A, JUDGED_B)
         behaviour = pop.behaviour[judge]
 

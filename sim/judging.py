@@ -111,6 +111,7 @@ def draw_pair_verdicts(
     item_a: IntArray,
     item_b: IntArray,
     item_labels: IntArray,
+    item_correct: BoolArray,
     judging_skill: FloatArray,
     position_bias: FloatArray,
     own_label: IntArray,
@@ -129,7 +130,10 @@ def draw_pair_verdicts(
         Who judges which pair, in which order. The two orders of one ranker's pair share one
         latent draw.
     item_labels : ndarray of int
-        Each item's answer label (0 correct, 1 the popular distractor).
+        Each item's answer label (0 correct, 1 the popular distractor; a correct answer the
+        normaliser did not merge has a label of its own).
+    item_correct : ndarray of bool
+        Whether each item is a correct answer.
     judging_skill, position_bias : ndarray of float
         The judge's traits, per comparison.
     own_label : ndarray of int
@@ -146,7 +150,7 @@ def draw_pair_verdicts(
     lo_item = np.where(swap, item_b, item_a)
     hi_item = np.where(swap, item_a, item_b)
     lo, hi = item_labels[lo_item], item_labels[hi_item]
-    lo_ok, hi_ok = lo == 0, hi == 0
+    lo_ok, hi_ok = item_correct[lo_item], item_correct[hi_item]
     has_own = own_label >= 0
     centred = np.where(has_own, (own_label == 0) - own_p_correct, 0.0)
     lo_own = (lo == own_label).astype(np.float64)

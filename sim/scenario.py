@@ -38,6 +38,9 @@ Schema (unknown keys and bad values raise :class:`~sim.errors.ScenarioError` nam
                                  #   the simulator before issue 21 used a built-in 1.0)
     persuasiveness = { mean = 0.0, sd = 1.0 }  # per task, logits: pulls wrong generators to the
                                  #   popular distractor and judges towards it (one draw, both)
+    answer_split = 0.0           # [0, 1]: chance a correct candidate's text does not normalise to
+                                 #   the canonical answer and forms its own cluster (0: option
+                                 #   letters, which the node's normaliser merges exactly)
     judge_correlation = 1.0      # logits tying a ranker's judging to its own answer: worse when
                                  #   that is wrong, better when right, centred (sim.judging)
 
@@ -180,6 +183,7 @@ class TaskSpec:
     judging_ease: float = 0.0
     persuasiveness: Normal = Normal(0.0, 1.0)
     judge_correlation: float = 1.0
+    answer_split: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -420,6 +424,7 @@ def parse_scenario(data: Mapping[str, Any]) -> Scenario:
         judging_ease=_float(raw_tasks, "judging_ease", "tasks", 0.0, -10.0, 10.0),
         persuasiveness=_normal(raw_tasks, "persuasiveness", "tasks", Normal(0.0, 1.0)),
         judge_correlation=_float(raw_tasks, "judge_correlation", "tasks", 1.0, 0.0, 10.0),
+        answer_split=_float(raw_tasks, "answer_split", "tasks", 0.0, 0.0, 1.0),
     )
     if tasks.options > 26:
         raise BadValue("tasks.options", f"must be <= 26, got {tasks.options}")

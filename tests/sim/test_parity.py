@@ -205,3 +205,18 @@ def test_absences_and_reputation_are_the_ledgers() -> None:
         assert [node_rep[ids[i]] for i in range(n)] == sim_rep.tolist()
         assert sim_rep[4] < reputation[4]  # the absent generator lost a little
         assert sim_rep[0] == reputation[0]  # the ranker without pairs is not absent
+
+
+def test_split_answers_form_correct_clusters_of_their_own() -> None:
+    """tasks.answer_split: correct free-text answers the node's normaliser does not merge are
+    correct clusters of their own, which splits the correct vote (but not the truth)."""
+    from sim.engine import simulate
+    from sim.scenario import load_scenario
+
+    path = "sim/scenarios/paper-like.toml"
+    merged = simulate(load_scenario(path, {"rounds": 40}))
+    split = simulate(load_scenario(path, {"rounds": 40, "tasks.answer_split": 1.0}))
+    # 18 generators (at most half the pool), ~8 of them right, each now a cluster of its own
+    assert split.items.mean() > merged.items.mean() + 5
+    assert split.correct["majority"].mean() < merged.correct["majority"].mean() - 0.3
+    assert split.correct["oracle"].mean() > 0.9 and merged.correct["oracle"].mean() > 0.9

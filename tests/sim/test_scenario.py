@@ -81,6 +81,7 @@ def test_base_is_valid() -> None:
         ("tasks.persuasiveness", 1.0, BadValue, "tasks.persuasiveness"),
         ("tasks.persuasiveness", {"mean": 0, "sd": -1}, BadValue, "tasks.persuasiveness.sd"),
         ("swarm.gold_detection", 1.5, BadValue, "swarm.gold_detection"),
+        ("tasks.answer_split", -0.1, BadValue, "tasks.answer_split"),
         ("swarm.trust", "on", BadValue, "swarm.trust"),
         ("swarm.probation_rounds", -1, BadValue, "swarm.probation_rounds"),
         ("nodes.0.gold_aware", True, BadValue, "nodes[0].gold_aware"),  # honest: no such option

@@ -39,6 +39,7 @@ def judge(
         a,
         b,
         LABELS,
+        LABELS == 0,
         np.zeros(ranker.shape[0]),
         np.full(ranker.shape[0], bias),
         np.full(ranker.shape[0], own, dtype=np.int64),
