@@ -336,6 +336,9 @@ class _State:
         """The node's draw over admitted nodes; a grinding leader keeps its best of ``grind``."""
         swarm = self.scenario.swarm
         pool = np.flatnonzero(self.admitted_at >= 0).astype(np.int64)
+        if pool.shape[0] == 0:  # nobody admitted yet (trust on): nobody to select
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty
         leader = int(pool[rng.integers(pool.shape[0])]) if self.grinders else -1
         generators, rankers = select_round(
             self.reputation, pool, swarm.generators, swarm.rankers, rng

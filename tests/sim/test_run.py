@@ -141,3 +141,19 @@ def test_seeds_report_means_with_intervals_across_seeds(scenarios: Path, tmp_pat
             assert high - low > 0.0
     assert "3 seeds (5, 6, 7" in (out / "report.md").read_text()
     assert main([*argv, "--seeds", "0"]) == 2
+
+
+def test_rounds_with_nobody_admitted_fail_without_a_record() -> None:
+    """Trust on and no fresh identity passes the exam: every round fails (no candidate), as a
+    node's round without a quorum does, and reputations stay where they started."""
+    from sim.scenario import parse_scenario
+
+    data = {
+        "name": "closed",
+        "rounds": 5,
+        "swarm": {"nodes": 4, "generators": 2, "rankers": 2, "trust": True},
+        "nodes": [{"behaviour": "sybil", "grind": 4, "judging_skill": {"mean": -5, "sd": 0}}],
+    }
+    record = simulate(parse_scenario(data))
+    assert record.admitted == 0 and not record.candidates.any()
+    assert not record.correct["robust-bt"].any() and (record.final_reputation == 0.5).all()
