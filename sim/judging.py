@@ -20,14 +20,14 @@ A task draws one persuasiveness ``z ~ N(mean, sd)`` (logits), shared by generato
   ``L = j - d + ease - z [w is the popular distractor] + c ([own answer right] - q)``
 
   with ``ease = judging_ease`` (default 0: judging is no easier than generating; the simulator
-  before issue 21 and the node's ``sim`` backend use a built-in 1.0, :data:`sim.model.
-  JUDGING_EASE`) and ``c = judge_correlation``: a ranker whose own answer (the candidate it
-  submitted, or the answer it would have given) is wrong judges ``c q`` logits worse than its
-  skill alone says, one whose own answer is right ``c (1 - q)`` better, where ``q`` is its
-  chance of answering right. The term is centred (zero in expectation over the ranker's own
-  answer), so ``judging_ease`` alone sets the average advantage and ``judge_correlation`` only
-  ties judging errors to generation errors on the same task, which is what defeats both
-  majority vote and naive judging;
+  before issue 21 and the node's ``sim`` backend use a built-in 1.0,
+  :data:`sim.model.JUDGING_EASE`) and ``c = judge_correlation``: a ranker whose own answer (the
+  candidate it submitted, or the answer it would have given) is wrong judges ``c q`` logits
+  worse than its skill alone says, one whose own answer is right ``c (1 - q)`` better, where
+  ``q`` is its chance of answering right. The term is centred (zero in expectation over the
+  ranker's own answer), so ``judging_ease`` alone sets the average advantage and
+  ``judge_correlation`` only ties judging errors to generation errors on the same task, which
+  is what defeats both majority vote and naive judging;
 * two answers of equal correctness: "tie" with :data:`sim.model.EQUAL_TIE_RATE`, the rest split
   by ``sigmoid(c ([a is own] - [b is own]) + z ([a is popular] - [b is popular]))``.
 
