@@ -18,11 +18,47 @@ from node.gateway.app import Gateway
 from node.round.clustering import cluster_candidates, own_cluster
 from node.testing import make_query, make_rank_request
 from protocol.hashing import candidate_set_digest, payload_hash
+from protocol.identity import Identity
 from protocol.signing import Envelope, seal
 from protocol.testing import FakeClock, test_identity
 from protocol.v1 import envelope_pb2, messages_pb2, services_pb2
 
 SWARM_ID = "explorer-test"
+
+
+def _candidate(
+    generator: Identity,
+    context: messages_pb2.MessageContext,
+    query_hash: bytes,
+    answer: str,
+    swarm_id: str,
+) -> Envelope:
+    candidate = messages_pb2.Candidate(
+        context=context,
+        generator_id=generator.node_id,
+        query_hash=query_hash,
+        answer=answer,
+        model="fake",
+    )
+    return seal(generator, envelope_pb2.KIND_CANDIDATE, candidate, swarm_id)
+
+
+def _ballot(
+    ranker: Identity,
+    context: messages_pb2.MessageContext,
+    digest: bytes,
+    pairs: Sequence[tuple[int, int]],
+    swarm_id: str,
+) -> Envelope:
+    """A ballot preferring ``a`` in every pair, with confidence 0.9."""
+    verdicts = [
+        messages_pb2.Verdict(a=a, b=b, outcome=messages_pb2.OUTCOME_A, confidence=0.9)
+        for a, b in pairs
+    ]
+    ballot = messages_pb2.Ballot(
+        context=context, ranker_id=ranker.node_id, candidate_set_digest=digest, verdicts=verdicts
+    )
+    return seal(ranker, envelope_pb2.KIND_BALLOT, ballot, swarm_id)
 
 
 def sample_record(
@@ -55,18 +91,7 @@ def sample_record(
         swarm_id=swarm_id, query_id=query_id, timestamp_ms=clock.time_ms() + 250
     )
     candidates = [
-        seal(
-            g,
-            envelope_pb2.KIND_CANDIDATE,
-            messages_pb2.Candidate(
-                context=context,
-                generator_id=g.node_id,
-                query_hash=payload_hash(query),
-                answer=answer,
-                model="fake",
-            ),
-            swarm_id,
-        )
+        _candidate(g, context, payload_hash(query), answer, swarm_id)
         for g, answer in zip(generators, answers, strict=True)
     ]
     clusters = cluster_candidates(answers, [""] * len(answers), query_id, cluster=False)
@@ -83,23 +108,7 @@ def sample_record(
         {r.node_id: pairs for r in judges},
     )
     digest = candidate_set_digest(c.content_hash for c in clusters)
-    ballots = [
-        seal(
-            r,
-            envelope_pb2.KIND_BALLOT,
-            messages_pb2.Ballot(
-                context=context,
-                ranker_id=r.node_id,
-                candidate_set_digest=digest,
-                verdicts=[
-                    messages_pb2.Verdict(a=a, b=b, outcome=messages_pb2.OUTCOME_A, confidence=0.9)
-                    for a, b in pairs
-                ],
-            ),
-            swarm_id,
-        )
-        for r in judges
-    ]
+    ballots = [_ballot(r, context, digest, pairs, swarm_id) for r in judges]
     strengths = [1.0 if i == winner else -1.0 for i in range(n)]
     outcome = messages_pb2.AggregationOutcome(
         strengths=strengths,

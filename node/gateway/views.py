@@ -126,42 +126,9 @@ def round_view(envelope: Envelope, swarm_id: str) -> dict[str, Any]:
     groups = _generators_by_cluster(record, query, candidates, len(shown))
     outcome = record.outcome
 
-    def at(values: Sequence[float], i: int) -> float | None:
-        return finite(values[i]) if i < len(values) else None
-
-    tied = set(outcome.tied_for_first)
-    unjudged = set(outcome.unjudged)
-    clusters = [
-        {
-            "index": i,
-            "answer": item.answer,
-            "strength": at(outcome.strengths, i),
-            "interval": [at(outcome.lower, i), at(outcome.upper, i)],
-            "winner": i == outcome.winner and bool(shown),
-            "tied_for_first": i in tied,
-            "unjudged": i in unjudged,
-            "generators": groups[i] if i < len(groups) else [],
-        }
-        for i, item in enumerate(shown)
-    ]
+    clusters = _clusters_view(shown, outcome, groups)
     weights = list(outcome.ranker_weights)
-    judges = [
-        {
-            "node_id": ballot.ranker_id,
-            "weight": finite(weights[i]) if i < len(weights) else None,
-            "verdicts": [
-                {
-                    "a": v.a,
-                    "b": v.b,
-                    "outcome": _OUTCOMES.get(v.outcome, "unspecified"),
-                    "confidence": finite(v.confidence) if v.HasField("confidence") else None,
-                    "rationale": v.rationale,
-                }
-                for v in ballot.verdicts
-            ],
-        }
-        for i, ballot in enumerate(ballots)
-    ]
+    judges = _judges_view(ballots, weights)
     query_ms = query.context.timestamp_ms if query is not None else 0
     record_ms = record.context.timestamp_ms
     gold = record.HasField("gold") and bool(record.gold.task_id)
@@ -185,6 +152,54 @@ def round_view(envelope: Envelope, swarm_id: str) -> dict[str, Any]:
         "signatures": signatures,
         "signatures_valid": all(s["valid"] for s in signatures),
     }
+
+
+def _clusters_view(
+    shown: Sequence[Any], outcome: messages_pb2.AggregationOutcome, groups: Sequence[Any]
+) -> list[dict[str, Any]]:
+    """Each answer cluster with its strength, interval, standing and generators."""
+
+    def at(values: Sequence[float], i: int) -> float | None:
+        return finite(values[i]) if i < len(values) else None
+
+    tied = set(outcome.tied_for_first)
+    unjudged = set(outcome.unjudged)
+    return [
+        {
+            "index": i,
+            "answer": item.answer,
+            "strength": at(outcome.strengths, i),
+            "interval": [at(outcome.lower, i), at(outcome.upper, i)],
+            "winner": i == outcome.winner and bool(shown),
+            "tied_for_first": i in tied,
+            "unjudged": i in unjudged,
+            "generators": groups[i] if i < len(groups) else [],
+        }
+        for i, item in enumerate(shown)
+    ]
+
+
+def _judges_view(
+    ballots: Sequence[messages_pb2.Ballot], weights: Sequence[float]
+) -> list[dict[str, Any]]:
+    """Each judge with its weight and verdicts."""
+    return [
+        {
+            "node_id": ballot.ranker_id,
+            "weight": finite(weights[i]) if i < len(weights) else None,
+            "verdicts": [
+                {
+                    "a": v.a,
+                    "b": v.b,
+                    "outcome": _OUTCOMES.get(v.outcome, "unspecified"),
+                    "confidence": finite(v.confidence) if v.HasField("confidence") else None,
+                    "rationale": v.rationale,
+                }
+                for v in ballot.verdicts
+            ],
+        }
+        for i, ballot in enumerate(ballots)
+    ]
 
 
 def _generators_by_cluster(

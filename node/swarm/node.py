@@ -415,16 +415,10 @@ class SwarmNode(Node):
     async def _commit(
         self, ctx: RoundContext, members: dict[str, Member], timeout_ms: int
     ) -> tuple[Envelope, CheckedRecord]:
-        """Record a finished round at the ledger's head, whatever it is now (issue 18).
-
-        The round ran without holding the ledger: its Query names the position it was opened
-        on, so rounds run concurrently, here and on other leaders. Only the append is
-        serialised: the swarm-wide lease on the next height (:mod:`node.swarm.lease`), then,
-        under the ledger lock, the record linked to the head, a member's check of it, and the
-        append. A lease refused means another leader's record is on its way (catch up, ask
-        again); the round fails once the ledger is more than
-        :data:`~node.round.check.CHECKPOINT_WINDOW` records past where it was opened.
-        """
+        """Record a finished round at the ledger's head as it is now: the lease on the next
+        height, then under the ledger lock the linked record, a member's check, the append
+        (:mod:`node.swarm.lease`, issue 18). Fails once the ledger is more than
+        :data:`~node.round.check.CHECKPOINT_WINDOW` records past where the round opened."""
         others = [m for m in members.values() if m.node_id != self.node_id]
         while True:
             if self.store.head()[0] - ctx.height > CHECKPOINT_WINDOW:
@@ -446,17 +440,13 @@ class SwarmNode(Node):
                     height, head, self.state, tuple(self.evidence.valid_pending_locked())
                 )
                 record_env, checked = leader.record(ctx, self.signer, self.verifier, position)
-                if not await self._still_leased(height):
-                    continue  # another record took the height meanwhile: ask again
+                # the lease on this height (renewed if ours; another's means ask again)
+                if not await self.membership.reserve(height, self.node_id, COMMIT_LEASE_S):
+                    continue
                 self.records.verify_own_locked(record_env, height, head)
                 self.records.append_locked(checked, record_env, height, head)
                 self.queries.recorded(ctx.query_id, record_env)
                 return record_env, checked
-
-    async def _still_leased(self, height: int) -> bool:
-        """Whether the lease on ``height`` is still this node's (asked again: the holder's own
-        lease is renewed, another's refused)."""
-        return await self.membership.reserve(height, self.node_id, COMMIT_LEASE_S)
 
     # --- SwarmService ---
 
