@@ -18,7 +18,7 @@ from node.backends.choice import (
     judgement_from_likelihoods,
     judgement_from_orders,
 )
-from node.backends.llama import LlamaBackend, _fold_system
+from node.backends.llama import LlamaBackend, fold_system
 from node.backends.prompts import (
     build_completion_generation_prompt,
     build_judge_choice_messages,
@@ -112,9 +112,9 @@ def test_completion_prompts_for_base_models() -> None:
 
 
 def test_system_text_is_folded_into_the_first_user_turn() -> None:
-    folded = _fold_system([{"role": "system", "content": "S"}, {"role": "user", "content": "U"}])
+    folded = fold_system([{"role": "system", "content": "S"}, {"role": "user", "content": "U"}])
     assert folded == [{"role": "user", "content": "S\n\nU"}]
-    assert _fold_system([{"role": "system", "content": "S"}]) == [{"role": "user", "content": "S"}]
+    assert fold_system([{"role": "system", "content": "S"}]) == [{"role": "user", "content": "S"}]
 
 
 def test_missing_model_is_a_typed_error_at_construction(tmp_path: Path) -> None:
