@@ -230,13 +230,20 @@ def assess_backend(
     config: NodeConfig, healthy: bool, probe_error: str | None, probe_s: float, timeout_s: float
 ) -> CheckResult:
     """Judge the model backend from its health probe and one timed generation."""
-    where = config.openai_base_url if config.backend == "openai" else "built-in sim model"
     if config.backend == "openai":
+        where = config.openai_base_url
         fix = (
             f"start the model server at {config.openai_base_url} (vLLM, llama.cpp server, "
             "Ollama, ...) or correct openai_base_url / openai_model"
         )
+    elif config.backend == "llama":
+        where = f"in-process llama.cpp model {config.llama_model}"
+        fix = (
+            "check llama_model (swarmrank models list) and the [llama] settings, or raise "
+            "llama_timeout_s"
+        )
     else:
+        where = "built-in sim model"
         fix = "check the [sim] settings"
     if not healthy:
         return _failed("backend", f"{config.backend} backend at {where} is not healthy", fix)

@@ -10,6 +10,7 @@ import pytest
 
 from node.cli.main import main
 from node.config import NodeConfig, load_config
+from node.daemon.doctor import assess_backend
 from node.daemon.run import make_backend
 from node.errors import ConfigError
 from node.models import ModelFormatError, ModelNotFound
@@ -97,3 +98,15 @@ def test_models_list_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert not (tmp_path / "models" / "gemma-3-270m-q4_k_m.gguf").exists()
     assert main(["models", "list", "--data-dir", str(tmp_path), "--no-assemble"]) == 0
     assert capsys.readouterr().out.startswith("NAME")
+
+
+def test_doctor_describes_the_llama_backend_as_llama(tmp_path: Path) -> None:
+    config = load_config(
+        None, environ={}, overrides={**_llama(tmp_path, "x"), "llama_model": "gemma3-270m"}
+    )
+    passed = assess_backend(config, True, None, 0.5, 10.0)
+    assert passed.status == "pass" and "gemma3-270m" in passed.detail
+    assert "sim" not in passed.detail
+    failed = assess_backend(config, False, None, 0.5, 10.0)
+    assert failed.status == "fail" and "llama" in failed.detail
+    assert "llama_model" in failed.fix and "[sim]" not in failed.fix
