@@ -2,15 +2,19 @@
 (:mod:`node.cli.main.up`).
 
 :class:`LocalSwarm` starts a Ray head locally (a child ``ray start --head``, token
-authentication on), N ``sim`` node daemons as separate processes (``swarmrank node run
+authentication on), N node daemons as separate processes (``swarmrank node run
 --ray-address ...``, real gRPC on loopback ports read back from each ready line) and the
 OpenAI-compatible HTTP gateway. The first node to join creates the swarm's registry actor
 (state file in the state directory). It then writes ``up.json`` in the state directory so that
 ``ask``, ``status`` and ``ledger verify`` find it. :meth:`LocalSwarm.stop` (Ctrl-C, SIGTERM)
 drains the daemons with SIGTERM, stops Ray and removes ``up.json``.
 
-The simulated nodes are heterogeneous on purpose (skills spread over a range, seeded by node
-index), so a demo question has wrong candidates for the judges to rank below the right one.
+The nodes are heterogeneous on purpose. With the ``sim`` backend (the default) their skills
+spread over a range, seeded by node index (:func:`sim_skills`), so a demo question has wrong
+candidates for the judges to rank below the right one. With the ``llama`` backend they run the
+shipped small models in-process, alternating SmolLM2 135M and Gemma 3 270M with their own seeds
+and temperatures (:func:`llama_profile`); the models are verified (and Gemma assembled) once
+into ``<state dir>/models``, which every node's ``models`` cache links to.
 """
 
 from __future__ import annotations
@@ -37,6 +41,14 @@ log = get_logger("up")
 DEFAULT_STATE_DIR = Path("~/.swarmrank/up")
 #: hard enough for the weaker simulated nodes to get wrong, so the demo shows a real ranking
 DEMO_QUESTION = "What is 4821 x 397?"
+
+
+#: the backends ``up`` can start nodes with (``openai`` needs a server per node: use node run)
+LOCAL_BACKENDS = ("sim", "llama")
+#: the shipped models a llama swarm alternates between, node by node
+LLAMA_MIX = ("smollm2-135m", "gemma3-270m")
+#: round deadlines of a llama swarm: small models on CPUs answer in seconds, not milliseconds
+LLAMA_ROUND_SETTINGS = {"round_generate_deadline_ms": 60_000, "round_rank_deadline_ms": 60_000}
 
 
 class SwarmStartFailed(NodeError):
@@ -69,6 +81,44 @@ def sim_skills(index: int, nodes: int) -> dict[str, float]:
     }
 
 
+def llama_profile(index: int, nodes: int, cpus: int | None = None) -> dict[str, object]:
+    """Node ``index``'s llama settings: the shipped models in turn (:data:`LLAMA_MIX`), a seed
+    of its own, a temperature that differs between the two nodes of each model pair, and an
+    even share of the machine's CPUs (deterministic given ``cpus``)."""
+    cpus = cpus if cpus is not None else os.cpu_count() or 1
+    return {
+        "llama_model": LLAMA_MIX[index % len(LLAMA_MIX)],
+        "llama_seed": index + 1,
+        "llama_temperature": (0.2, 0.7)[(index // len(LLAMA_MIX)) % 2],
+        "llama_n_threads": max(1, cpus // max(1, nodes)),
+    }
+
+
+def prepare_llama_models(state_dir: Path, nodes: int) -> Path:
+    """Verify (and assemble) the shipped models of a ``nodes``-node llama swarm once, into
+    ``<state_dir>/models``, and return that folder.
+
+    Raises
+    ------
+    SwarmStartFailed
+        ``llama-cpp-python`` or one of the models is not installed, or a model does not verify.
+    """
+    import importlib.util
+
+    from node.backends.llama.runner import INSTALL_HINT
+    from node.models import ModelError, resolve_model
+
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise SwarmStartFailed(f"backend llama needs llama-cpp-python: {INSTALL_HINT}")
+    cache = state_dir / "models"
+    for name in sorted({LLAMA_MIX[i % len(LLAMA_MIX)] for i in range(nodes)}):
+        try:
+            resolve_model(name, cache)
+        except ModelError as exc:
+            raise SwarmStartFailed(f"model {name}: {exc} (see swarmrank models list)") from exc
+    return cache
+
+
 class LocalSwarm:
     """An embedded swarm: see the module docstring."""
 
@@ -85,9 +135,13 @@ class LocalSwarm:
         heartbeat_interval_s: float = 1.0,
         start_gateway: bool = True,
         per_node_args: tuple[tuple[str, ...], ...] = (),
+        backend: str = "sim",
     ) -> None:
         if nodes < 1:
             raise SwarmStartFailed("--nodes must be at least 1")
+        if backend not in LOCAL_BACKENDS:
+            raise SwarmStartFailed(f"--backend must be one of {', '.join(LOCAL_BACKENDS)}")
+        self.backend = backend
         self.n_nodes = nodes
         self.state_dir = Path(state_dir).expanduser()
         self.swarm_id = swarm_id
@@ -167,7 +221,7 @@ class LocalSwarm:
     def _spawn_node(self, index: int) -> NodeProcess:
         data_dir = self.state_dir / f"node-{index}"
         data_dir.mkdir(parents=True, exist_ok=True)
-        settings = {**sim_skills(index, self.n_nodes), "sim_seed": index + 1}
+        settings = self._node_settings(index, data_dir)
         command = [
             sys.executable,
             "-m",
@@ -184,7 +238,7 @@ class LocalSwarm:
             "--swarm-id",
             self.swarm_id,
             "--backend",
-            "sim",
+            self.backend,
             "--ray-address",
             self.ray_address,
             *(f"--set={k}={v}" for k, v in settings.items()),
@@ -207,6 +261,15 @@ class LocalSwarm:
             start_new_session=True,  # Ctrl-C reaches only `up`, which then drains the nodes
         )
         return NodeProcess(index, process, data_dir, stderr_path=stderr_path)
+
+    def _node_settings(self, index: int, data_dir: Path) -> dict[str, object]:
+        """Node ``index``'s backend profile (before ``node_args``, which win over it)."""
+        if self.backend == "sim":
+            return {**sim_skills(index, self.n_nodes), "sim_seed": index + 1}
+        models = data_dir / "models"
+        if not models.exists() and not models.is_symlink():
+            models.symlink_to(self.state_dir / "models", target_is_directory=True)
+        return {**LLAMA_ROUND_SETTINGS, **llama_profile(index, self.n_nodes)}
 
     @staticmethod
     def _read_ready(node: NodeProcess, deadline: float) -> None:
@@ -234,6 +297,8 @@ class LocalSwarm:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         (self.state_dir / "registry.json").unlink(missing_ok=True)  # a new Ray, a new registry
         try:
+            if self.backend == "llama":
+                await asyncio.to_thread(prepare_llama_models, self.state_dir, self.n_nodes)
             self._start_ray()  # main thread: Ray installs its signal handlers there
             self.nodes = [self._spawn_node(i) for i in range(self.n_nodes)]
             deadline = time.monotonic() + self.ready_timeout_s

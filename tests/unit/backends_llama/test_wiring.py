@@ -11,6 +11,7 @@ import pytest
 from node.cli.main import main
 from node.config import NodeConfig, load_config
 from node.daemon.doctor import assess_backend
+from node.daemon.local import LLAMA_MIX, LocalSwarm, SwarmStartFailed, llama_profile
 from node.daemon.run import make_backend
 from node.errors import ConfigError
 from node.models import ModelFormatError, ModelNotFound
@@ -110,3 +111,18 @@ def test_doctor_describes_the_llama_backend_as_llama(tmp_path: Path) -> None:
     failed = assess_backend(config, False, None, 0.5, 10.0)
     assert failed.status == "fail" and "llama" in failed.detail
     assert "llama_model" in failed.fix and "[sim]" not in failed.fix
+
+
+def test_local_llama_swarm_alternates_models_seeds_and_temperatures() -> None:
+    profiles = [llama_profile(i, 4, cpus=8) for i in range(4)]
+    assert [p["llama_model"] for p in profiles] == [*LLAMA_MIX, *LLAMA_MIX]
+    assert len({p["llama_seed"] for p in profiles}) == 4
+    pairs = {(p["llama_model"], p["llama_temperature"]) for p in profiles}
+    assert len(pairs) == 4  # each model at two temperatures
+    assert all(p["llama_n_threads"] == 2 for p in profiles)
+    assert llama_profile(0, 4, cpus=2)["llama_n_threads"] == 1
+
+
+def test_local_swarm_rejects_a_backend_it_cannot_start() -> None:
+    with pytest.raises(SwarmStartFailed, match="sim, llama"):
+        LocalSwarm(nodes=2, backend="openai")
