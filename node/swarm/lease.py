@@ -66,18 +66,19 @@ async def reserve_next_height(
     *,
     ttl_s: float,
     timeout_ms: int = 0,
-) -> None:
+) -> int:
     """Take the lease on this node's next ledger height (``height()``) for ``node_id``
     (a record's append, see the module docstring).
 
     While another leader holds it, ``catch_up`` (fetch that leader's record) and try again;
-    :class:`RoundFailed` once ``timeout_ms`` (0: ``ttl_s``) has passed.
+    :class:`RoundFailed` once ``timeout_ms`` (0: ``ttl_s``) has passed. Returns the height
+    leased.
     """
     deadline = time.monotonic() + (timeout_ms / 1000 if timeout_ms else ttl_s)
     while True:
         at = height()
         if await membership.reserve(at, node_id, ttl_s):
-            return
+            return at
         if time.monotonic() > deadline:
             raise RoundFailed(
                 f"height {at} is leased to another leader and its record did not "

@@ -131,7 +131,7 @@ class SwarmNode(Node):
             members=lambda: self.membership.members(),
             broadcast=lambda envelope: self._broadcast(envelope),
             broadcast_timeout_s=lambda: self.settings.broadcast_timeout_s,
-            reserve=lambda height: self.membership.reserve(height, self.node_id, COMMIT_LEASE_S),
+            reserve=lambda height: self._lease(height),
         )
         self.queries = IssuedQueries(self.store, self.node_id)
         self.examiner = Examiner(
@@ -319,8 +319,8 @@ class SwarmNode(Node):
 
     async def run_gold_round(self, *, timeout_ms: int = 0) -> RoundResult:
         """Lead a blind gold round: a question drawn from the gold bank seeded by the ledger
-        head and the query id (:func:`node.round.check.gold_task_for`), sent as an ordinary
-        Query; only the record reveals the truth, and reputation moves with it."""
+        head (:func:`node.round.check.gold_task_for`), sent as an ordinary Query; only the
+        record reveals the truth, and reputation moves with it."""
         return await self.ask("", timeout_ms=timeout_ms, gold=True)
 
     async def _gold_round_quietly(self) -> None:
@@ -338,12 +338,11 @@ class SwarmNode(Node):
         gold: bool,
         timeout_ms: int,
     ) -> RoundContext:
-        """The round's context: a snapshot of the ledger (and the pending evidence that
-        still applies) taken under the ledger lock."""
+        """The round's context: a snapshot of the ledger taken under the ledger lock (the
+        pending evidence the record carries is taken when it is recorded, :meth:`_commit`)."""
         async with self.records.lock:
             height, head = self.store.head()
             state = self.state
-            events = self.evidence.valid_pending_locked()
         gold_task = gold_task_for(head, query_id) if gold else None
         return RoundContext(
             query_id=query_id,
@@ -354,7 +353,6 @@ class SwarmNode(Node):
             head=head,
             state=state,
             trust=self.trust,
-            events=tuple(events),
             gold_task=gold_task,
             deadline_scale=leader.deadline_scale(self.settings, timeout_ms),
         )
@@ -423,7 +421,7 @@ class SwarmNode(Node):
         while True:
             if self.store.head()[0] - ctx.height > CHECKPOINT_WINDOW:
                 raise RoundFailed("the ledger moved too far during the round; ask again")
-            await reserve_next_height(
+            leased = await reserve_next_height(
                 self.membership,
                 self.node_id,
                 lambda: self.store.head()[0],
@@ -432,6 +430,7 @@ class SwarmNode(Node):
                 timeout_ms=timeout_ms
                 or (self.settings.generate_deadline_ms + self.settings.rank_deadline_ms),
             )
+            leased_at = time.monotonic()
             async with self.records.lock:
                 height, head = self.store.head()
                 if height - ctx.height > CHECKPOINT_WINDOW:
@@ -440,13 +439,16 @@ class SwarmNode(Node):
                     height, head, self.state, tuple(self.evidence.valid_pending_locked())
                 )
                 record_env, checked = leader.record(ctx, self.signer, self.verifier, position)
-                # the lease on this height (renewed if ours; another's means ask again)
-                if not await self.membership.reserve(height, self.node_id, COMMIT_LEASE_S):
+                fresh = height == leased and time.monotonic() - leased_at < COMMIT_LEASE_S / 2
+                if not fresh and not await self._lease(height):  # moved on, or lease aging
                     continue
                 self.records.verify_own_locked(record_env, height, head)
                 self.records.append_locked(checked, record_env, height, head)
                 self.queries.recorded(ctx.query_id, record_env)
                 return record_env, checked
+
+    async def _lease(self, height: int) -> bool:
+        return await self.membership.reserve(height, self.node_id, COMMIT_LEASE_S)
 
     # --- SwarmService ---
 
