@@ -23,6 +23,9 @@ $SIM sweep $S/paper-like.toml --seeds $SEEDS --param tasks.judging_ease=0,1 \
   --param tasks.judge_correlation=0,1,2 --out $D/sensitivity/judge-correlation --quiet
 $SIM sweep $S/paper-like.toml --seeds $SEEDS --param tasks.judging_ease=0,1 \
   --param tasks.persuasiveness.sd=0,1,2 --out $D/sensitivity/persuasiveness --quiet
+# sensitivity: correct free-text answers the normaliser does not merge (judges +1 logit)
+$SIM sweep $S/paper-like.toml --seeds $SEEDS --param tasks.judging_ease=1 \
+  --param tasks.answer_split=0,0.2,0.5 --out $D/sensitivity/answer-split --quiet
 # sensitivity: gold against a gold-aware 30% open clique
 $SIM sweep $S/clique-open.toml --seeds $SEEDS --param tasks.judging_ease=0,1 \
   --param swarm.gold_fraction=0,0.1,0.2 --param swarm.gold_detection=0,1 \
