@@ -124,3 +124,41 @@ def test_node_does_not_import_bench() -> None:
         if dep.split(".")[0] == "bench"
     )
     assert offending == []
+
+
+#: the sizes a newcomer can read in one sitting (issue 16); longer needs a docstring that says
+#: why ("must be long")
+MAX_CLASS_LINES = 400
+MAX_FUNCTION_LINES = 80
+
+
+def _oversized(source: str) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ClassDef):
+            limit = MAX_CLASS_LINES
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            limit = MAX_FUNCTION_LINES
+        else:
+            continue
+        lines = (node.end_lineno or node.lineno) - node.lineno + 1
+        if lines > limit and "must be long" not in (ast.get_docstring(node) or ""):
+            found.append(f"{node.name} ({lines} lines)")
+    return found
+
+
+def test_size_check_finds_a_long_function() -> None:
+    body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES + 1))
+    assert _oversized(f"def long():\n{body}\n") == [f"long ({MAX_FUNCTION_LINES + 2} lines)"]
+    excused = f'def long():\n    """It must be long."""\n{body}\n'
+    assert _oversized(excused) == []
+
+
+def test_no_class_or_function_in_node_is_too_long() -> None:
+    root = Path(__file__).parents[2]
+    offending = {
+        str(path.relative_to(root)): found
+        for path in sorted((root / "node").rglob("*.py"))
+        if "_pb2" not in path.name and (found := _oversized(path.read_text()))
+    }
+    assert offending == {}
