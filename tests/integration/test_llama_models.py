@@ -122,6 +122,8 @@ async def test_likelihood_and_text_judges(name: str, cache_dir: Path) -> None:
         mirror = {"A": "B", "B": "A", "tie": "tie"}
         assert forward.outcome in mirror and backward.outcome == mirror[forward.outcome]
         model.judge_mode = "text"
+        # text judging generates a rationale first: seconds on 2 busy cores, not a deadline test
+        model.timeout_s = 300.0
         text = await model.judge(FRANCE, "Paris", "Lyon", query_id=b"q")
         # The small models rarely follow the verdict format: a parse failure is an abstention.
         assert text.outcome in ("A", "B", "tie", "abstain")
