@@ -91,14 +91,7 @@ def judgement_from_orders(
     )
     if first.mass < min_mass or second.mass < min_mass:
         return Judgement(outcome="abstain", rationale=f"judge ignored the choice; {rationale}")
-    p = (q1 + (1.0 - q2)) / 2.0
-    if abs(p - 0.5) <= tie_margin:
-        return Judgement(outcome="tie", rationale=f"P(A better) {p:.3f}; {rationale}")
-    if p > 0.5:
-        return Judgement(outcome="A", confidence=p, rationale=f"P(A better) {p:.3f}; {rationale}")
-    return Judgement(
-        outcome="B", confidence=1.0 - p, rationale=f"P(B better) {1.0 - p:.3f}; {rationale}"
-    )
+    return judgement_from_probability((q1 + (1.0 - q2)) / 2.0, tie_margin, rationale)
 
 
 def judgement_from_likelihoods(
@@ -116,6 +109,12 @@ def judgement_from_likelihoods(
     diff = max(min(mean_logprob_a - mean_logprob_b, 50.0), -50.0)
     p = 1.0 / (1.0 + math.exp(-diff))
     rationale = f"mean log-prob per token A {mean_logprob_a:.3f}, B {mean_logprob_b:.3f}"
+    return judgement_from_probability(p, tie_margin, rationale)
+
+
+def judgement_from_probability(p: float, tie_margin: float, rationale: str) -> Judgement:
+    """The verdict for ``p`` = P(A is the better answer): a tie within ``tie_margin`` of 0.5,
+    else the likelier side with that probability as its confidence."""
     if abs(p - 0.5) <= tie_margin:
         return Judgement(outcome="tie", rationale=f"P(A better) {p:.3f}; {rationale}")
     if p > 0.5:

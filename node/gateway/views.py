@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 
@@ -57,6 +57,10 @@ def _signature(what: str, envelope: Envelope, swarm_id: str) -> dict[str, Any]:
         return status
     status["valid"] = True
     return status
+
+
+#: a protobuf message type
+M = TypeVar("M", bound=Message)
 
 
 def _parsed(envelope: Envelope, kind: int, message_type: type[Message]) -> Any:
@@ -107,21 +111,25 @@ def round_view(envelope: Envelope, swarm_id: str) -> dict[str, Any]:
     query = _parsed(record.query, envelope_pb2.KIND_QUERY, messages_pb2.Query)
     if record.HasField("query"):
         signatures.append(_signature("query", record.query, swarm_id))
-    candidates: list[messages_pb2.Candidate] = []
-    for i, item in enumerate(record.candidates):
-        signatures.append(_signature(f"candidate {i}", item, swarm_id))
-        candidate = _parsed(item, envelope_pb2.KIND_CANDIDATE, messages_pb2.Candidate)
-        if candidate is not None:
-            candidates.append(candidate)
+    candidates = _signed_items(
+        record.candidates,
+        "candidate",
+        envelope_pb2.KIND_CANDIDATE,
+        messages_pb2.Candidate,
+        swarm_id,
+        signatures,
+    )
     request = _parsed(record.rank_request, envelope_pb2.KIND_RANK_REQUEST, messages_pb2.RankRequest)
     if record.HasField("rank_request"):
         signatures.append(_signature("rank request", record.rank_request, swarm_id))
-    ballots: list[messages_pb2.Ballot] = []
-    for i, item in enumerate(record.ballots):
-        signatures.append(_signature(f"ballot {i}", item, swarm_id))
-        ballot = _parsed(item, envelope_pb2.KIND_BALLOT, messages_pb2.Ballot)
-        if ballot is not None:
-            ballots.append(ballot)
+    ballots = _signed_items(
+        record.ballots,
+        "ballot",
+        envelope_pb2.KIND_BALLOT,
+        messages_pb2.Ballot,
+        swarm_id,
+        signatures,
+    )
     shown = list(request.candidates) if request is not None else []
     groups = _generators_by_cluster(record, query, candidates, len(shown))
     outcome = record.outcome
@@ -152,6 +160,25 @@ def round_view(envelope: Envelope, swarm_id: str) -> dict[str, Any]:
         "signatures": signatures,
         "signatures_valid": all(s["valid"] for s in signatures),
     }
+
+
+def _signed_items(
+    items: Sequence[Envelope],
+    label: str,
+    kind: int,
+    message_type: type[M],
+    swarm_id: str,
+    signatures: list[dict[str, Any]],
+) -> list[M]:
+    """The messages of ``items`` that parse, each signature's status added to ``signatures``
+    (labelled ``"<label> <index>"``)."""
+    parsed: list[M] = []
+    for i, item in enumerate(items):
+        signatures.append(_signature(f"{label} {i}", item, swarm_id))
+        message = _parsed(item, kind, message_type)
+        if message is not None:
+            parsed.append(message)
+    return parsed
 
 
 def _clusters_view(
