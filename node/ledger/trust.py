@@ -4,9 +4,10 @@ Owns :class:`LedgerState` (reputations, one :class:`ranking.trust.IdentityState`
 the height, applied evidence keys and recent gold outcomes) and the pure checks of the
 ``LedgerEvent`` s a :class:`~protocol.v1.messages_pb2.ConsensusRecord` carries: genesis
 (:func:`check_genesis`), calibration exams (:func:`draw_node_exam`, :func:`grade_exam_event`)
-and equivocation evidence (:func:`equivocation_key`). :mod:`node.round.check` calls these while it
-checks and applies a record; :mod:`node.swarm.node` calls the same functions to build events. The
-rules themselves live in :mod:`ranking.trust`; this module only maps protocol messages onto them.
+and equivocation evidence (:func:`equivocation_key`). :mod:`node.round.check` calls these
+while it checks a record; :mod:`node.swarm.evidence` and :mod:`node.swarm.exams` call the
+same functions to build events. The rules themselves live in :mod:`ranking.trust`; this module
+only maps protocol messages onto them.
 
 Ledger and trust model (issue 6)
 --------------------------------
