@@ -114,7 +114,7 @@ def make_comparisons(
     )
 
 
-def majority_item(cand_item: IntArray, n_items: int, rng: np.random.Generator) -> int:
+def majority_item(cand_item: IntArray, n_items: int, rng: np.random.Generator | None = None) -> int:
     """The item most candidates gave; ties go to the lowest index.
 
     Item indices are already a seeded random permutation, so the lowest index is a fair tie

@@ -259,6 +259,37 @@ class _Task:
     gold_detected: bool
 
 
+@dataclass(frozen=True)
+class _Generation:
+    """A round's candidates and rankers after the *generate* step."""
+
+    rankers: IntArray  # selected rankers (node indices), in selection order
+    share: FloatArray  # each team's share of the selected rankers
+    cand_nodes: IntArray  # generators whose candidate arrived
+    cand_labels: IntArray  # their answers' labels (behaviours applied)
+    cand_attacking: BoolArray  # whether each candidate's generator attacks this round
+    missed_generators: IntArray  # generators without a candidate
+    own_label: IntArray  # each ranker's own answer label
+    ranker_arrived: BoolArray  # whether each ranker's ballot arrives
+
+
+@dataclass(frozen=True)
+class _Items:
+    """A round's clusters after the *cluster* step, in presentation order."""
+
+    labels: IntArray  # each item's answer label
+    correct: BoolArray  # each item is a correct answer
+    adversarial: BoolArray  # an adversary submitted the item
+    team_items: BoolArray  # [team, item]: an attacking member of the team submitted it
+    injected: FloatArray  # each item's prompt-injection success probability (0: none)
+    cand_item: IntArray  # each candidate's item
+
+    @property
+    def n(self) -> int:
+        """Number of items."""
+        return int(self.labels.shape[0])
+
+
 class _State:
     """Mutable state of one run (reputation and the per-round log); private to the engine."""
 
@@ -370,16 +401,46 @@ class _State:
         return np.asarray(colluding & started & patient & gold_ok & opportune, dtype=bool)
 
     def play_round(self, t: int, rng: np.random.Generator) -> None:
-        scenario, pop = self.scenario, self.pop
-        swarm = scenario.swarm
+        """One round, as named steps (the module docstring's 1-7); draws in a fixed order."""
         task = self.draw_task(rng)
         self.gold[t] = task.gold
         if self.trust_on:
             self._admit(t, rng)
         generators, rankers = self.select(rng)
-        share = self.team_share(rankers)
+        gen = self.generate(t, task, generators, rankers, rng)
+        self.candidates[t] = gen.cand_nodes.shape[0]
+        if gen.cand_nodes.shape[0] == 0:  # the round fails (no quorum): no record, no update
+            self._log_share(t)
+            return
+        items = self.cluster(t, task, gen, rng)
+        majority = self.score_baselines(t, gen, items)
+        comparisons, own_item, absent = self.rank(t, task, gen, items, rng)
+        winner = self.aggregate(t, gen, items, comparisons, own_item, majority)
+        self.reputation = next_reputation(
+            self.reputation,
+            gen.rankers,
+            gen.cand_nodes,
+            items.cand_item,
+            absent,
+            comparisons,
+            winner,
+            items.correct,
+            task.gold,
+            self.reputation_params,
+        )
+        self._log_share(t)
 
-        # --- generation -------------------------------------------------------------------
+    def generate(
+        self,
+        t: int,
+        task: _Task,
+        generators: IntArray,
+        rankers: IntArray,
+        rng: np.random.Generator,
+    ) -> _Generation:
+        """Candidates (behaviours applied), every ranker's own answer, who arrived."""
+        pop, tasks = self.pop, self.scenario.tasks
+        share = self.team_share(rankers)
         gen_behaviour = pop.behaviour[generators]
         arrived = (gen_behaviour != DEAD) & (
             rng.random(generators.shape[0]) >= pop.miss_probability[generators]
@@ -396,20 +457,13 @@ class _State:
         labels = np.where(gen_behaviour == LAZY, guesses, honest_labels)
         gen_attacking = self.attacking(generators, t, task, share)
         labels = np.where(gen_attacking, TARGET_LABEL, labels)
-        cand_nodes = generators[arrived]
         cand_labels = labels[arrived]
-        if scenario.tasks.answer_split > 0.0:
+        if tasks.answer_split > 0.0:
             # a correct answer phrased so that the node's normaliser does not merge it: a
             # cluster of its own (label n_options + i: correct, distinct from every other)
-            split = (cand_labels == 0) & (
-                rng.random(cand_labels.shape[0]) < scenario.tasks.answer_split
-            )
+            split = (cand_labels == 0) & (rng.random(cand_labels.shape[0]) < tasks.answer_split)
             variants = self.n_wrong + 1 + np.arange(cand_labels.shape[0])
             cand_labels = np.where(split, variants, cand_labels)
-        cand_attacking = gen_attacking[arrived]
-        self.candidates[t] = cand_nodes.shape[0]
-        missed_generators = generators[~arrived]
-
         # every ranker's own answer: its honest candidate, or the answer it would have given
         own_label = draw_answers(
             pop.generation_skill[rankers],
@@ -425,19 +479,28 @@ class _State:
         ranker_arrived = (pop.behaviour[rankers] != DEAD) & (
             rng.random(rankers.shape[0]) >= pop.miss_probability[rankers]
         )
+        return _Generation(
+            rankers=rankers,
+            share=share,
+            cand_nodes=generators[arrived],
+            cand_labels=np.asarray(cand_labels, dtype=np.int64),
+            cand_attacking=gen_attacking[arrived],
+            missed_generators=generators[~arrived],
+            own_label=own_label,
+            ranker_arrived=ranker_arrived,
+        )
 
-        if cand_nodes.shape[0] == 0:  # the round fails (no quorum): no record, no update
-            self._log_share(t)
-            return
-        correct_present = bool(np.any(self.is_correct(cand_labels)))
+    def cluster(self, t: int, task: _Task, gen: _Generation, rng: np.random.Generator) -> _Items:
+        """Identical answers merge into items in a seeded order; which items the attacking
+        teams submitted and which carry an injection."""
+        pop = self.pop
+        correct_present = bool(np.any(self.is_correct(gen.cand_labels)))
         self.correct_present[t] = correct_present
         self.correct["oracle"][t] = correct_present
-
-        # --- items: clusters of identical answers (or single candidates) ------------------
-        if swarm.cluster:
-            item_labels, cand_item = np.unique(cand_labels, return_inverse=True)
+        if self.scenario.swarm.cluster:
+            item_labels, cand_item = np.unique(gen.cand_labels, return_inverse=True)
         else:
-            item_labels, cand_item = cand_labels, np.arange(cand_labels.shape[0])
+            item_labels, cand_item = gen.cand_labels, np.arange(gen.cand_labels.shape[0])
         order = rng.permutation(item_labels.shape[0])  # seeded presentation order
         inverse_order = np.empty_like(order)
         inverse_order[order] = np.arange(order.shape[0])
@@ -445,110 +508,111 @@ class _State:
         cand_item = inverse_order[cand_item.reshape(-1)].astype(np.int64)
         n_items = int(item_labels.shape[0])
         self.items[t] = n_items
-        item_correct = self.is_correct(item_labels)
-        item_adversarial = np.zeros(n_items, dtype=bool)
-        np.logical_or.at(item_adversarial, cand_item, pop.adversary[cand_nodes])
+        cand_nodes = gen.cand_nodes
+        adversarial = np.zeros(n_items, dtype=bool)
+        np.logical_or.at(adversarial, cand_item, pop.adversary[cand_nodes])
         # team_items[team, item]: a member of ``team`` (attacking now) submitted this item
         team_items = np.zeros((max(self.n_teams, 1), n_items), dtype=bool)
-        attacking_cands = np.flatnonzero(cand_attacking)
+        attacking_cands = np.flatnonzero(gen.cand_attacking)
         team_items[pop.team[cand_nodes[attacking_cands]], cand_item[attacking_cands]] = True
         self.attacked[t] = bool(attacking_cands.size) or bool(
-            np.any(self.attacking(rankers, t, task, share))
+            np.any(self.attacking(gen.rankers, t, task, gen.share))
         )
         injected = np.zeros(n_items, dtype=np.float64)
-        injector_cands = np.flatnonzero(cand_attacking & (pop.behaviour[cand_nodes] == INJECTOR))
-        np.maximum.at(
-            injected,
-            cand_item[injector_cands],
-            pop.success_probability[cand_nodes[injector_cands]],
+        injector = np.flatnonzero(gen.cand_attacking & (pop.behaviour[cand_nodes] == INJECTOR))
+        np.maximum.at(injected, cand_item[injector], pop.success_probability[cand_nodes[injector]])
+        return _Items(
+            labels=np.asarray(item_labels, dtype=np.int64),
+            correct=self.is_correct(item_labels),
+            adversarial=adversarial,
+            team_items=team_items,
+            injected=injected,
+            cand_item=cand_item,
         )
 
-        # --- majority vote and the best single node ---------------------------------------
-        majority_item = aggregators.majority_item(cand_item, n_items, rng)
+    def score_baselines(self, t: int, gen: _Generation, items: _Items) -> int:
+        """Majority vote and the best single node; returns the majority item."""
+        pop = self.pop
+        majority = aggregators.majority_item(items.cand_item, items.n)
         # the best single node: the most skilled candidate that answers in good faith
-        in_good_faith = (pop.behaviour[cand_nodes] != LAZY) & ~cand_attacking
-        skill = np.where(in_good_faith, pop.generation_skill[cand_nodes], -np.inf)
-        best = int(np.argmax(skill))
-        self._score(t, "majority", majority_item, item_correct, item_adversarial)
-        self._score(t, "best-single", int(cand_item[best]), item_correct, item_adversarial)
+        in_good_faith = (pop.behaviour[gen.cand_nodes] != LAZY) & ~gen.cand_attacking
+        skill = np.where(in_good_faith, pop.generation_skill[gen.cand_nodes], -np.inf)
+        best = int(items.cand_item[int(np.argmax(skill))])
+        self._score(t, "majority", majority, items)
+        self._score(t, "best-single", best, items)
+        return majority
 
-        # --- judging ----------------------------------------------------------------------
+    def rank(
+        self, t: int, task: _Task, gen: _Generation, items: _Items, rng: np.random.Generator
+    ) -> tuple[Comparisons, IntArray, IntArray]:
+        """Every ranker's schedule, the absences it implies, and the verdicts of the rankers
+        that answered (abstentions dropped): ``(comparisons, own_item, absent)``."""
+        swarm, rankers = self.scenario.swarm, gen.rankers
         own_item = np.full(rankers.shape[0], -1, dtype=np.int64)
-        position = {int(node): i for i, node in enumerate(cand_nodes.tolist())}
+        position = {int(node): i for i, node in enumerate(gen.cand_nodes.tolist())}
         for r, node in enumerate(rankers.tolist()):
             if node in position:
-                own_item[r] = cand_item[position[node]]
+                own_item[r] = items.cand_item[position[node]]
         pair_ranker, pair_a, pair_b = aggregators.ranker_pairs(
-            n_items, own_item, swarm.schedule, swarm.k, rng
+            items.n, own_item, swarm.schedule, swarm.k, rng
         )
-        missed = absent_nodes(missed_generators, rankers, ranker_arrived, pair_ranker)
-        answered = ranker_arrived[pair_ranker]
+        absent = absent_nodes(gen.missed_generators, rankers, gen.ranker_arrived, pair_ranker)
+        answered = gen.ranker_arrived[pair_ranker]
         pair_ranker, pair_a, pair_b = pair_ranker[answered], pair_a[answered], pair_b[answered]
         self.judge_calls[t] = pair_ranker.shape[0]
-        empty = np.zeros(0, dtype=np.int64)
-        comparisons = aggregators.make_comparisons(empty, empty, empty, empty)
-        winner = majority_item
-        if pair_ranker.shape[0] > 0:
-            verdict, confidence = self._judge(
-                t,
-                task,
-                share,
-                rankers,
-                own_label,
-                pair_ranker,
-                pair_a,
-                pair_b,
-                item_labels,
-                item_correct,
-                team_items,
-                injected,
-                rng,
-            )
-            kept = verdict != ABSTAINED
-            comparisons = aggregators.make_comparisons(
-                pair_a[kept], pair_b[kept], verdict[kept], pair_ranker[kept], confidence[kept]
-            )
-        if len(comparisons) > 0:
-            if self.trust_on:
-                ranker_weights = trust_weights(
-                    self.reputation, self.admitted_at, self.height0 + t, self.trust
-                )[rankers]
-            else:  # the node's ballot_weights with trust off: reputations as they are
-                ranker_weights = self.reputation[rankers]
-            results = aggregators.aggregate_all(
-                comparisons, n_items, ranker_weights, own_item, majority_item
-            )
-            for name, item in results.winners.items():
-                self._score(t, name, item, item_correct, item_adversarial)
-            if results.default is not None:
-                winner = int(results.default.winner)
-        else:
-            for name in JUDGED:
-                self._score(t, name, majority_item, item_correct, item_adversarial)
-        self._update_reputation(
-            rankers, cand_nodes, cand_item, missed, comparisons, winner, item_correct, task.gold
+        if pair_ranker.shape[0] == 0:
+            empty = np.zeros(0, dtype=np.int64)
+            return aggregators.make_comparisons(empty, empty, empty, empty), own_item, absent
+        verdict, confidence = self._judge(t, task, gen, items, pair_ranker, pair_a, pair_b, rng)
+        kept = verdict != ABSTAINED
+        comparisons = aggregators.make_comparisons(
+            pair_a[kept], pair_b[kept], verdict[kept], pair_ranker[kept], confidence[kept]
         )
-        self._log_share(t)
+        return comparisons, own_item, absent
+
+    def aggregate(
+        self,
+        t: int,
+        gen: _Generation,
+        items: _Items,
+        comparisons: Comparisons,
+        own_item: IntArray,
+        majority: int,
+    ) -> int:
+        """Every judged aggregator on the same comparisons; returns the default's winner (the
+        majority item when nothing was judged, as a node falls back to the largest cluster)."""
+        if len(comparisons) == 0:
+            for name in JUDGED:
+                self._score(t, name, majority, items)
+            return majority
+        if self.trust_on:
+            weights = trust_weights(self.reputation, self.admitted_at, self.height0 + t, self.trust)
+            ranker_weights = weights[gen.rankers]
+        else:  # the node's ballot_weights with trust off: reputations as they are
+            ranker_weights = self.reputation[gen.rankers]
+        results = aggregators.aggregate_all(
+            comparisons, items.n, ranker_weights, own_item, majority
+        )
+        for name, item in results.winners.items():
+            self._score(t, name, item, items)
+        return majority if results.default is None else int(results.default.winner)
 
     def _judge(
         self,
         t: int,
         task: _Task,
-        share: FloatArray,
-        rankers: IntArray,
-        own_label: IntArray,
+        gen: _Generation,
+        items: _Items,
         pair_ranker: IntArray,
         pair_a: IntArray,
         pair_b: IntArray,
-        item_labels: IntArray,
-        item_correct: BoolArray,
-        team_items: BoolArray,
-        injected: FloatArray,
         rng: np.random.Generator,
     ) -> tuple[IntArray, FloatArray]:
         """Verdicts (``JUDGED_*`` or :data:`ABSTAINED`) and stated confidences of every stacked
         comparison, behaviours applied."""
         pop = self.pop
+        rankers, own_label, share = gen.rankers, gen.own_label, gen.share
+        item_labels, team_items, injected = items.labels, items.team_items, items.injected
         judge = rankers[pair_ranker]
         honest = draw_pair_verdicts(
             self.judge_model,
@@ -556,7 +620,7 @@ class _State:
             pair_a,
             pair_b,
             item_labels,
-            item_correct,
+            items.correct,
             pop.judging_skill[judge],
             pop.position_bias[judge],
             own_label[pair_ranker],
@@ -567,8 +631,8 @@ class _State:
         )
         verdict = honest.verdict.copy()
         n = verdict.shape[0]
-        a_ok = item_correct[pair_a]
-        b_ok = item_correct[pair_b]
+        a_ok = items.correct[pair_a]
+        b_ok = items.correct[pair_b]
         coin = np.where(rng.random(n) < 0.5, JUDGED_A, JUDGED_B)
         behaviour = pop.behaviour[judge]
 
@@ -618,18 +682,11 @@ class _State:
         confidence = np.where((verdict == JUDGED_TIE) | (verdict == ABSTAINED), np.nan, confidence)
         return np.asarray(verdict, dtype=np.int64), np.asarray(confidence, dtype=np.float64)
 
-    def _score(
-        self,
-        t: int,
-        name: str,
-        winner: int,
-        item_correct: BoolArray,
-        item_adversarial: BoolArray,
-    ) -> None:
-        right = bool(item_correct[winner])
+    def _score(self, t: int, name: str, winner: int, items: _Items) -> None:
+        right = bool(items.correct[winner])
         self.correct[name][t] = right
         self.captured[name][t] = (
-            not right and bool(item_adversarial[winner]) and bool(item_correct.any())
+            not right and bool(items.adversarial[winner]) and bool(items.correct.any())
         )
 
     def _admit(self, t: int, rng: np.random.Generator) -> None:
@@ -654,33 +711,6 @@ class _State:
                 self.next_exam[node] = np.iinfo(np.int64).max
             else:
                 self.next_exam[node] = state.cooldown_until - self.height0
-
-    def _update_reputation(
-        self,
-        rankers: IntArray,
-        cand_nodes: IntArray,
-        cand_item: IntArray,
-        missed: IntArray,
-        comparisons: Comparisons,
-        winner: int,
-        item_correct: BoolArray,
-        gold: bool,
-    ) -> None:
-        """:func:`ranking.update_reputation` on the round, as ``apply_record`` applies a record:
-        the winner's generators gain, and on a gold round with a correct cluster truth is the
-        reference (a gold round without one falls back to the consensus winner)."""
-        self.reputation = next_reputation(
-            self.reputation,
-            rankers,
-            cand_nodes,
-            cand_item,
-            missed,
-            comparisons,
-            winner,
-            item_correct,
-            gold,
-            self.reputation_params,
-        )
 
     def _log_share(self, t: int) -> None:
         pop = self.pop
