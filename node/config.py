@@ -30,6 +30,7 @@ from node.errors import ConfigError
 
 BACKENDS = ("sim", "openai", "llama")
 LLAMA_JUDGE_MODES = ("text", "prob", "likelihood")
+OPENAI_JUDGE_MODES = ("text", "prob")
 LLAMA_PROMPT_STYLES = ("", "chat", "completion")
 TLS_MODES = ("off", "tls", "mtls")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -75,6 +76,7 @@ class NodeConfig:
     openai_api_key_env: str = ""  # name of the env variable holding the API key; empty = none
     openai_timeout_s: float = 60.0  # per-HTTP-request timeout, seconds
     openai_max_retries: int = 2  # retries after a timeout, connection error or 5xx (0 = none)
+    openai_judge_mode: str = "text"  # "text" (VERDICT line) or "prob" (A/B logprobs, both orders)
 
     # --- in-process llama.cpp (backend "llama"; models: swarmrank models list) ---
     llama_model: str = ""  # shipped model name (smollm2-135m, gemma3-270m) or a .gguf path
@@ -294,6 +296,7 @@ _CHECKS: dict[str, Callable[[Any], None]] = {
     "log_format": _check_choice(LOG_FORMATS),
     "openai_timeout_s": _check_positive,
     "openai_max_retries": _check_range(0, 10),
+    "openai_judge_mode": _check_choice(OPENAI_JUDGE_MODES),
     "llama_model_sha256": lambda v: _check_sha256(v),
     "llama_prompt_style": _check_choice(LLAMA_PROMPT_STYLES),
     "llama_judge_mode": _check_choice(LLAMA_JUDGE_MODES),

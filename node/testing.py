@@ -7,7 +7,7 @@
   re-signed by known identities, for fuzzing what a node accepts.
 * :class:`FakeChatServer` — a real HTTP server on loopback that speaks the OpenAI
   chat-completions protocol, records every request and replies as scripted with
-  :class:`FakeReply` (content, HTTP errors, hangs, malformed bodies); drives
+  :class:`FakeReply` (content, logprobs, HTTP errors, hangs, malformed bodies); drives
   :class:`~node.backends.openai.OpenAIBackend` in tests, ``doctor`` checks and simulations.
 * :func:`perturbed_floats` — every ``exp``, ``log`` and ``expit`` the round computes scaled by
   ``1 + relative``: a stand-in for a machine whose math library rounds differently.
@@ -309,6 +309,9 @@ class FakeReply:
     hang_s: float = 0.0  # seconds to wait before replying
     headers: Mapping[str, str] = field(default_factory=dict)  # extra response headers
     message: str = ""  # error message of a non-200 reply
+    # (token, logprob) alternatives of the first generated token, served as the choice's
+    # "logprobs" (chat-completions shape); None = no logprobs in the reply
+    top_logprobs: tuple[tuple[str, float], ...] | None = None
 
     @classmethod
     def text(cls, content: str) -> FakeReply:
@@ -331,6 +334,13 @@ class FakeReply:
         return cls(content="\n".join(lines))
 
     @classmethod
+    def logprobs(cls, top_logprobs: Mapping[str, float]) -> FakeReply:
+        """A one-token chat completion carrying ``top_logprobs`` (token -> natural-log prob),
+        as a server answers ``max_tokens=1, logprobs=true``; the token is the likeliest one."""
+        ranked = tuple(sorted(top_logprobs.items(), key=lambda item: -item[1]))
+        return cls(content=ranked[0][0] if ranked else "", top_logprobs=ranked)
+
+    @classmethod
     def error(
         cls, status: int, message: str = "", *, retry_after_s: float | None = None
     ) -> FakeReply:
@@ -349,6 +359,7 @@ class FakeReply:
             hang_s=seconds,
             headers=base.headers,
             message=base.message,
+            top_logprobs=base.top_logprobs,
         )
 
     @classmethod
@@ -545,19 +556,22 @@ class FakeChatServer:
             response = _error_response(reply.status, reply.message, "fake_error")
             response.headers.update(reply.headers)
             return response
+        choice: dict[str, Any] = {
+            "index": 0,
+            "message": {"role": "assistant", "content": reply.content},
+            "finish_reason": "stop",
+        }
+        if reply.top_logprobs is not None:
+            top = [{"token": t, "logprob": v, "bytes": None} for t, v in reply.top_logprobs]
+            first = top[0] if top else {"token": "", "logprob": 0.0, "bytes": None}
+            choice["logprobs"] = {"content": [{**first, "top_logprobs": top}]}
         return web.json_response(
             {
                 "id": f"chatcmpl-fake-{next(self._ids)}",
                 "object": "chat.completion",
                 "created": int(time.time()),
                 "model": self.model,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": reply.content},
-                        "finish_reason": "stop",
-                    }
-                ],
+                "choices": [choice],
                 "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
             },
             headers=reply.headers,

@@ -10,6 +10,15 @@ how replies are read lives in :mod:`node.backends.prompts`. A malformed judge re
 abstention, never an exception; a transport failure or a response that is not a chat
 completion raises.
 
+Two judge modes (``judge_mode``). ``"text"`` asks for the ``VERDICT: A|B|TIE`` reply of the
+text protocol. ``"prob"``, for servers that return logprobs (llama.cpp's server, vLLM, OpenAI),
+asks for one token with ``logprobs=true, top_logprobs=20`` in both orders (candidates as given,
+then swapped), reads the chances of ``A`` and ``B`` from the top logprobs and combines the two
+orders so position bias cancels (:func:`node.backends.choice.judgement_from_orders`): a judge
+that only prefers a position says 0.5, a tie. A reply without usable logprobs is an
+abstention. The orders are asked one after the other, so the requests a server sees come in a
+fixed order (llama.cpp's server evaluates one request at a time anyway).
+
 The API key is sent only in the ``Authorization`` header; it is not in ``repr``, log records or
 error messages (a server that echoes it back in an error body has it redacted).
 """
@@ -18,17 +27,27 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 import secrets
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import aiohttp
 
 from node.backends.base import Answer, Judgement
+from node.backends.choice import (
+    DEFAULT_MIN_MASS,
+    DEFAULT_TIE_MARGIN,
+    ChoiceProbs,
+    choice_probs_from_logprobs,
+    judgement_from_orders,
+)
 from node.backends.prompts import (
     ChatMessage,
     build_generation_messages,
+    build_judge_choice_messages,
     build_judge_messages,
     parse_answer,
     parse_judgement,
@@ -41,6 +60,10 @@ log = get_logger("backend.openai")
 #: HTTP statuses worth another attempt: overload, rate limit, server-side failure
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 MAX_ERROR_SNIPPET_CHARS = 200
+OpenAIJudgeMode = Literal["text", "prob"]
+OPENAI_JUDGE_MODES: tuple[str, ...] = ("text", "prob")
+#: alternatives asked for in "prob" mode (OpenAI's maximum; llama.cpp and vLLM serve as many)
+TOP_LOGPROBS = 20
 
 
 class OpenAIBackend:
@@ -63,7 +86,15 @@ class OpenAIBackend:
     temperature, max_tokens
         Sampling settings for :meth:`generate`.
     judge_temperature, judge_max_tokens
-        Sampling settings for :meth:`judge` (greedy by default: a verdict should be stable).
+        Sampling settings for :meth:`judge` in ``"text"`` mode (greedy by default: a verdict
+        should be stable).
+    judge_mode
+        ``"text"`` (a ``VERDICT`` line) or ``"prob"`` (the chances of ``A`` and ``B`` from the
+        server's top logprobs, both orders; see the module docstring).
+    tie_margin
+        ``"prob"``: a probability within this of 0.5 is a tie.
+    min_choice_mass
+        ``"prob"``: less chance than this on the two letters, in either order, abstains.
     backoff_s, max_backoff_s
         Retry ``n`` (from 0) waits a uniform random time in ``[0, min(max_backoff_s,
         backoff_s * 2**n)]``; a ``Retry-After`` header on 429/503 raises the wait to that
@@ -90,6 +121,9 @@ class OpenAIBackend:
         max_backoff_s: float = 8.0,
         health_timeout_s: float = 5.0,
         max_response_bytes: int = 4 * 1024 * 1024,
+        judge_mode: OpenAIJudgeMode = "text",
+        tie_margin: float = DEFAULT_TIE_MARGIN,
+        min_choice_mass: float = DEFAULT_MIN_MASS,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url must start with http:// or https://, got {base_url!r}")
@@ -99,6 +133,10 @@ class OpenAIBackend:
             raise ValueError("timeouts must be positive")
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
+        if judge_mode not in OPENAI_JUDGE_MODES:
+            raise ValueError(f"judge_mode must be one of {OPENAI_JUDGE_MODES}, got {judge_mode!r}")
+        if not 0.0 <= tie_margin < 0.5:
+            raise ValueError("tie_margin must be in [0, 0.5)")
         self.base_url = base_url.rstrip("/")
         self.model = model
         self._api_key = api_key or None
@@ -112,6 +150,9 @@ class OpenAIBackend:
         self.max_backoff_s = max_backoff_s
         self.health_timeout_s = health_timeout_s
         self.max_response_bytes = max_response_bytes
+        self.judge_mode = judge_mode
+        self.tie_margin = tie_margin
+        self.min_choice_mass = min_choice_mass
         self._session: aiohttp.ClientSession | None = None
         self._jitter = random.Random()
 
@@ -155,13 +196,16 @@ class OpenAIBackend:
     async def judge(
         self, question: str, answer_a: str, answer_b: str, *, query_id: bytes
     ) -> Judgement:
-        """Judge ``answer_a`` against ``answer_b``; an unparseable verdict is an abstention.
+        """Judge ``answer_a`` against ``answer_b`` in :attr:`judge_mode`; an unparseable
+        verdict (or, in ``"prob"`` mode, a reply without usable logprobs) is an abstention.
 
         Raises
         ------
         BackendTimeout, BackendError
             As for :meth:`generate` (transport failures only; never for the reply's text).
         """
+        if self.judge_mode == "prob":
+            return await self._judge_by_probability(question, answer_a, answer_b, query_id)
         messages = build_judge_messages(question, answer_a, answer_b, nonce=secrets.token_hex(8))
         body = await self.call_chat(
             messages,
@@ -177,6 +221,49 @@ class OpenAIBackend:
                 extra={"query_id": query_id.hex(), "reason": judgement.rationale},
             )
         return judgement
+
+    async def call_choice_probs(
+        self, question: str, answer_a: str, answer_b: str, *, query_id: bytes
+    ) -> ChoiceProbs | None:
+        """The judge's next-token chances of ``A`` and ``B`` with the candidates in this order:
+        one token, greedy, ``top_logprobs`` read; None when the reply carries no logprobs.
+
+        Raises
+        ------
+        BackendTimeout, BackendError
+            As for :meth:`generate`.
+        """
+        messages = build_judge_choice_messages(
+            question, answer_a, answer_b, nonce=secrets.token_hex(8)
+        )
+        body = await self.call_chat(
+            messages,
+            temperature=0.0,
+            max_tokens=1,
+            query_id=query_id,
+            op="judge",
+            extra={"logprobs": True, "top_logprobs": TOP_LOGPROBS},
+        )
+        table = first_token_logprobs(body)
+        return None if table is None else choice_probs_from_logprobs(table)
+
+    async def _judge_by_probability(
+        self, question: str, answer_a: str, answer_b: str, query_id: bytes
+    ) -> Judgement:
+        orders = ((answer_a, answer_b), (answer_b, answer_a))
+        probs = [
+            await self.call_choice_probs(question, first, second, query_id=query_id)
+            for first, second in orders
+        ]
+        if probs[0] is None or probs[1] is None:
+            log.warning(
+                "judge reply has no logprobs, abstaining (does the server serve them?)",
+                extra={"query_id": query_id.hex(), "model": self.model},
+            )
+            return Judgement(outcome="abstain", rationale="judge reply carried no logprobs")
+        return judgement_from_orders(
+            probs[0], probs[1], tie_margin=self.tie_margin, min_mass=self.min_choice_mass
+        )
 
     async def health(self) -> bool:
         """True when ``GET {base_url}/models`` answers 200 with JSON within the health timeout."""
@@ -207,8 +294,12 @@ class OpenAIBackend:
         max_tokens: int,
         query_id: bytes,
         op: str,
+        extra: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """POST one chat completion with retries; return the decoded response object.
+
+        ``extra`` adds request fields (``logprobs``, ``top_logprobs``); it cannot replace the
+        model, messages, sampling settings or ``stream``.
 
         Raises
         ------
@@ -217,7 +308,8 @@ class OpenAIBackend:
         BackendError
             The last attempt failed otherwise, or a failure that retrying cannot fix.
         """
-        payload = {
+        payload: dict[str, Any] = dict(extra or {})
+        payload |= {
             "model": self.model,
             "messages": messages,
             "temperature": temperature,
@@ -335,6 +427,49 @@ def _message_content(body: dict[str, Any]) -> str | None:
         return None
     content = message.get("content")
     return content if isinstance(content, str) else None
+
+
+def first_token_logprobs(body: Mapping[str, Any]) -> dict[str, float] | None:
+    """The first generated token's alternatives as token -> natural-log probability, from the
+    first choice's ``logprobs.content[0].top_logprobs`` (the chat-completions shape).
+
+    The chosen token is added when the list lacks it; a spelling listed twice (distinct token
+    ids, same text) gets the sum of their probabilities. None when the reply has no
+    ``top_logprobs`` list or no well-formed, finite entry in it (the server ignored the request
+    for logprobs, or serves none).
+    """
+    choices = body.get("choices")
+    logprobs = choices[0].get("logprobs") if isinstance(choices, list) and choices else None
+    content = logprobs.get("content") if isinstance(logprobs, Mapping) else None
+    if not isinstance(content, list) or not content or not isinstance(content[0], Mapping):
+        return None
+    listed = content[0].get("top_logprobs")
+    if not isinstance(listed, list):
+        return None
+    table: dict[str, float] = {}
+    for token, value in filter(None, map(_token_logprob, listed)):
+        earlier = table.get(token)
+        table[token] = value if earlier is None else _logaddexp(earlier, value)
+    chosen = _token_logprob(content[0])
+    if table and chosen is not None and chosen[0] not in table:
+        table[chosen[0]] = chosen[1]
+    return table or None
+
+
+def _token_logprob(entry: object) -> tuple[str, float] | None:
+    """``(token, logprob)`` of one logprobs entry; None unless both are there and finite."""
+    if not isinstance(entry, Mapping):
+        return None
+    token, value = entry.get("token"), entry.get("logprob")
+    if not isinstance(token, str) or isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return (token, float(value)) if math.isfinite(value) else None
+
+
+def _logaddexp(a: float, b: float) -> float:
+    """``log(exp(a) + exp(b))`` without overflow."""
+    high, low = max(a, b), min(a, b)
+    return high + math.log1p(math.exp(low - high))
 
 
 def _retry_after_s(value: str | None) -> float | None:

@@ -1,13 +1,14 @@
 """OpenAIBackend against FakeChatServer: real HTTP on 127.0.0.1, an OS-chosen port.
 
-Covers answers, judgements, abstention on a malformed verdict, timeouts, retries on 5xx and
-429 (and none on 4xx), key redaction, health, and the judge prompt's injection defence asserted
-on the request body the server received.
+Covers answers, judgements (text and probability modes), abstention on a malformed verdict or
+on missing logprobs, timeouts, retries on 5xx and 429 (and none on 4xx), key redaction, health,
+and the judge prompt's injection defence asserted on the request body the server received.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 from collections.abc import AsyncIterator
@@ -15,9 +16,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 from node.backends.base import ModelBackend
-from node.backends.openai import OpenAIBackend
+from node.backends.openai import OpenAIBackend, first_token_logprobs
 from node.backends.prompts import JudgeTags
-from node.errors import BackendError, BackendTimeout
+from node.config import load_config
+from node.errors import BackendError, BackendTimeout, ConfigError
 from node.testing import FakeChatServer, FakeReply
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
@@ -278,3 +280,204 @@ async def test_each_judge_call_uses_fresh_unpredictable_tags(
     assert len(nonces[0]) == 1 and len(nonces[1]) == 1
     assert nonces[0] != nonces[1]
     assert len(nonces[0][0]) >= 16
+
+
+# --- judging by probability (judge_mode "prob") -------------------------------------------
+
+
+def section(user: str, part: str) -> str:
+    """The text between the opening and closing tag of ``part`` in a judge prompt."""
+    opening = re.search(rf"<{part}_[0-9a-f]+>\n", user)
+    closing = re.search(rf"\n</{part}_[0-9a-f]+>", user)
+    assert opening is not None and closing is not None
+    return user[opening.end() : closing.start()]
+
+
+def knowing_judge(right: str, *, p_right: float, p_wrong: float) -> object:
+    """A responder whose chance of ``A`` is ``p_right`` when ``right`` is candidate A and
+    ``p_wrong`` otherwise (the rest of the letter mass on ``B``)."""
+
+    def respond(body: dict[str, object]) -> FakeReply:
+        p_a = p_right if section(user_content(body), "candidate_a") == right else p_wrong
+        return FakeReply.logprobs({"A": math.log(p_a), "B": math.log(1 - p_a)})
+
+    return respond
+
+
+async def test_prob_mode_asks_one_token_with_top_logprobs_in_both_orders(
+    server: FakeChatServer,
+) -> None:
+    backend = make_backend(server, judge_mode="prob")
+    server.script(*[FakeReply.logprobs({"A": math.log(0.7), "B": math.log(0.3)})] * 2)
+    try:
+        await backend.judge("What is 6 x 7?", "42", "41", query_id=QID)
+    finally:
+        await backend.close()
+    first, second = server.chat_requests
+    for body in (first, second):
+        assert body["max_tokens"] == 1 and body["temperature"] == 0.0
+        assert body["logprobs"] is True and body["top_logprobs"] == 20
+        assert body["model"] == "fake-model" and body["stream"] is False
+        assert "one letter" in body["messages"][0]["content"]
+    assert (
+        section(user_content(first), "candidate_a"),
+        section(user_content(first), "candidate_b"),
+    ) == ("42", "41")
+    assert (
+        section(user_content(second), "candidate_a"),
+        section(user_content(second), "candidate_b"),
+    ) == ("41", "42")
+
+
+@pytest.mark.parametrize(("a", "b", "outcome"), [("42", "41", "A"), ("41", "42", "B")])
+async def test_prob_mode_reports_the_order_free_probability_as_confidence(
+    server: FakeChatServer, a: str, b: str, outcome: str
+) -> None:
+    # P(A) 0.9 with the right answer first, 0.2 with it second: (0.9 + (1 - 0.2)) / 2 = 0.85
+    server.responder = knowing_judge("42", p_right=0.9, p_wrong=0.2)  # type: ignore[assignment]
+    backend = make_backend(server, judge_mode="prob")
+    try:
+        judgement = await backend.judge("What is 6 x 7?", a, b, query_id=QID)
+    finally:
+        await backend.close()
+    assert judgement.outcome == outcome
+    assert judgement.confidence == pytest.approx(0.85)
+    assert len(server.chat_requests) == 2
+
+
+async def test_prob_mode_turns_a_position_only_judge_into_a_tie(server: FakeChatServer) -> None:
+    # P(A) 0.8 whichever candidate is first: the bias cancels to exactly 0.5
+    server.default = FakeReply.logprobs({"A": math.log(0.8), "B": math.log(0.2)})
+    backend = make_backend(server, judge_mode="prob")
+    try:
+        judgement = await backend.judge("q", "42", "41", query_id=QID)
+    finally:
+        await backend.close()
+    assert judgement.outcome == "tie" and judgement.confidence is None
+    assert "0.500" in judgement.rationale
+
+
+async def test_prob_mode_tie_margin_sets_what_counts_as_a_tie(server: FakeChatServer) -> None:
+    # p = (0.62 + (1 - 0.42)) / 2 = 0.60: a verdict under margin 0.05, a tie under 0.15
+    server.responder = knowing_judge("42", p_right=0.62, p_wrong=0.42)  # type: ignore[assignment]
+    strict = make_backend(server, judge_mode="prob", tie_margin=0.05)
+    lenient = make_backend(server, judge_mode="prob", tie_margin=0.15)
+    try:
+        decided = await strict.judge("q", "42", "41", query_id=QID)
+        tied = await lenient.judge("q", "42", "41", query_id=QID)
+    finally:
+        await strict.close()
+        await lenient.close()
+    assert decided.outcome == "A" and decided.confidence == pytest.approx(0.60)
+    assert tied.outcome == "tie"
+
+
+async def test_prob_mode_sums_letter_spellings_and_ignores_other_tokens(
+    server: FakeChatServer,
+) -> None:
+    # "A" and " A" together 0.6, "B" 0.2, 0.2 elsewhere: share of A is 0.75 in both orders
+    table = {"A": math.log(0.4), " A": math.log(0.2), "B": math.log(0.2), "<": math.log(0.2)}
+    server.default = FakeReply.logprobs(table)
+    backend = make_backend(server, judge_mode="prob", tie_margin=0.0)
+    try:
+        judgement = await backend.judge("q", "42", "41", query_id=QID)
+    finally:
+        await backend.close()
+    assert judgement.outcome == "tie"  # same share both orders: (0.75 + 0.25) / 2 = 0.5
+    assert "0.750 as asked, 0.750 swapped" in judgement.rationale
+
+
+@pytest.mark.parametrize(
+    ("reply", "reason"),
+    [
+        (FakeReply.text("A"), "no logprobs"),
+        (FakeReply.logprobs({}), "no logprobs"),
+        (FakeReply.logprobs({"<": math.log(0.9), "The": math.log(0.1)}), "ignored the choice"),
+    ],
+    ids=["no-logprobs", "empty-top-logprobs", "no-letter-mass"],
+)
+async def test_prob_mode_abstains_without_usable_logprobs(
+    server: FakeChatServer, reply: FakeReply, reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.default = reply
+    backend = make_backend(server, judge_mode="prob")
+    try:
+        judgement = await backend.judge("q", "42", "41", query_id=QID)
+    finally:
+        await backend.close()
+    assert judgement.outcome == "abstain" and reason in judgement.rationale
+    if reason == "no logprobs":
+        assert "no logprobs" in caplog.text
+
+
+async def test_prob_mode_retries_and_raises_like_the_text_mode(server: FakeChatServer) -> None:
+    backend = make_backend(server, judge_mode="prob", max_retries=1)
+    good = FakeReply.logprobs({"A": math.log(0.9), "B": math.log(0.1)})
+    server.script(FakeReply.error(503), good, good, FakeReply.error(400, "bad logprobs"))
+    try:
+        judgement = await backend.judge("q", "42", "41", query_id=QID)
+        with pytest.raises(BackendError, match="HTTP 400: bad logprobs"):
+            await backend.judge("q", "42", "41", query_id=QID)
+    finally:
+        await backend.close()
+    assert judgement.outcome == "tie"  # P(A) 0.9 in both orders
+    assert len(server.chat_requests) == 4
+
+
+async def test_text_mode_is_the_default_and_asks_for_no_logprobs(
+    server: FakeChatServer, backend: OpenAIBackend
+) -> None:
+    server.script(FakeReply.verdict("A"))
+    assert backend.judge_mode == "text"
+    assert (await backend.judge("q", "a", "b", query_id=QID)).outcome == "A"
+    [body] = server.chat_requests
+    assert "logprobs" not in body and "top_logprobs" not in body
+    assert body["max_tokens"] == backend.judge_max_tokens
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [({"judge_mode": "likelihood"}, "judge_mode"), ({"tie_margin": 0.5}, "tie_margin")],
+)
+def test_prob_mode_options_are_checked(options: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        OpenAIBackend("http://127.0.0.1:1/v1", "m", **options)  # type: ignore[arg-type]
+
+
+def test_first_token_logprobs_reads_the_chat_completions_shape() -> None:
+    def body(first: object) -> dict[str, object]:
+        return {"choices": [{"logprobs": {"content": [first]}}]}
+
+    listed = {
+        "token": "A",
+        "logprob": math.log(0.5),
+        "top_logprobs": [
+            {"token": "A", "logprob": math.log(0.5)},
+            {"token": "B", "logprob": math.log(0.1)},
+            {"token": "B", "logprob": math.log(0.1)},  # a second token id spelled "B"
+            {"token": "C", "logprob": float("nan")},
+            {"token": 7, "logprob": -1.0},
+            "junk",
+        ],
+    }
+    table = first_token_logprobs(body(listed))
+    assert table is not None and set(table) == {"A", "B"}
+    assert math.exp(table["A"]) == pytest.approx(0.5)
+    assert math.exp(table["B"]) == pytest.approx(0.2)
+    chosen_missing = {
+        "token": " B",
+        "logprob": -2.0,
+        "top_logprobs": [{"token": "A", "logprob": -1.0}],
+    }
+    assert first_token_logprobs(body(chosen_missing)) == {"A": -1.0, " B": -2.0}
+    assert first_token_logprobs(body({"token": "A", "logprob": -0.1})) is None
+    assert first_token_logprobs({"choices": [{"message": {"content": "A"}}]}) is None
+    assert first_token_logprobs({"choices": []}) is None
+
+
+def test_config_openai_judge_mode_defaults_to_text_and_accepts_prob() -> None:
+    assert load_config(None, environ={}).openai_judge_mode == "text"
+    config = load_config(None, environ={"SWARMRANK_OPENAI_JUDGE_MODE": "prob"})
+    assert config.openai_judge_mode == "prob"
+    with pytest.raises(ConfigError, match="openai_judge_mode"):
+        load_config(None, environ={"SWARMRANK_OPENAI_JUDGE_MODE": "likelihood"})
