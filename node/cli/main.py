@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[tuple[str, str], ...] = (
     ("node.cli.doctor", "register"),
     ("node.cli.gateway", "register"),
     ("node.cli.models", "register"),
+    ("node.cli.eval", "register"),
     ("bench.cli", "register"),
     ("sim.cli", "add_sim_commands"),
 )
