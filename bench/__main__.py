@@ -15,6 +15,8 @@ BENCHMARKS = {
     "round": "bench.bench_round",
     "sim": "bench.bench_sim",
     "load": "bench.bench_load",
+    "llama": "bench.bench_llama",
+    "real-round": "bench.bench_real_round",
 }
 
 
