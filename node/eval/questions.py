@@ -32,6 +32,10 @@ class Question:
     choices: tuple[str, ...] = ()
     kind: str = ""
 
+    def __post_init__(self) -> None:
+        if not self.kind:  # a label for per-kind tables: by default the id's prefix
+            object.__setattr__(self, "kind", self.id.split(":", 1)[0])
+
     @property
     def accepted(self) -> tuple[str, ...]:
         """The gold answer, then its aliases."""
@@ -68,7 +72,7 @@ def parse_question(line: str, where: str = "<line>") -> Question:
         answer=str(data["answer"]),
         aliases=_strings(data.get("aliases"), "aliases", where),
         choices=_strings(data.get("choices"), "choices", where),
-        kind=kind or qid.split(":", 1)[0],
+        kind=kind or "",
     )
 
 

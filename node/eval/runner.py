@@ -114,8 +114,16 @@ def read_answers(path: Path) -> dict[str, QuestionResult]:
 
 
 def append_answer(path: Path, result: QuestionResult) -> None:
-    """Append one result line and make it durable before the next question is asked."""
+    """Append one result line and make it durable before the next question is asked (after a
+    newline first when a killed run left a torn last line)."""
+    torn = False
+    if path.exists() and path.stat().st_size:
+        with path.open("rb") as fh:
+            fh.seek(-1, os.SEEK_END)
+            torn = fh.read(1) != b"\n"
     with path.open("a", encoding="utf-8") as fh:
+        if torn:
+            fh.write("\n")
         fh.write(json.dumps(result.to_json(), ensure_ascii=False, sort_keys=True) + "\n")
         fh.flush()
         os.fsync(fh.fileno())

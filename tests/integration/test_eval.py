@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,8 +26,8 @@ QUESTIONS = ROOT / "data" / "questions" / "questions.jsonl"
 LIMIT = 10
 
 
-def _check_results(out: Path, questions: int) -> dict[str, object]:
-    results = json.loads((out / "results.json").read_text())
+def _check_results(out: Path, questions: int) -> dict[str, Any]:
+    results: dict[str, Any] = json.loads((out / "results.json").read_text())
     assert results["questions"] == questions
     accuracy = results["accuracy"]
     for key in ("swarm", "majority", "best_single", "any_candidate"):
@@ -74,7 +75,7 @@ async def test_eval_through_a_live_swarm_then_resumes_without_asking(tmp_path: P
         heights = [node.store.head()[0] for node in swarm.nodes]
         assert min(heights) == LIMIT  # one round per question
         known = {node.node_id for node in swarm.nodes}
-        assert set(results["accuracy"]["nodes"]) <= known  # type: ignore[index]
+        assert set(results["accuracy"]["nodes"]) <= known
         first = (out / "answers.jsonl").read_text()
 
         assert await asyncio.to_thread(main, argv) == 0  # resumes: everything is answered
