@@ -88,3 +88,31 @@ async def test_eval_through_a_live_swarm_then_resumes_without_asking(tmp_path: P
         await swarm.settle(LIMIT + 2)
         assert max(node.store.head()[0] for node in swarm.nodes) == LIMIT + 2
         _check_results(out, LIMIT + 2)
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_eval_starts_its_own_local_swarm_and_stops_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, state = tmp_path / "eval", tmp_path / "state"
+    argv = ["eval", str(QUESTIONS), "--out", str(out), "--limit", "5", "--nodes", "3"]
+    argv += ["--backend", "sim", "--state-dir", str(state)]
+    assert main(argv) == 0
+    results = _check_results(out, 5)
+    assert "local, 3 nodes, backend sim" in results["meta"]["swarm"]
+    assert not (state / "up.json").exists()  # the swarm was stopped
+    first = capsys.readouterr()
+    assert "starting a local swarm" in first.err
+
+    assert main(argv) == 0  # everything answered: no swarm is started, nothing is asked
+    again = capsys.readouterr()
+    assert "5 already answered" in again.out
+    assert "starting a local swarm" not in again.err
+
+
+def test_address_and_a_local_swarm_are_exclusive(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["eval", str(QUESTIONS), "--out", "unused", "--address", "127.0.0.1:1", "--nodes", "3"]
+    assert main(argv) == 2
+    assert "--nodes/--backend do not apply" in capsys.readouterr().err
