@@ -23,7 +23,10 @@ NUMPY1_DEPS := "numpy>=1.26,<2" "scipy>=1.11" "choix>=0.3.5" "cryptography>=42" 
 venv: $(STAMP)
 
 # The llama backend's runtime and the shipped small models (swarmrank models list); nothing
-# is downloaded from a model hub, then or at run time.
+# is downloaded from a model hub, then or at run time. The llama extra includes
+# llama-cpp-python[server]: llama.cpp's OpenAI-compatible server in Python (python -m
+# llama_cpp.server, for the openai backend's real-server test), built from the same wheel;
+# LLAMA_BUILD_SERVER=OFF above only skips the C++ server binary.
 models: $(MODELS_STAMP)
 
 $(MODELS_STAMP): $(STAMP)
