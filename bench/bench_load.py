@@ -1,7 +1,8 @@
 """Load: a local swarm answering many questions at once, driven through its HTTP gateway by the
 official ``openai`` client (issue 18).
 
-``python -m bench.bench_load [--nodes 5] [--latency-ms 300] [--levels 1,8,32] [--out DIR]``
+``python -m bench.bench_load [--nodes 5] [--latency-ms 300] [--levels 1,8,32] [--out DIR]
+[--set FIELD=VALUE ...]``
 (or ``swarmrank bench load ...``) starts a :class:`~node.daemon.local.LocalSwarm` (Ray, N
 ``sim`` node daemons as separate processes, the gateway) whose model takes ``--latency-ms``
 per call, then for each concurrency level sends ``max(--min-requests, 4 x level)`` chat
@@ -115,7 +116,10 @@ async def _run(args: argparse.Namespace, state_dir: Path) -> dict[str, Any]:
         nodes=args.nodes,
         state_dir=state_dir,
         fresh=True,
-        node_args=(f"--set=sim_latency_ms={args.latency_ms}",),
+        node_args=(
+            f"--set=sim_latency_ms={args.latency_ms}",
+            *(f"--set={setting}" for setting in args.set),
+        ),
         ready_timeout_s=180.0,
     )
     await swarm.start()
@@ -139,6 +143,7 @@ async def _run(args: argparse.Namespace, state_dir: Path) -> dict[str, Any]:
     return {
         "nodes": args.nodes,
         "latency_ms": args.latency_ms,
+        "settings": list(args.set),
         "levels": levels,
         "ledgers": ledgers,
     }
@@ -211,6 +216,13 @@ def _parser() -> argparse.ArgumentParser:
         help="comma-separated concurrency levels",
     )
     parser.add_argument("--min-requests", type=int, default=16)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="a node setting for every node (e.g. sim_generation_skill=4); repeatable",
+    )
     parser.add_argument("--out", default="bench-out/load")
     parser.add_argument("--json", action="store_true")
     return parser

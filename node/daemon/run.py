@@ -82,6 +82,7 @@ def make_backend(config: NodeConfig) -> ModelBackend:
             api_key=api_key,
             timeout_s=config.openai_timeout_s,
             max_retries=config.openai_max_retries,
+            judge_mode=config.openai_judge_mode,  # type: ignore[arg-type]
         )
         return backend
     if config.backend == "llama":

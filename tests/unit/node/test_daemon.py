@@ -94,3 +94,9 @@ def test_round_settings_members_would_reject_are_a_config_error(tmp_path: Path) 
         swarm_id="s", data_dir=tmp_path, round_schedule="random-k", round_schedule_k=5
     )
     assert round_settings(fixed).schedule_k == 5
+
+
+@pytest.mark.parametrize("mode", ["text", "prob"])
+def test_openai_judge_mode_reaches_the_backend(mode: str) -> None:
+    config = NodeConfig(backend="openai", openai_model="m", openai_judge_mode=mode)
+    assert make_backend(config).judge_mode == mode  # type: ignore[attr-defined]
