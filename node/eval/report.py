@@ -15,6 +15,14 @@ HEADLINES = (
     ("any_candidate", "some candidate right (ceiling)"),
 )
 
+#: the headlines' bar labels
+PLOT_LABELS = {
+    "swarm": "swarm",
+    "majority": "majority\nvote",
+    "best_single": "best\nsingle node",
+    "any_candidate": "some\ncandidate right",
+}
+
 
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
@@ -105,10 +113,10 @@ def write_plots(summary: Mapping[str, Any], out_dir: Path) -> list[Path]:
     labels: list[str] = []
     values: list[float] = []
     errors: list[Sequence[float]] = []
-    for key, label in HEADLINES:
+    for key, _label in HEADLINES:
         low, high = summary["intervals"][key]
         value = summary["accuracy"][key]
-        labels.append(label.split(" (")[0])
+        labels.append(PLOT_LABELS[key])
         values.append(value)
         errors.append((value - low, high - value))
     for node_id, row in summary["nodes"].items():
