@@ -503,6 +503,12 @@ class Store:
         """Keep an equivocation pair (``first`` accepted earlier, ``second`` conflicting)."""
         return self.put_rejected("evidence", reason, detail, first, second)
 
+    def rejected_count(self, kind: str) -> int:
+        """How many rejected items of ``kind`` are kept."""
+        with self._read("count rejected material") as conn:
+            row = conn.execute("SELECT COUNT(*) FROM rejected WHERE kind = ?", (kind,)).fetchone()
+        return int(row[0])
+
     def rejected(self, kind: str | None = None) -> list[RejectedItem]:
         """Stored rejected items, oldest first, optionally of one ``kind``."""
         with self._read("read rejected material") as conn:

@@ -7,7 +7,9 @@ is checked exactly like a submitted one: a lying peer can only fail to help.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from node.errors import NodeError
 from node.logging import get_logger
@@ -63,3 +65,22 @@ async def catch_up(
             if not progressed or len(envelopes) < batch:
                 break
     return added
+
+
+class SingleFlight:
+    """Runs ``start()`` in the background unless its last run is still going: a flood of
+    records "from ahead" starts one catch-up, not one each (issue 20, finding 6)."""
+
+    def __init__(
+        self, start: Callable[[], Awaitable[Any]], background: set[asyncio.Task[Any]]
+    ) -> None:
+        self.start = start
+        self.background = background
+        self.running: asyncio.Task[Any] | None = None
+
+    def __call__(self) -> None:
+        if self.running is not None and not self.running.done():
+            return
+        self.running = asyncio.ensure_future(self.start())
+        self.background.add(self.running)
+        self.running.add_done_callback(self.background.discard)

@@ -50,20 +50,26 @@ from node.round.aggregate import DEFAULT_REPUTATION
 from node.round.check import CHECKPOINT_WINDOW, CheckedRecord, gold_task_for
 from node.round.leader import RoundContext, Signer
 from node.round.settings import RoundSettings
-from node.swarm.catchup import catch_up
+from node.swarm.catchup import SingleFlight, catch_up
 from node.swarm.evidence import EvidenceDesk
 from node.swarm.exams import Examiner
 from node.swarm.lease import COMMIT_LEASE_S, fresh_members, reserve_next_height
 from node.swarm.links import PeerLinks
-from node.swarm.peer import Node, node_capabilities
+from node.swarm.peer import Node
 from node.swarm.queries import IssuedQueries
 from node.swarm.records import RecordBook
-from node.swarm.status import response_from_envelope, response_from_record, status_response
+from node.swarm.status import (
+    heartbeat_envelope,
+    response_from_envelope,
+    response_from_record,
+    self_member,
+    status_response,
+)
 from node.transport.client import PeerClient
 from protocol.errors import Equivocation, Malformed, ProtocolError
 from protocol.identity import node_id_from_public_key
 from protocol.replay import make_evidence
-from protocol.signing import Envelope, Verified, seal
+from protocol.signing import Envelope, Verified, Verifier
 from protocol.v1 import envelope_pb2, messages_pb2, services_pb2
 from ranking.trust import TrustParams
 
@@ -112,13 +118,16 @@ class SwarmNode(Node):
         self.settings = settings or RoundSettings()
         self.signer = Signer(self.identity, self.swarm_id, self.clock)
         self.links = PeerLinks(self.verifier, channel_credentials)
+        self.signature_check = Verifier(self.swarm_id)  # SubmitRecord's first check
+        self._catch_up_once = SingleFlight(lambda: self.catch_up(), self.links.background)
         # Hooks are lambdas so that they follow parts (and test doubles) assigned later.
         self.records = RecordBook(
             self.store,
             self.verifier,
             self.metrics,
             trust,
-            on_behind=lambda: self._spawn(self.catch_up()),
+            on_behind=lambda: self._catch_up_once(),
+            members=lambda: self.membership.members(),
             on_refused=lambda envelope: self.evidence.consider_forged_record(envelope),
             on_appended=lambda state: self.evidence.prune(state),
         )
@@ -199,24 +208,11 @@ class SwarmNode(Node):
 
     def heartbeat_envelope(self) -> bytes:
         """A signed Heartbeat carrying the ledger position."""
-        height, head = self.store.head()
-        beat = messages_pb2.Heartbeat(
-            context=self._context(), node_id=self.node_id, ledger_height=height, ledger_head=head
-        )
-        envelope = seal(self.identity, envelope_pb2.KIND_HEARTBEAT, beat, self.swarm_id)
-        return bytes(envelope.SerializeToString())
+        return heartbeat_envelope(self.identity, self.swarm_id, self._context(), self.store.head())
 
     def self_member(self) -> Member:
         """This node as a :class:`Member` (for static membership)."""
-        return Member(
-            node_id=self.node_id,
-            public_key=self.identity.public_key,
-            address=self.address,
-            model=self.backend.model_name,
-            capabilities=node_capabilities(),
-            info_envelope=self.info_envelope(),
-            last_seen_ms=int(time.time() * 1000),
-        )
+        return self_member(self.identity, self.address, self.backend, self.info_envelope())
 
     # --- peers ---
 
@@ -245,8 +241,12 @@ class SwarmNode(Node):
     async def handle_submit_record(self, envelope: Envelope) -> services_pb2.RecordAck:
         """Verify, recompute and append a record; a record that does not recompute is kept as
         evidence and refused (``accepted=False`` with the reason)."""
-        signer = node_id_from_public_key(envelope.signer) if envelope.signer else ""
-        if signer and signer != self.node_id:
+        # Authenticate first (issue 20, finding 6): nothing is charged, stored or started for
+        # bytes that no key signed as a record of this swarm.
+        signer = self.signature_check.verify(
+            envelope, envelope_pb2.KIND_CONSENSUS_RECORD, check_time=False
+        ).signer_id
+        if signer != self.node_id:
             self.check_rate(signer, "SubmitRecord")
         async with self.records.lock:
             return self._accept_record_locked(envelope)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from node.errors import RecordRejected, RoundFailed
 from node.ledger.replay import replay_ledger
@@ -23,14 +23,19 @@ from node.ledger.state import RecentPositions, apply_state
 from node.ledger.store import Store
 from node.ledger.trust import LedgerState, alarm_weights
 from node.logging import get_logger
+from node.membership.registry import Member
 from node.metrics import NodeMetrics
 from node.round.check import CheckedRecord, check_record
 from protocol.hashing import payload_hash
+from protocol.identity import node_id_from_public_key
 from protocol.signing import Envelope, Verifier
 from protocol.v1 import envelope_pb2, messages_pb2, services_pb2
 from ranking.trust import TrustParams, adversary_alarm
 
 log = get_logger("swarm")
+
+#: refused records kept as evidence at most (beyond, they are refused and not kept)
+MAX_KEPT_RECORDS = 10_000
 
 
 def _nothing(*_: object) -> None:
@@ -56,6 +61,10 @@ class RecordBook:
         Called with a refused record when trust is on (it may be proof of forgery).
     on_appended
         Called with the new state after each append.
+    members
+        The membership view: refused records are kept as evidence only when their signer is a
+        member or an identity the ledger knows (a throwaway key's junk is refused, not kept);
+        ``None`` keeps every signer's.
     """
 
     def __init__(
@@ -68,6 +77,7 @@ class RecordBook:
         on_behind: Callable[[], None] = _nothing,
         on_refused: Callable[[Envelope], None] = _nothing,
         on_appended: Callable[[LedgerState], None] = _nothing,
+        members: Callable[[], Sequence[Member]] | None = None,
     ) -> None:
         self.store = store
         self.verifier = verifier
@@ -77,6 +87,7 @@ class RecordBook:
         self.on_behind = on_behind
         self.on_refused = on_refused
         self.on_appended = on_appended
+        self.members = members
         #: held while reading the head to build on it, and while appending
         self.lock = asyncio.Lock()
         self._alarm_firing = False
@@ -182,10 +193,7 @@ class RecordBook:
         try:
             checked = self.check_locked(envelope, height, head)
         except RecordRejected as exc:
-            # Kept: a leader-signed record that does not recompute is evidence against it.
-            self.store.put_rejected(
-                "record", f"bad_record:{exc.field}", str(exc), envelope.SerializeToString()
-            )
+            self._keep_refused(envelope, exc)
             self.metrics.rejected.labels("record_" + exc.field.split("[")[0].split(".")[0]).inc()
             log.warning("record rejected", extra={"reason": str(exc)})
             if self.trust is not None:
@@ -194,6 +202,26 @@ class RecordBook:
         self.append_locked(checked, envelope, height, head)
         self.metrics.record_check.observe(time.perf_counter() - started)
         return services_pb2.RecordAck(accepted=True, height=height + 1)
+
+    def _known(self, signer: str) -> bool:
+        if self.members is None or signer in self.state.identities:
+            return True
+        return signer in self.state.reputations or any(m.node_id == signer for m in self.members())
+
+    def _keep_refused(self, envelope: Envelope, exc: RecordRejected) -> None:
+        """Keep a refused record as evidence against its leader: only a known signer's, and at
+        most :data:`MAX_KEPT_RECORDS` of them (issue 20, finding 6: junk from throwaway keys
+        must not fill the disk)."""
+        signer = node_id_from_public_key(envelope.signer) if envelope.signer else ""
+        if not self._known(signer):
+            log.info("record from an unknown signer refused, not kept", extra={"peer": signer})
+            return
+        if self.store.rejected_count("record") >= MAX_KEPT_RECORDS:
+            log.warning("refused record not kept: the evidence store is full")
+            return
+        self.store.put_rejected(
+            "record", f"bad_record:{exc.field}", str(exc), envelope.SerializeToString()
+        )
 
     def update_alarm(self) -> None:
         """Evaluate :func:`ranking.trust.adversary_alarm` into the gauges; log a warning when

@@ -2,7 +2,8 @@
 ledger position and the members this node sees, with reputations, numerics and, with trust
 on, trust status and stake) and :func:`response_from_record` (``SwarmService.Ask``: the
 consensus answer with its evidence, built from a round's record; :func:`response_from_envelope`
-rebuilds it from the stored record alone, for a retried Ask)."""
+rebuilds it from the stored record alone, for a retried Ask); and what a node says of itself
+to the registry and its peers (:func:`heartbeat_envelope`, :func:`self_member`)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from node.ledger.trust import LedgerState
 from node.membership.registry import Member
 from node.round.clustering import cluster_candidates
 from node.round.numerics import fingerprint_of
+from node.swarm.peer import node_capabilities
 from protocol.hashing import payload_hash
-from protocol.signing import Envelope
-from protocol.v1 import messages_pb2, services_pb2
+from protocol.identity import Identity
+from protocol.signing import Envelope, seal
+from protocol.v1 import envelope_pb2, messages_pb2, services_pb2
 
 
 def trust_status(state: LedgerState, node_id: str) -> dict[str, Any]:
@@ -112,3 +115,29 @@ def response_from_envelope(
         cluster=query.parameters.cluster_answers,
     )
     return response_from_record(record, clusters, candidates, payload_hash(record_env), latency_ms)
+
+
+def heartbeat_envelope(
+    identity: Identity,
+    swarm_id: str,
+    context: messages_pb2.MessageContext,
+    head: tuple[int, bytes],
+) -> bytes:
+    """A node's signed Heartbeat carrying its ledger position (for the registry)."""
+    beat = messages_pb2.Heartbeat(
+        context=context, node_id=identity.node_id, ledger_height=head[0], ledger_head=head[1]
+    )
+    return bytes(seal(identity, envelope_pb2.KIND_HEARTBEAT, beat, swarm_id).SerializeToString())
+
+
+def self_member(identity: Identity, address: str, backend: Any, info_envelope: bytes) -> Member:
+    """A node as a :class:`~node.membership.registry.Member` (for static membership)."""
+    return Member(
+        node_id=identity.node_id,
+        public_key=identity.public_key,
+        address=address,
+        model=backend.model_name,
+        capabilities=node_capabilities(),
+        info_envelope=info_envelope,
+        last_seen_ms=int(time.time() * 1000),
+    )

@@ -22,6 +22,7 @@ import pytest
 
 from node.daemon.local import LocalSwarm
 from node.ledger.state import apply_record
+from node.membership.static import StaticMembership, member_from_address
 from node.round.check import check_record
 from node.round.numerics import numerics_fingerprint
 from node.round.selection import select_participants
@@ -328,6 +329,11 @@ async def test_5_altered_record_rejected_and_kept(swarm: LocalSwarm, tmp_path: P
     store = Store(tmp_path / "node.sqlite3")
     node = build_node(
         config, load_identity(swarm.nodes[1].data_dir / "node.key"), FakeBackend(), store
+    )
+    # the node knows the leader as a member: refused records of members are kept as evidence
+    # (a stranger's are refused and not kept, tests/integration/test_submit_flood.py)
+    node.membership = StaticMembership(
+        [await member_from_address(leader_node.address, Verifier(SWARM))]
     )
     try:
         for name, mutate in variants.items():
