@@ -26,6 +26,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.common import main_with_options
+
 MODEL = "swarmrank-consensus"
 
 
@@ -229,10 +231,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    import sys
-
-    options = list(sys.argv[1:] if argv is None else argv)
-    run("--json" in options, options)
+    main_with_options(run, argv)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 
@@ -40,3 +40,14 @@ def emit(result: dict[str, Any], json_output: bool, lines: list[str]) -> None:
         print(json.dumps(result, indent=2, sort_keys=True))
     else:
         print("\n".join(lines))
+
+
+def main_with_options(
+    run: Callable[[bool, Sequence[str]], object], argv: Sequence[str] | None = None
+) -> None:
+    """``main`` of a benchmark whose ``run(json_output, options)`` parses its own options
+    (``--json`` among them): the command line's, or ``argv``."""
+    import sys
+
+    options = list(sys.argv[1:] if argv is None else argv)
+    run("--json" in options, options)
