@@ -25,8 +25,9 @@ from node.membership.registry import Member
 from node.round.check import check_events, slash_offender, verify_forged_record
 from node.round.leader import Signer
 from node.swarm.links import PeerLinks
-from node.swarm.records import RecordBook
+from node.swarm.records import MAX_KEPT_RECORDS, RecordBook
 from protocol.errors import ProtocolError
+from protocol.identity import node_id_from_public_key
 from protocol.signing import Envelope, Verifier
 from protocol.v1 import envelope_pb2, messages_pb2
 
@@ -38,6 +39,9 @@ async def _granted(height: int) -> bool:
     return True
 
 
+#: slash events waiting to be recorded, at most: each is re-verified whenever a record is
+#: built, so a flood must not grow this without bound (issue 20, finding 5)
+MAX_PENDING_EVIDENCE = 256
 #: how long an events record waits for its height's lease (beyond a lease's TTL: a leader
 #: whose record was refused keeps the height that long)
 EVENTS_LEASE_WAIT_S = 15.0
@@ -117,15 +121,25 @@ class EvidenceDesk:
 
         Raises :class:`~node.errors.Rejected` when the record proves nothing.
         """
+        leader = node_id_from_public_key(envelope.signer) if envelope.signer else ""
+        if not self._slashable(leader):
+            # Checked first, and cheaply (issue 20, finding 5): a throwaway key's "forged"
+            # record proves nothing about anyone the ledger could slash.
+            raise Rejected(f"not evidence: {leader or 'the signer'} is not an identity here")
         try:
             verify_forged_record(envelope, self.signer.swarm_id, self.records.trust)
         except RecordRejected as exc:
             raise Rejected(f"not evidence: {exc}") from exc
-        self.store.put_rejected(
-            "record", "forged_record_report", "reported", envelope.SerializeToString()
-        )
+        if self.store.rejected_count("record") < MAX_KEPT_RECORDS:
+            self.store.put_rejected(
+                "record", "forged_record_report", "reported", envelope.SerializeToString()
+            )
         if self.records.trust is not None:
             self.queue(messages_pb2.SlashEvent(forged_record=envelope), report=None)
+
+    def _slashable(self, node_id: str) -> bool:
+        """Whether the ledger holds ``node_id`` as an identity (one with stake to slash)."""
+        return node_id in self.records.state.identities
 
     def queue(self, event: messages_pb2.SlashEvent, report: Envelope | None) -> None:
         """Queue verified evidence once; broadcast ``report`` when this node found it; record
@@ -135,7 +149,13 @@ class EvidenceDesk:
         except EventRejected:
             return
         state = self.records.state
+        if not self._slashable(offender):
+            log.info("evidence against a non-identity dropped", extra={"offender": offender})
+            return
         if key in state.applied_evidence or any(self.event_key(e) == key for e in self.pending):
+            return
+        if len(self.pending) >= MAX_PENDING_EVIDENCE:
+            log.warning("pending evidence is full; dropped", extra={"offender": offender})
             return
         self.pending.append(messages_pb2.LedgerEvent(slash=event))
         log.warning("slash evidence queued", extra={"offender": offender})
