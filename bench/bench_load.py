@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.common import main_with_options
+from bench.common import emit, main_with_options
 
 MODEL = "swarmrank-consensus"
 
@@ -196,14 +196,12 @@ def run(json_output: bool = False, argv: Sequence[str] = ()) -> dict[str, Any]:
         result = asyncio.run(_run(args, Path(tmp) / "up"))
     (out / "load.json").write_text(json.dumps(result, indent=2, sort_keys=True))
     plot(result, out / "load.png")
-    if json_output:
-        print(json.dumps(result, indent=2, sort_keys=True))
-    else:
-        ledgers = result["ledgers"]
-        print(
-            f"ledgers: heads agree {ledgers['heads_agree']}, records {ledgers['records']}; "
-            f"wrote {out / 'load.json'} and {out / 'load.png'}"
-        )
+    ledgers = result["ledgers"]
+    summary = (
+        f"ledgers: heads agree {ledgers['heads_agree']}, records {ledgers['records']}; "
+        f"wrote {out / 'load.json'} and {out / 'load.png'}"
+    )
+    emit(result, json_output, [summary])
     return result
 
 

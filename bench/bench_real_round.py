@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.common import main_with_options
+from bench.common import emit, main_with_options
 
 MODELS = ("smollm2-135m", "gemma3-270m")
 QUESTIONS = (
@@ -147,15 +146,13 @@ def run(json_output: bool = False, argv: Sequence[str] = ()) -> dict[str, Any]:
         except ModelError as exc:
             print(f"bench real-round: {exc} (make models)")
             return {}
-    if json_output:
-        print(json.dumps(result, indent=2, sort_keys=True))
-    else:
-        shares = result["shares"]
-        print(
-            f"{args.nodes} nodes, {len(result['rounds'])} rounds, "
-            f"mean {result['mean_round_s']:.2f} s: generation {shares['generation']:.0%}, "
-            f"judging {shares['judging']:.0%}, protocol {shares['protocol']:.0%}"
-        )
+    shares = result["shares"]
+    summary = (
+        f"{args.nodes} nodes, {len(result['rounds'])} rounds, "
+        f"mean {result['mean_round_s']:.2f} s: generation {shares['generation']:.0%}, "
+        f"judging {shares['judging']:.0%}, protocol {shares['protocol']:.0%}"
+    )
+    emit(result, json_output, [summary])
     return result
 
 

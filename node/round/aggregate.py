@@ -216,19 +216,21 @@ def gold_cluster(clusters: Sequence[Cluster], task: Any) -> int:
 
 
 def ballot_weights(
-    record: messages_pb2.ConsensusRecord,
+    pool_ids: Sequence[str],
+    pool_reputations: Sequence[float],
+    admitted_at: Sequence[int],
+    opened_height: int,
     ranker_ids: Sequence[str],
     reputations: Mapping[str, float],
     trust: TrustParams | None,
 ) -> list[float]:
     """Each ballot's ranking weight: its reputation, or with trust on its
-    :func:`node.ledger.trust.pool_weights` entry (probation caps, identity share cap)."""
+    :func:`node.ledger.trust.pool_weights` entry over the recorded pool (probation caps,
+    identity share cap) at the height the round was opened on."""
     if trust is None:
         return [reputations.get(r, DEFAULT_REPUTATION) for r in ranker_ids]
-    weights = pool_weights(
-        list(record.reputations), list(record.admitted_at), int(record.height), trust
-    )
-    by_id = dict(zip(record.reputation_ids, weights, strict=True))
+    weights = pool_weights(list(pool_reputations), list(admitted_at), int(opened_height), trust)
+    by_id = dict(zip(pool_ids, weights, strict=True))
     return [by_id.get(r, 0.0) for r in ranker_ids]
 
 

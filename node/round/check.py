@@ -225,6 +225,18 @@ class _RecordCheck:
     own: dict[str, int] = field(default_factory=dict)
     ballots: list[messages_pb2.Ballot] = field(default_factory=list)
 
+    @property
+    def opened_state(self) -> LedgerState:
+        """The ledger state at the position the round was opened on (this node's state until
+        :func:`check_query` has found it)."""
+        return self.opened_on if self.opened_on is not None else self.state
+
+    @property
+    def opened_reputations(self) -> Mapping[str, float]:
+        """The reputations the round's selection and weights came from."""
+        opened = self.opened_state
+        return self.reputations if opened is self.state else opened.reputations
+
     def checked(
         self,
         identities: dict[str, IdentityState] | None,
@@ -390,8 +402,7 @@ def check_selection(ctx: _RecordCheck) -> None:
         raise RecordRejected("reputation_ids", "not sorted and unique")
     if len(record.reputations) != len(pool):
         raise RecordRejected("reputations", "length differs from reputation_ids")
-    opened_on = ctx.opened_on if ctx.opened_on is not None else ctx.state
-    reputations = ctx.reputations if opened_on is ctx.state else opened_on.reputations
+    opened_on, reputations = ctx.opened_state, ctx.opened_reputations
     for node_id, value in zip(pool, record.reputations, strict=True):
         local = reputations.get(node_id, DEFAULT_REPUTATION)
         if value != local:
@@ -510,16 +521,16 @@ def check_outcome(ctx: _RecordCheck) -> None:
     floats within the tolerance and its winner and tied-for-first set exactly what its own
     numbers give. The answer is the winner's."""
     record, params = ctx.record, ctx.query.parameters
-    # Weights as the leader computed them: from the state the round was opened on.
-    opened_on = ctx.opened_on if ctx.opened_on is not None else ctx.state
-    reputations = ctx.reputations if opened_on is ctx.state else opened_on.reputations
-    view = messages_pb2.ConsensusRecord(
-        height=ctx.query.height,
-        reputation_ids=record.reputation_ids,
-        reputations=record.reputations,
-        admitted_at=record.admitted_at,
+    # Weights as the leader computed them: from the position the round was opened on.
+    weights = ballot_weights(
+        record.reputation_ids,
+        record.reputations,
+        record.admitted_at,
+        ctx.query.height,
+        [b.ranker_id for b in ctx.ballots],
+        ctx.opened_reputations,
+        ctx.trust,
     )
-    weights = ballot_weights(view, [b.ranker_id for b in ctx.ballots], reputations, ctx.trust)
     own_items = [ctx.own.get(b.ranker_id, -1) for b in ctx.ballots]
     try:
         result = aggregate_ballots(ctx.clusters, ctx.ballots, weights, own_items, params)

@@ -118,7 +118,6 @@ class RoundContext:
     head: bytes  # hash of the ledger's last record then (the selection and gold seed)
     state: LedgerState  # the ledger state then (pool, reputations, weights)
     trust: TrustParams | None = None  # the swarm's trust rules (None = off)
-    events: tuple[messages_pb2.LedgerEvent, ...] = ()  # pending slash events to carry
     gold_task: Any = None  # the gold task of a blind gold round (None = live round)
     deadline_scale: float = 1.0  # share of the phase deadlines the asker's timeout allows
     # select
@@ -389,17 +388,20 @@ def aggregate(ctx: RoundContext) -> RoundContext:
     """Phase *aggregate*: :func:`~node.round.aggregate.round_outcome` over the ballots, each
     weighted by :func:`~node.round.aggregate.ballot_weights` from the recorded pool (the very
     call a member repeats, so the outcome recomputes bit for bit)."""
-    weights_view = messages_pb2.ConsensusRecord(
-        height=ctx.height,
-        reputation_ids=ctx.pool,
-        reputations=ctx.pool_reputations,
-        admitted_at=ctx.admitted,
+    weights = ballot_weights(
+        ctx.pool,
+        ctx.pool_reputations,
+        ctx.admitted,
+        ctx.height,
+        ctx.ranker_ids,
+        ctx.state.reputations,
+        ctx.trust,
     )
     try:
         outcome = round_outcome(
             ctx.clusters,
             ctx.ballots,
-            ballot_weights(weights_view, ctx.ranker_ids, ctx.state.reputations, ctx.trust),
+            weights,
             [ctx.own.get(r, -1) for r in ctx.ranker_ids],
             ctx.params,
         )
@@ -425,16 +427,17 @@ def record(
 ) -> tuple[Envelope, CheckedRecord]:
     """Phase *record*: the signed ConsensusRecord and what appending it applies.
 
-    ``position`` is where the record goes (default: where the round was opened, with the
-    events taken then). The round's own parts (Query, pool, candidates, ballots, outcome) do
-    not depend on it: the Query names the position the round was opened on.
+    ``position`` is where the record goes, with the pending events it carries (default: where
+    the round was opened, no events). The round's own parts (Query, pool, candidates,
+    ballots, outcome) do not depend on it: the Query names the position the round was opened
+    on.
 
     The leader built every part with the functions a receiver recomputes, so the returned
     :class:`~node.round.check.CheckedRecord` is what :func:`~node.round.check.check_record`
     would return for it; the trust events it carries are still verified here
     (:func:`~node.round.check.check_events`), exactly as a member does.
     """
-    at = position or Position(ctx.height, ctx.head, ctx.state, ctx.events)
+    at = position or Position(ctx.height, ctx.head, ctx.state)
     record = messages_pb2.ConsensusRecord(
         context=signer.context(ctx.query_id),
         leader_id=signer.node_id,
