@@ -283,14 +283,30 @@ def reserve_height(
     signed_ms = {**table.signed_ms, holder: timestamp_ms}
     height = int(verified.message.ledger_height)
     live = table.live(now_ms)
-    current = live.get(height)
-    others = sum(1 for h, lease in live.items() if lease.holder == holder and h != height)
-    taken = current is not None and current.holder != holder
-    if taken or others >= MAX_LEASES_PER_HOLDER:
-        return replace(table, leases=live, signed_ms=signed_ms), False
     ttl_ms = max(0, min(asked_ms, MAX_LEASE_TTL_MS))
-    leases = {**live, height: Lease(holder, now_ms + ttl_ms)}
-    return LeaseTable(leases=leases, signed_ms=signed_ms), True
+    granted = grant_lease(live, holder, height, now_ms + ttl_ms)
+    if granted is None:
+        return replace(table, leases=live, signed_ms=signed_ms), False
+    return LeaseTable(leases=granted, signed_ms=signed_ms), True
+
+
+def grant_lease(
+    live: dict[int, Lease],
+    holder: str,
+    height: int,
+    expires_ms: int,
+    cap: int | None = MAX_LEASES_PER_HOLDER,
+) -> dict[int, Lease] | None:
+    """The live leases with ``height`` leased to ``holder`` until ``expires_ms``, or ``None``
+    when another holder has it or ``holder`` already has ``cap`` others (``None``: no cap):
+    the rule behind :func:`reserve_height` and :class:`~node.membership.static.LocalLeases`."""
+    current = live.get(height)
+    if current is not None and current.holder != holder:
+        return None
+    others = sum(1 for h, lease in live.items() if lease.holder == holder and h != height)
+    if cap is not None and others >= cap:
+        return None
+    return {**live, height: Lease(holder, expires_ms)}
 
 
 # --- what a node signs for the registry ---

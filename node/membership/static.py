@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import grpc
 
-from node.membership.registry import Member
+from node.membership.registry import Lease, Member, grant_lease
 from node.transport.client import PeerClient
 from protocol.v1 import messages_pb2
 
@@ -34,22 +34,21 @@ class MembershipView(Protocol):
 
 
 class LocalLeases:
-    """Height leases for leaders in one process (tests, benchmarks): the registry's rules
-    (:func:`~node.membership.registry.reserve_height`: one holder per live height) without
-    signatures, since every leader here is this process's own."""
+    """Height leases for leaders in one process (tests, benchmarks): the registry's rule
+    (:func:`~node.membership.registry.grant_lease`: one holder per live height) without
+    signatures or a per-holder cap, since every leader here is this process's own."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
-        self._leases: dict[int, tuple[str, float]] = {}
+        self._leases: dict[int, Lease] = {}
 
     def reserve(self, height: int, node_id: str, ttl_s: float) -> bool:
-        now = self.clock()
-        self._leases = {h: lease for h, lease in self._leases.items() if lease[1] > now}
-        current = self._leases.get(height)
-        if current is not None and current[0] != node_id:
-            return False
-        self._leases[height] = (node_id, now + ttl_s)
-        return True
+        now_ms = int(self.clock() * 1000)
+        live = {h: lease for h, lease in self._leases.items() if lease.expires_ms > now_ms}
+        # no per-holder cap: every leader here is this process's own
+        granted = grant_lease(live, node_id, height, now_ms + int(ttl_s * 1000), cap=None)
+        self._leases = live if granted is None else granted
+        return granted is not None
 
 
 class StaticMembership:
