@@ -63,11 +63,13 @@ def test_the_registry_actor_refuses_unsigned_and_replayed_calls(
     # A GetInfo-style NodeInfo (no registration purpose) registers nothing.
     with pytest.raises(ray.exceptions.RayTaskError, match="not signed for this purpose"):
         ray.get(registry.register.remote(node_info(1)))
+    # explicit signing times, one apart: within one millisecond they would read as replays
+    t = SystemClock().time_ms()
     for index, identity in ((1, a), (2, b)):
-        ray.get(registry.register.remote(registration_info(identity, SWARM, node_info(index))))
-    bye = deregistration_beat(b, SWARM)
+        ray.get(registry.register.remote(registration_info(identity, SWARM, node_info(index), t)))
+    bye = deregistration_beat(b, SWARM, t + 1)
     ray.get(registry.deregister.remote(bye))
-    ray.get(registry.register.remote(registration_info(b, SWARM, node_info(2))))
+    ray.get(registry.register.remote(registration_info(b, SWARM, node_info(2), t + 2)))
     with pytest.raises(ray.exceptions.RayTaskError, match="replay"):
         ray.get(registry.deregister.remote(bye))  # the captured goodbye does not work twice
     assert {m["node_id"] for m in ray.get(registry.members.remote())} == {a.node_id, b.node_id}

@@ -99,9 +99,11 @@ def test_persistence_survives_restart(tmp_path: Path) -> None:
     path = tmp_path / "registry.json"
     a, b = test_identity(1), test_identity(2)
     core = RegistryCore(SWARM, str(path), eviction_timeout_s=60)
-    core.register(info(a))
-    core.register(info(b, "127.0.0.1:7001"))
-    core.deregister(deregistration_beat(b, SWARM))
+    t = now()
+    core.register(info(a, ts=t))
+    core.register(info(b, "127.0.0.1:7001", ts=t))
+    # signed after the registration (within one millisecond it would read as a replay)
+    core.deregister(deregistration_beat(b, SWARM, t + 1))
     saved = json.loads(path.read_text())
     assert [m["node_id"] for m in saved["members"]] == [a.node_id]
     restarted = RegistryCore(SWARM, str(path), eviction_timeout_s=60)
