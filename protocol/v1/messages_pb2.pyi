@@ -226,7 +226,7 @@ class AggregationOutcome(_message.Message):
     def __init__(self, strengths: _Optional[_Iterable[float]] = ..., lower: _Optional[_Iterable[float]] = ..., upper: _Optional[_Iterable[float]] = ..., winner: _Optional[int] = ..., tied_for_first: _Optional[_Iterable[int]] = ..., unjudged: _Optional[_Iterable[int]] = ..., ranker_weights: _Optional[_Iterable[float]] = ..., tie_gap: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class ConsensusRecord(_message.Message):
-    __slots__ = ("context", "leader_id", "height", "previous_record_hash", "query", "candidates", "rank_request", "ballots", "outcome", "answer", "absent_ids", "reputation_ids", "reputations", "admitted_at", "events", "gold", "trust")
+    __slots__ = ("context", "leader_id", "height", "previous_record_hash", "query", "candidates", "rank_request", "ballots", "outcome", "answer", "absent_ids", "reputation_ids", "reputations", "admitted_at", "events", "gold", "trust", "rules")
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     LEADER_ID_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
@@ -244,6 +244,7 @@ class ConsensusRecord(_message.Message):
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     GOLD_FIELD_NUMBER: _ClassVar[int]
     TRUST_FIELD_NUMBER: _ClassVar[int]
+    RULES_FIELD_NUMBER: _ClassVar[int]
     context: MessageContext
     leader_id: str
     height: int
@@ -261,7 +262,8 @@ class ConsensusRecord(_message.Message):
     events: _containers.RepeatedCompositeFieldContainer[LedgerEvent]
     gold: GoldReveal
     trust: bool
-    def __init__(self, context: _Optional[_Union[MessageContext, _Mapping]] = ..., leader_id: _Optional[str] = ..., height: _Optional[int] = ..., previous_record_hash: _Optional[bytes] = ..., query: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., candidates: _Optional[_Iterable[_Union[_envelope_pb2.Envelope, _Mapping]]] = ..., rank_request: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., ballots: _Optional[_Iterable[_Union[_envelope_pb2.Envelope, _Mapping]]] = ..., outcome: _Optional[_Union[AggregationOutcome, _Mapping]] = ..., answer: _Optional[str] = ..., absent_ids: _Optional[_Iterable[str]] = ..., reputation_ids: _Optional[_Iterable[str]] = ..., reputations: _Optional[_Iterable[float]] = ..., admitted_at: _Optional[_Iterable[int]] = ..., events: _Optional[_Iterable[_Union[LedgerEvent, _Mapping]]] = ..., gold: _Optional[_Union[GoldReveal, _Mapping]] = ..., trust: _Optional[bool] = ...) -> None: ...
+    rules: int
+    def __init__(self, context: _Optional[_Union[MessageContext, _Mapping]] = ..., leader_id: _Optional[str] = ..., height: _Optional[int] = ..., previous_record_hash: _Optional[bytes] = ..., query: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., candidates: _Optional[_Iterable[_Union[_envelope_pb2.Envelope, _Mapping]]] = ..., rank_request: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., ballots: _Optional[_Iterable[_Union[_envelope_pb2.Envelope, _Mapping]]] = ..., outcome: _Optional[_Union[AggregationOutcome, _Mapping]] = ..., answer: _Optional[str] = ..., absent_ids: _Optional[_Iterable[str]] = ..., reputation_ids: _Optional[_Iterable[str]] = ..., reputations: _Optional[_Iterable[float]] = ..., admitted_at: _Optional[_Iterable[int]] = ..., events: _Optional[_Iterable[_Union[LedgerEvent, _Mapping]]] = ..., gold: _Optional[_Union[GoldReveal, _Mapping]] = ..., trust: _Optional[bool] = ..., rules: _Optional[int] = ...) -> None: ...
 
 class GoldReveal(_message.Message):
     __slots__ = ("task_id", "answer")
