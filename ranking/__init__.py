@@ -21,6 +21,8 @@ Modules and what lives where:
 * :mod:`ranking.reputation`: :func:`update_reputation`, :func:`ranker_agreement`,
   :class:`ReputationParams`.
 * :mod:`ranking.schedule`: :func:`schedule_pairs`.
+* :mod:`ranking.adaptive`: adaptive waves under a judge budget (:func:`schedule_wave`,
+  :func:`run_waves`, :func:`robust_separation`, :class:`AdaptiveParams`, :class:`Wave`).
 * :mod:`ranking.baselines`: :func:`majority_vote`, :func:`aggregate_plain`,
   :func:`aggregate_weighted`, :func:`borda_count`.
 * :mod:`ranking.trust`: admission by calibration, stake and slashing (:class:`TrustParams`,
