@@ -10,13 +10,14 @@ positions (head hash and state), which records of concurrent rounds were opened 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from node.ledger.trust import LedgerState
 from node.round.aggregate import DEFAULT_REPUTATION, ballots_to_comparisons
 from node.round.check import CHECKPOINT_WINDOW, CheckedRecord
+from node.round.rules import RULES_ISSUE_20, absence_penalties
 from protocol.v1 import messages_pb2
 
 
@@ -39,12 +40,18 @@ class RecentPositions:
         return self._positions.get(height)
 
 
-def apply_record(checked: CheckedRecord, reputations: Mapping[str, float]) -> dict[str, float]:
+def apply_record(
+    checked: CheckedRecord,
+    reputations: Mapping[str, float],
+    penalised: Sequence[str] | None = None,
+) -> dict[str, float]:
     """Reputation after ``checked``: a pure, deterministic function of the record.
 
     Rankers move towards their agreement with the consensus, the winning cluster's generators
     gain, and selected nodes that were absent lose a little (see
-    :func:`ranking.update_reputation` for the model and its rates).
+    :func:`ranking.update_reputation` for the model and its rates). ``penalised``: the absent
+    nodes that pay (default: every one the record names; :func:`apply_state` passes those
+    :func:`node.round.rules.absence_penalties` picks).
     """
     from ranking import update_reputation
 
@@ -75,7 +82,10 @@ def apply_record(checked: CheckedRecord, reputations: Mapping[str, float]) -> di
         comparisons,
         best_item=int(winner),
         winning_generators=np.asarray(winning_generators, dtype=np.int64),
-        absent=np.asarray([index[i] for i in record.absent_ids], dtype=np.int64),
+        absent=np.asarray(
+            [index[i] for i in (record.absent_ids if penalised is None else penalised)],
+            dtype=np.int64,
+        ),
         gold_item=checked.gold_item if checked.gold_item >= 0 else None,
     )
     return {node_id: float(updated[i]) for node_id, i in index.items()}
@@ -83,17 +93,33 @@ def apply_record(checked: CheckedRecord, reputations: Mapping[str, float]) -> di
 
 def apply_state(checked: CheckedRecord, state: LedgerState) -> LedgerState:
     """The ledger state after ``checked``: reputations (:func:`apply_record`), identity states
-    after its events, applied evidence, gold outcomes, and one more height."""
+    after its events, applied evidence, gold outcomes, the rules version, absence streaks, and
+    one more height.
+
+    From rules 1 with trust on, an absence costs reputation only when
+    :func:`node.round.rules.absence_penalties` says so (distinct leaders, issue 20 finding 4):
+    one leader that drops an honest node's answers cannot get it penalised."""
     from node.ledger.trust import GOLD_WINDOW
 
+    record = checked.record
     gold_hits = state.gold_hits
     if checked.gold:
-        hit = checked.gold_item >= 0 and checked.gold_item == checked.record.outcome.winner
+        hit = checked.gold_item >= 0 and checked.gold_item == record.outcome.winner
         gold_hits = (*gold_hits, hit)[-GOLD_WINDOW:]
+    penalised: list[str] | None = None
+    absences = state.absences
+    if record.trust and record.rules >= RULES_ISSUE_20 and record.HasField("query"):
+        answered = [c.generator_id for c in checked.candidates]
+        answered += [b.ranker_id for b in checked.ballots]
+        penalised, absences = absence_penalties(
+            state.absences, checked.leader_id, record.absent_ids, answered
+        )
     return LedgerState(
         height=state.height + 1,
-        reputations=apply_record(checked, state.reputations),
+        reputations=apply_record(checked, state.reputations, penalised),
         identities=checked.identities if checked.identities is not None else state.identities,
         applied_evidence=state.applied_evidence | frozenset(checked.evidence_keys),
         gold_hits=gold_hits,
+        rules=int(record.rules),
+        absences=absences,
     )

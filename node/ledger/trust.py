@@ -56,6 +56,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from node.errors import Rejected
+from node.round.rules import RULES_ISSUE_20
 from node.round.selection import seeded_generator
 from protocol.errors import InvalidEvidence, ProtocolError
 from protocol.hashing import candidate_set_digest, content_hash, payload_hash
@@ -97,6 +98,12 @@ class LedgerState:
         Keys of slash evidence already applied (each piece counts once).
     gold_hits : tuple of bool
         Whether each of the last :data:`GOLD_WINDOW` gold rounds' consensus matched the truth.
+    rules : int
+        The rules version of the last record (:mod:`node.round.rules`): no later record may
+        follow older rules.
+    absences : dict
+        Per node id, the leaders that recorded it absent since its last recorded answer
+        (:func:`node.round.rules.absence_penalties`; rules >= 1, trust on).
     """
 
     height: int = 0
@@ -104,6 +111,8 @@ class LedgerState:
     identities: dict[str, IdentityState] = field(default_factory=dict)
     applied_evidence: frozenset[bytes] = frozenset()
     gold_hits: tuple[bool, ...] = ()
+    rules: int = 0
+    absences: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def identity(self, node_id: str) -> IdentityState:
         """The identity's trust state (a fresh probation state when unknown)."""
@@ -264,77 +273,117 @@ def grade_exam_event(
     previous_record_hash: bytes,
     state: IdentityState,
     params: TrustParams,
+    *,
+    rules: int = 0,
 ) -> ExamResult:
     """Verify every signed item of an exam and grade the candidate's answers.
 
-    A missing or unparseable answer counts as wrong; an item that is not the drawn one, or an
-    answer not signed by the candidate, rejects the whole event.
+    An item that is not the drawn one, or an answer not signed by the candidate, rejects the
+    whole event. Under ``rules`` 0 (old records) a missing answer counts as wrong; from rules
+    1 (issue 20, finding 8) every item must carry the candidate's own signed answer, or the
+    event is rejected: the examiner relays the candidate's signatures and cannot fail a
+    newcomer by leaving answers out, nor choose which of them count.
     """
-    bank = _gold_bank()
     candidate_id = event.candidate_id
     seed = exam_seed(candidate_id, state.failed_attempts, previous_record_hash)
     exam = draw_node_exam(candidate_id, state, previous_record_hash, params)
     if len(event.queries) != params.n_generation or len(event.rank_requests) != params.n_judging:
         raise EventRejected("exam: wrong number of items")
-
-    query_hashes: dict[bytes, int] = {}
-    for i, (item, envelope) in enumerate(zip(exam.generation_items, event.queries, strict=True)):
-        v = _verify(verifier, envelope, envelope_pb2.KIND_QUERY, f"query[{i}]")
-        task = bank[int(item)]
-        _check_exam_query(
-            v, examiner_id, exam_query_id(seed, "gen", i), task, [candidate_id], [], f"query[{i}]"
+    if rules >= RULES_ISSUE_20 and (
+        len(event.candidates) != params.n_generation or len(event.ballots) != params.n_judging
+    ):
+        raise EventRejected(
+            f"exam: {len(event.candidates)} of {params.n_generation} answers and "
+            f"{len(event.ballots)} of {params.n_judging} ballots; from rules 1 an exam carries "
+            "the candidate's answer to every item"
         )
-        query_hashes[payload_hash(envelope)] = i
-    answers = [False] * params.n_generation
-    seen: set[int] = set()
-    for j, envelope in enumerate(event.candidates):
-        v = _verify(verifier, envelope, envelope_pb2.KIND_CANDIDATE, f"candidate[{j}]")
-        index = query_hashes.get(bytes(v.message.query_hash))
-        if v.signer_id != candidate_id or index is None or index in seen:
-            raise EventRejected(f"exam candidate[{j}]: not the candidate's answer to an item")
-        seen.add(index)
-        task = bank[int(exam.generation_items[index])]
-        answers[index] = bool(task.is_correct(v.message.answer))  # type: ignore[attr-defined]
-
-    by_query: dict[bytes, int] = {}
-    for i, (item, envelope) in enumerate(zip(exam.judging_items, event.rank_requests, strict=True)):
-        what = f"rank_request[{i}]"
-        v = _verify(verifier, envelope, envelope_pb2.KIND_RANK_REQUEST, what)
-        request: messages_pb2.RankRequest = v.message
-        qid = exam_query_id(seed, "judge", i)
-        q = _verify(verifier, request.query, envelope_pb2.KIND_QUERY, what + ".query")
-        task = bank[int(item)]
-        _check_exam_query(q, examiner_id, qid, task, [], [candidate_id], what)
-        if v.signer_id != examiner_id or v.query_id != qid:
-            raise EventRejected(f"exam {what}: not the examiner's request for this item")
-        candidates, digest, assignments = exam_rank_request_content(
-            task, bool(exam.judging_correct_first[i]), candidate_id
-        )
-        if (
-            list(request.candidates) != candidates
-            or request.candidate_set_digest != digest
-            or list(request.assignments) != assignments
-        ):
-            raise EventRejected(f"exam {what}: does not show the drawn pair")
-        by_query[qid] = i
-    judged = [False] * params.n_judging
-    seen = set()
-    for j, envelope in enumerate(event.ballots):
-        v = _verify(verifier, envelope, envelope_pb2.KIND_BALLOT, f"ballot[{j}]")
-        index = by_query.get(v.query_id)
-        if v.signer_id != candidate_id or index is None or index in seen:
-            raise EventRejected(f"exam ballot[{j}]: not the candidate's ballot on an item")
-        seen.add(index)
-        verdicts = list(v.message.verdicts)
-        if len(verdicts) != 1 or (verdicts[0].a, verdicts[0].b) != (0, 1):
-            raise EventRejected(f"exam ballot[{j}]: verdicts do not match the assignment")
-        right = (
-            messages_pb2.OUTCOME_A
-            if exam.judging_correct_first[index]
-            else (messages_pb2.OUTCOME_B)
-        )
-        judged[index] = verdicts[0].outcome == right
+    exam_item = _ExamItems(verifier, examiner_id, candidate_id, seed, exam)
+    answers = exam_item.grade_generation(event)
+    judged = exam_item.grade_judging(event)
     return grade_exam(np.asarray(answers, dtype=bool), np.asarray(judged, dtype=bool), params)
+
+
+@dataclass(frozen=True)
+class _ExamItems:
+    """One exam's drawn items, against which :func:`grade_exam_event` checks and grades the
+    event's signed parts."""
+
+    verifier: Verifier
+    examiner_id: str
+    candidate_id: str
+    seed: bytes
+    exam: Exam
+
+    def grade_generation(self, event: messages_pb2.ExamEvent) -> list[bool]:
+        """Check the generation items' Queries and grade the candidate's Candidates (one per
+        item at most; a missing one is wrong)."""
+        bank, exam, candidate_id = _gold_bank(), self.exam, self.candidate_id
+        query_hashes: dict[bytes, int] = {}
+        for i, (item, envelope) in enumerate(
+            zip(exam.generation_items, event.queries, strict=True)
+        ):
+            v = _verify(self.verifier, envelope, envelope_pb2.KIND_QUERY, f"query[{i}]")
+            task = bank[int(item)]
+            qid = exam_query_id(self.seed, "gen", i)
+            _check_exam_query(v, self.examiner_id, qid, task, [candidate_id], [], f"query[{i}]")
+            query_hashes[payload_hash(envelope)] = i
+        answers = [False] * len(exam.generation_items)
+        seen: set[int] = set()
+        for j, envelope in enumerate(event.candidates):
+            v = _verify(self.verifier, envelope, envelope_pb2.KIND_CANDIDATE, f"candidate[{j}]")
+            index = query_hashes.get(bytes(v.message.query_hash))
+            if v.signer_id != candidate_id or index is None or index in seen:
+                raise EventRejected(f"exam candidate[{j}]: not the candidate's answer to an item")
+            seen.add(index)
+            task = bank[int(exam.generation_items[index])]
+            answers[index] = bool(task.is_correct(v.message.answer))  # type: ignore[attr-defined]
+        return answers
+
+    def grade_judging(self, event: messages_pb2.ExamEvent) -> list[bool]:
+        """Check the judging items' RankRequests and grade the candidate's Ballots (one per
+        item at most; a missing one is wrong)."""
+        bank, exam, candidate_id = _gold_bank(), self.exam, self.candidate_id
+        by_query: dict[bytes, int] = {}
+        for i, (item, envelope) in enumerate(
+            zip(exam.judging_items, event.rank_requests, strict=True)
+        ):
+            what = f"rank_request[{i}]"
+            v = _verify(self.verifier, envelope, envelope_pb2.KIND_RANK_REQUEST, what)
+            request: messages_pb2.RankRequest = v.message
+            qid = exam_query_id(self.seed, "judge", i)
+            q = _verify(self.verifier, request.query, envelope_pb2.KIND_QUERY, what + ".query")
+            task = bank[int(item)]
+            _check_exam_query(q, self.examiner_id, qid, task, [], [candidate_id], what)
+            if v.signer_id != self.examiner_id or v.query_id != qid:
+                raise EventRejected(f"exam {what}: not the examiner's request for this item")
+            candidates, digest, assignments = exam_rank_request_content(
+                task, bool(exam.judging_correct_first[i]), candidate_id
+            )
+            if (
+                list(request.candidates) != candidates
+                or request.candidate_set_digest != digest
+                or list(request.assignments) != assignments
+            ):
+                raise EventRejected(f"exam {what}: does not show the drawn pair")
+            by_query[qid] = i
+        judged = [False] * len(exam.judging_items)
+        seen: set[int] = set()
+        for j, envelope in enumerate(event.ballots):
+            v = _verify(self.verifier, envelope, envelope_pb2.KIND_BALLOT, f"ballot[{j}]")
+            index = by_query.get(v.query_id)
+            if v.signer_id != candidate_id or index is None or index in seen:
+                raise EventRejected(f"exam ballot[{j}]: not the candidate's ballot on an item")
+            seen.add(index)
+            verdicts = list(v.message.verdicts)
+            if len(verdicts) != 1 or (verdicts[0].a, verdicts[0].b) != (0, 1):
+                raise EventRejected(f"exam ballot[{j}]: verdicts do not match the assignment")
+            right = (
+                messages_pb2.OUTCOME_A
+                if exam.judging_correct_first[index]
+                else (messages_pb2.OUTCOME_B)
+            )
+            judged[index] = verdicts[0].outcome == right
+        return judged
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,9 +12,16 @@ It verifies every signature in a record, the chain link, the selection
 * :func:`verify_forged_record` — standalone proof that a leader-signed record is forged.
 
 With trust on (``record.trust``, see :mod:`node.ledger.trust` for the model) a record's
-selection pool must be identities the ledger holds eligible, ballots weigh
-:func:`node.ledger.trust.pool_weights`, the leader must be admitted (except at genesis), and a
-record may carry trust events only (no ``query``).
+selection pool must be identities the ledger holds eligible (from rules 1, exactly those),
+ballots weigh :func:`node.ledger.trust.pool_weights`, the leader must be admitted (except at
+genesis), and a record may carry trust events only (no ``query``).
+
+A record follows the rules version it names (:mod:`node.round.rules`), never one below the
+ledger's. What a leader alone decides and could use to steer or blame (issue 20, finding 4) is
+checked here: the selection seed (the opened position, not the grindable query id), the pool
+(all eligible identities, none invented, none left out), and the quorum the Query declares.
+Dropping a reply that arrived cannot be seen in a record; :func:`node.round.rules.
+absence_penalties` makes it cost the victim nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from node.ledger.trust import (
     LedgerState,
     admitted_height,
     check_genesis,
+    eligible_ids,
     equivocation_key,
     forged_record_key,
     grade_exam_event,
@@ -44,6 +52,7 @@ from node.round.aggregate import (
 )
 from node.round.clustering import Cluster, cluster_candidates
 from node.round.gold import GoldTask, draw_gold_task, private_bank
+from node.round.rules import CURRENT_RULES, RULES_ISSUE_20
 from node.round.schedule import assign_pairs
 from node.round.selection import select_participants
 from node.round.tolerance import outcome_discrepancy
@@ -92,9 +101,11 @@ def check_events(
     previous: bytes,
     state: LedgerState,
     trust: TrustParams,
+    rules: int = CURRENT_RULES,
 ) -> tuple[dict[str, IdentityState], tuple[bytes, ...]]:
     """Verify a record's trust events in order and return the identity states after them and
-    the evidence keys applied. Raises :class:`RecordRejected` naming the first bad event."""
+    the evidence keys applied; ``rules`` is the record's rules version (exams are graded by
+    it). Raises :class:`RecordRejected` naming the first bad event."""
     identities = dict(state.identities)
     applied = set(state.applied_evidence)
     keys: list[bytes] = []
@@ -113,7 +124,9 @@ def check_events(
                     raise EventRejected("an exam needs a previous record")
                 candidate = event.exam.candidate_id
                 before = identities.get(candidate, IdentityState())
-                result = grade_exam_event(event.exam, verifier, leader_id, previous, before, trust)
+                result = grade_exam_event(
+                    event.exam, verifier, leader_id, previous, before, trust, rules=rules
+                )
                 after = apply_exam(before, result, height, trust)
                 if result.passed:
                     # The operator allowance: an admitted identity is bonded min_stake.
@@ -177,7 +190,14 @@ def verify_forged_record(envelope: Envelope, swarm_id: str, trust: TrustParams |
             standalone=True,
         )
     except RecordRejected as exc:
-        if exc.field in ("reputations", "reputation_ids", "trust", "signature", "record"):
+        if exc.field in (
+            "reputations",
+            "reputation_ids",
+            "trust",
+            "rules",
+            "signature",
+            "record",
+        ):
             raise RecordRejected("forged_record", f"not proven: {exc}") from exc
         return verified.signer_id
     raise RecordRejected("forged_record", "the record recomputes: nothing is forged")
@@ -327,6 +347,12 @@ def check_position(
         raise RecordRejected("previous_record_hash", "does not link to the ledger head")
     if bool(record.trust) != (trust is not None):
         raise RecordRejected("trust", f"record says trust={record.trust}, this node differs")
+    if not ctx.state.rules <= record.rules <= CURRENT_RULES:
+        raise RecordRejected(
+            "rules",
+            f"record follows rules {record.rules}; this ledger is at rules {ctx.state.rules} "
+            f"and this node knows up to {CURRENT_RULES}",
+        )
     if trust is not None and not ctx.standalone:
         if expected_height > 0 and ctx.state.identity(ctx.leader).status != "admitted":
             raise RecordRejected("leader_id", f"leader {ctx.leader} is not an admitted identity")
@@ -339,6 +365,7 @@ def check_position(
                 bytes(expected_previous),
                 ctx.state,
                 trust,
+                int(record.rules),
             )
     elif record.events and trust is None:
         raise RecordRejected("events", "trust events in a swarm without trust rules")
@@ -394,8 +421,9 @@ def check_query(ctx: _RecordCheck, record_query_id: bytes) -> None:
 def check_selection(ctx: _RecordCheck) -> None:
     """Phase *select*: the recorded pool must carry this node's own ledger reputations at the
     position the round was opened on (and, with trust, only identities eligible there, at
-    their admission heights), and the generators and rankers must follow from it
-    (:func:`~node.round.selection.select_participants`)."""
+    their admission heights; from rules 1 every one of them), and the generators and rankers
+    must follow from it (:func:`~node.round.selection.select_participants`, seeded by the
+    record's rules)."""
     record, trust = ctx.record, ctx.trust
     pool = list(record.reputation_ids)
     if pool != sorted(set(pool)):
@@ -419,6 +447,14 @@ def check_selection(ctx: _RecordCheck) -> None:
                     raise RecordRejected("reputation_ids", f"{node_id} is not eligible")
                 if adm != admitted_height(opened_on.identity(node_id)):
                     raise RecordRejected("admitted_at", f"{node_id}: does not match the ledger")
+            if record.rules >= RULES_ISSUE_20:
+                left_out = set(eligible_ids(opened_on, opened_on.identities, trust)) - set(pool)
+                if left_out:
+                    raise RecordRejected(
+                        "reputation_ids",
+                        f"leaves out {len(left_out)} eligible identities "
+                        f"(first {sorted(left_out)[0]})",
+                    )
     params = ctx.query.parameters
     selection = select_participants(
         pool,
@@ -428,6 +464,8 @@ def check_selection(ctx: _RecordCheck) -> None:
         params.max_generators,
         params.max_rankers,
         params.numerics,
+        height=int(ctx.query.height),
+        rules=int(record.rules),
     )
     if tuple(ctx.query.generator_ids) != selection.generator_ids:
         raise RecordRejected("generator_ids", "selection does not recompute")
@@ -512,6 +550,24 @@ def check_ballots(ctx: _RecordCheck) -> None:
     expected_absent = absent_ids(ctx.query, ctx.candidates, ctx.request.assignments, ctx.ballots)
     if list(ctx.record.absent_ids) != expected_absent:
         raise RecordRejected("absent_ids", "does not recompute")
+    check_quorum(ctx)
+
+
+def check_quorum(ctx: _RecordCheck) -> None:
+    """The quorum the Query declares holds (issue 20, finding 4): at least
+    ``quorum_generators`` candidates, and at least ``quorum_rankers`` ballots when any ranker
+    had pairs to judge, the very test the leader's phases apply (at least one of each)."""
+    params = ctx.query.parameters
+    if len(ctx.candidates) < max(1, params.quorum_generators):
+        raise RecordRejected(
+            "candidates",
+            f"{len(ctx.candidates)} candidates, below the quorum of {params.quorum_generators}",
+        )
+    called = any(a.pairs for a in ctx.request.assignments)
+    if called and len(ctx.ballots) < max(1, params.quorum_rankers):
+        raise RecordRejected(
+            "ballots", f"{len(ctx.ballots)} ballots, below the quorum of {params.quorum_rankers}"
+        )
 
 
 def check_outcome(ctx: _RecordCheck) -> None:

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from node.errors import RoundFailed
-from node.ledger.trust import LedgerState, admitted_height
+from node.ledger.trust import LedgerState, admitted_height, eligible_ids
 from node.membership.registry import Member
 from node.round.aggregate import (
     DEFAULT_REPUTATION,
@@ -59,6 +59,7 @@ from node.round.aggregate import (
 )
 from node.round.check import CheckedRecord, check_events
 from node.round.clustering import Cluster, cluster_candidates
+from node.round.rules import CURRENT_RULES
 from node.round.schedule import assign_pairs
 from node.round.selection import Selection, select_participants
 from node.round.settings import RoundSettings
@@ -178,15 +179,17 @@ def deadline_scale(settings: RoundSettings, timeout_ms: int) -> float:
 def select(ctx: RoundContext, signer: Signer) -> RoundContext:
     """Phase *select*: draw generators and rankers from the eligible pool and sign the Query.
 
-    The pool is every member (with trust on, only identities the ledger holds eligible),
-    sorted; the draw is :func:`~node.round.selection.select_participants` seeded by the query
-    id and the ledger head, which :func:`~node.round.check.check_record` recomputes from the
-    pool and reputations the record carries.
+    The pool is every member, or with trust on every identity the ledger holds eligible
+    (whether or not this leader can reach it: a member checks that none is left out, issue
+    20 finding 4), sorted; the draw is :func:`~node.round.selection.select_participants`
+    seeded by the opened ledger position (:data:`~node.round.rules.CURRENT_RULES`), which
+    :func:`~node.round.check.check_record` recomputes from the pool and reputations the record
+    carries. A selected identity this leader has no address for is simply absent.
     """
     pool = sorted(ctx.members)
     admitted: list[int] = []
     if ctx.trust is not None:
-        pool = [i for i in pool if ctx.state.eligible(i, ctx.trust)]
+        pool = eligible_ids(ctx.state, ctx.state.identities, ctx.trust)
         admitted = [admitted_height(ctx.state.identity(i)) for i in pool]
         if not pool:
             raise RoundFailed("no eligible identity to select (trust rules)")
@@ -200,6 +203,8 @@ def select(ctx: RoundContext, signer: Signer) -> RoundContext:
         settings.max_generators,
         settings.max_rankers,
         settings.numerics,
+        height=ctx.height,
+        rules=CURRENT_RULES,
     )
     query = messages_pb2.Query(
         context=signer.context(ctx.query_id),
@@ -228,7 +233,7 @@ async def generate(ctx: RoundContext, fan_out: FanOut) -> RoundContext:
     timeout_s = ctx.generate_timeout_s
     query_env = ctx.query_env
     replies = await fan_out(
-        [ctx.members[g] for g in ctx.selection.generator_ids],
+        [ctx.members[g] for g in ctx.selection.generator_ids if g in ctx.members],
         lambda client: client.call_generate(query_env, timeout_s=timeout_s),
         timeout_s,
     )
@@ -329,7 +334,7 @@ async def rank(ctx: RoundContext, fan_out: FanOut) -> RoundContext:
     timeout_s = ctx.rank_timeout_s
     request_env = ctx.rank_request_env
     replies = await fan_out(
-        [ctx.members[r] for r in assigned_rankers(ctx)],
+        [ctx.members[r] for r in assigned_rankers(ctx) if r in ctx.members],
         lambda client: client.call_rank(request_env, timeout_s=timeout_s),
         timeout_s,
     )
@@ -455,6 +460,7 @@ def record(
         admitted_at=ctx.admitted,
         events=at.events,
         trust=ctx.trust is not None,
+        rules=CURRENT_RULES,
     )
     if ctx.gold_task is not None:
         record.gold.CopyFrom(
@@ -464,7 +470,14 @@ def record(
     evidence_keys: tuple[bytes, ...] = ()
     if at.events and ctx.trust is not None:
         identities, evidence_keys = check_events(
-            at.events, verifier, signer.node_id, at.height, at.head, at.state, ctx.trust
+            at.events,
+            verifier,
+            signer.node_id,
+            at.height,
+            at.head,
+            at.state,
+            ctx.trust,
+            CURRENT_RULES,
         )
     record_env = signer.seal(envelope_pb2.KIND_CONSENSUS_RECORD, record)
     checked = CheckedRecord(

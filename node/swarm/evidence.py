@@ -24,6 +24,7 @@ from node.logging import get_logger
 from node.membership.registry import Member
 from node.round.check import check_events, slash_offender, verify_forged_record
 from node.round.leader import Signer
+from node.round.rules import CURRENT_RULES
 from node.swarm.links import PeerLinks
 from node.swarm.records import MAX_KEPT_RECORDS, RecordBook
 from protocol.errors import ProtocolError
@@ -214,6 +215,7 @@ class EvidenceDesk:
             previous_record_hash=head,
             events=events,
             trust=True,
+            rules=CURRENT_RULES,
         )
         record_env = self.signer.seal(envelope_pb2.KIND_CONSENSUS_RECORD, record)
         # Checked like any received record: events are re-verified against the ledger.

@@ -5,6 +5,12 @@ the examiner cannot pick them; :func:`write_exam` turns them into signed Queries
 items) and RankRequests (judging items), :func:`sit_exam` asks the candidate and collects what
 it signed, and :meth:`Examiner.examine` records the whole exam as an ``ExamEvent``, which every
 member grades again (:func:`node.ledger.trust.grade_exam_event`).
+
+The examiner only relays: every answer in the event is the candidate's own signature, and from
+rules 1 (:mod:`node.round.rules`, issue 20 finding 8) the event must carry an answer to every
+item. An exam the candidate did not answer in full is not recorded at all (no failure, no
+cooldown), so an examiner cannot fail a newcomer by leaving answers out or choosing which
+count; members refuse a record whose exam event does.
 """
 
 from __future__ import annotations
@@ -93,8 +99,8 @@ def write_exam(
 async def sit_exam(
     client: PeerClient, candidate_id: str, papers: ExamPapers, timeout_s: float
 ) -> messages_pb2.ExamEvent:
-    """Ask the candidate every item; an unanswered item is left out (and so counts as
-    wrong)."""
+    """Ask the candidate every item and collect what it signed; an unanswered item is left
+    out (:func:`complete` tells whether anything is)."""
 
     async def ask_one(call: Awaitable[Verified]) -> Envelope | None:
         try:
@@ -115,6 +121,13 @@ async def sit_exam(
         candidates=[a for a in answers if a is not None],
         rank_requests=papers.rank_requests,
         ballots=[b for b in ballots if b is not None],
+    )
+
+
+def complete(event: messages_pb2.ExamEvent) -> bool:
+    """Whether ``event`` carries an answer to every item (what rules 1 require of it)."""
+    return len(event.candidates) == len(event.queries) and len(event.ballots) == len(
+        event.rank_requests
     )
 
 
@@ -167,6 +180,11 @@ class Examiner:
             raise RoundFailed(f"{member.node_id} cannot take an exam at height {height}")
         papers = write_exam(self.signer, member.node_id, before, height, head, self.params(), trust)
         event = await sit_exam(self.client(member), member.node_id, papers, timeout_s)
+        if not complete(event):
+            raise RoundFailed(
+                f"{member.node_id} did not answer every exam item in time: nothing recorded "
+                "(an incomplete exam is not graded); examine again"
+            )
         async with self.records.lock:
             if self.records.head() != (height, head):
                 raise RoundFailed("the ledger moved during the exam; examine again")

@@ -106,9 +106,20 @@ class RecordBook:
                 self.positions = summary.positions
             if summary.state is not None:
                 return summary.state
-        state = LedgerState(height=height, reputations=reputations)
+        state = LedgerState(height=height, reputations=reputations, rules=self._head_rules(height))
         self.positions.add(height, head, state)
         return state
+
+    def _head_rules(self, height: int) -> int:
+        """The rules version of the last record (without trust the only state beyond the
+        reputations that a record leaves: :mod:`node.round.rules`' ratchet)."""
+        if not height:
+            return 0
+        entries = self.store.records_from(height - 1, 1)
+        if not entries:
+            return 0
+        envelope = Envelope.FromString(entries[0].envelope)
+        return int(messages_pb2.ConsensusRecord.FromString(envelope.payload).rules)
 
     def checkpoint(self, height: int) -> tuple[bytes, LedgerState] | None:
         """The ledger position after ``height`` records (head hash, state), which a record

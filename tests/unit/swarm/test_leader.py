@@ -17,6 +17,7 @@ from node.round import leader
 from node.round.check import check_record
 from node.round.clustering import cluster_candidates
 from node.round.leader import RoundContext, Signer
+from node.round.rules import CURRENT_RULES
 from node.round.schedule import assign_pairs
 from node.round.selection import select_participants
 from node.round.settings import RoundSettings
@@ -146,7 +147,9 @@ def test_select_draws_what_a_member_recomputes_and_signs_the_query(
     reputations = [0.9 if i == IDENTITIES[1].node_id else 0.5 for i in ids]
     assert ctx.pool == tuple(ids)
     assert ctx.pool_reputations == tuple(reputations)
-    assert ctx.selection == select_participants(ids, reputations, QUERY_ID, HEAD, 4, 4)
+    assert ctx.selection == select_participants(
+        ids, reputations, QUERY_ID, HEAD, 4, 4, height=3, rules=CURRENT_RULES
+    )
     query = verifier.verify(ctx.query_env, envelope_pb2.KIND_QUERY)
     assert query.signer_id == signer.node_id and query.query_id == QUERY_ID
     assert tuple(query.message.generator_ids) == ctx.selection.generator_ids
@@ -165,6 +168,22 @@ def test_select_with_trust_draws_only_eligible_identities(signer: Signer) -> Non
     assert ctx.pool == tuple(sorted(admitted))
     assert len(ctx.admitted) == 3
     assert set(ctx.selection.generator_ids) <= set(admitted)
+
+
+def test_select_with_trust_pools_every_eligible_identity_even_one_out_of_view(
+    signer: Signer,
+) -> None:
+    """Issue 20, finding 4: the pool is the ledger's eligible set (a member refuses a record
+    that leaves one out), so an identity the leader has no address for is in it too."""
+    trust = TrustParams()
+    admitted = {
+        i.node_id: IdentityState(status="admitted", stake=trust.min_stake, admitted_at=0)
+        for i in IDENTITIES[:3]
+    }
+    members = {i.node_id: _member(i) for i in IDENTITIES[:2]}
+    state = LedgerState(height=3, identities=admitted)
+    ctx = leader.select(_context(trust=trust, state=state, members=members), signer)
+    assert ctx.pool == tuple(sorted(admitted))
 
 
 def test_select_fails_without_an_eligible_identity(signer: Signer) -> None:

@@ -1,0 +1,80 @@
+"""Rules versions of records (``ConsensusRecord.rules``): which checks a record is held to.
+
+A change to what a record must satisfy, or to what applying it computes, changes what replaying
+an old ledger gives; so the rules a record follows are a number it carries, and a ledger
+written under older rules replays under them (``tests/fixtures/ledger-v0``). The version is a
+*ratchet*: a record's ``rules`` may not be below the ledger's (the last record's,
+:attr:`node.ledger.trust.LedgerState.rules`) nor above :data:`CURRENT_RULES`, so once one
+record of a ledger follows new rules a leader can no longer fall back to the old ones to
+escape their checks. A leader always writes :data:`CURRENT_RULES`; every node of a swarm must
+run software that knows them (an older node refuses such a record at ``rules``).
+
+========  =================================================================================
+rules     what a record is held to (issue 20)
+========  =================================================================================
+0         the rules before issue 20's findings 4 and 8 (old ledgers)
+1         **Selection seed** (finding 4): the draw of generators and rankers is seeded by the
+          ledger position the round was opened on (the head's hash and height) alone, not by
+          the query id, which the leader picks for free and could grind for a selection it
+          likes (:func:`node.round.selection.selection_seed`).
+          **Pool** (finding 4, trust on): the selection pool is *exactly* the identities the
+          ledger holds eligible at that position, not a subset the leader chose: leaving
+          members out was another way to steer the draw.
+          **Quorum** (finding 4, every version): a record carries at least the Query's
+          ``quorum_generators`` candidates and ``quorum_rankers`` ballots.
+          **Absence** (finding 4, trust on): a leader alone cannot tell "did not answer" from
+          "I dropped its answer", so one leader's word never costs reputation. A selected node
+          recorded absent is penalised only once :data:`ABSENCE_LEADERS` *distinct* leaders
+          have recorded it absent with no recorded answer of its own in between
+          (:func:`absence_penalties`, state in
+          :attr:`node.ledger.trust.LedgerState.absences`).
+          **Exams** (finding 8): an exam event must carry the candidate's own signed answer
+          to every item; an examiner that leaves answers out (to fail a newcomer on
+          "missing = wrong", or to choose which answers count) has its record refused, and a
+          candidate that did not answer everything is simply not graded
+          (:func:`node.ledger.trust.grade_exam_event`).
+========  =================================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+#: the rules a leader writes today
+CURRENT_RULES = 1
+#: the first rules version with issue 20's findings 4 and 8 closed
+RULES_ISSUE_20 = 1
+#: distinct leaders that must record a node absent, with no answer of its own recorded in
+#: between, before it loses reputation for absence (rules >= 1, trust on)
+ABSENCE_LEADERS = 2
+
+
+def absence_penalties(
+    absences: Mapping[str, frozenset[str]],
+    leader_id: str,
+    absent_ids: Iterable[str],
+    answered_ids: Iterable[str],
+) -> tuple[list[str], dict[str, frozenset[str]]]:
+    """Who pays the absence penalty for one record, and the absence streaks after it.
+
+    ``absences`` maps a node id to the leaders that recorded it absent since its last recorded
+    answer. A node that answered in this record starts afresh; a node recorded absent adds
+    this record's leader, and pays once that makes :data:`ABSENCE_LEADERS` distinct leaders
+    (its streak then starts afresh). A malicious leader that drops an honest node's replies,
+    alone and however often, never gets it penalised: an honest leader's round in which it
+    answers clears the streak.
+
+    Returns the sorted penalised ids and the new streak map (nodes without a streak absent).
+    """
+    after = dict(absences)
+    for node_id in answered_ids:
+        after.pop(node_id, None)
+    penalised = []
+    for node_id in sorted(set(absent_ids)):
+        leaders = after.get(node_id, frozenset()) | {leader_id}
+        if len(leaders) >= ABSENCE_LEADERS:
+            penalised.append(node_id)
+            after.pop(node_id, None)
+        else:
+            after[node_id] = leaders
+    return penalised, after
