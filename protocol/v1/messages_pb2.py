@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from protocol.v1 import envelope_pb2 as protocol_dot_v1_dot_envelope__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aprotocol/v1/messages.proto\x12\x0bprotocol.v1\x1a\x1aprotocol/v1/envelope.proto\"J\n\x0eMessageContext\x12\x10\n\x08swarm_id\x18\x01 \x01(\t\x12\x10\n\x08query_id\x18\x02 \x01(\x0c\x12\x14\n\x0ctimestamp_ms\x18\x03 \x01(\x03\"\xb7\x01\n\x08NodeInfo\x12,\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x1b.protocol.v1.MessageContext\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x12\n\npublic_key\x18\x03 \x01(\x0c\x12\x0f\n\x07\x61\x64\x64ress\x18\x04 \x01(\t\x12\r\n\x05model\x18\x05 \x01(\t\x12\x14\n\x0c\x63\x61pabilities\x18\x06 \x03(\t\x12\x0f\n\x07version\x18\x07 \x01(\t\x12\x11\n\tchallenge\x18\x08 \x01(\x0c\" \n\x0bInfoRequest\x12\x11\n\tchallenge\x18\x01 \x01(\x0c\"v\n\tHeartbeat\x12,\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x1b.protocol.v1.MessageContext\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x15\n\rledger_height\x18\x03 \x01(\x04\x12\x13\n\x0bledger_head\x18\x04 \x01(\x0c\"\xeb\x02\n\x0fRoundParameters\x12\x16\n\x0emax_generators\x18\x01 \x01(\r\x12\x13\n\x0bmax_rankers\x18\x02 \x01(\r\x12\x10\n\x08schedule\x18\x03 \x01(\t\x12\x12\n\nschedule_k\x18\x04 \x01(\r\x12\r\n\x05\x61lpha\x18\x05 \x01(\x01\x12\x18\n\x10max_ranker_share\x18\x06 \x01(\x01\x12\x15\n\rem_iterations\x18\x07 \x01(\r\x12\x18\n\x10\x63onfidence_level\x18\x08 \x01(\x01\x12\x19\n\x11quorum_generators\x18\t \x01(\r\x12\x16\n\x0equorum_rankers\x18\n \x01(\r\x12\x1c\n\x14generate_deadline_ms\x18\x0b \x01(\r\x12\x18\n\x10rank_deadline_ms\x18\x0c \x01(\r\x12\x17\n\x0f\x63luster_answers\x18\r \x01(\x08\x12\x15\n\rem_ilsr_steps\x18\x0e \x01(\r\x12\x10\n\x08numerics\x18\x0f \x01(\r\"\xe5\x01\n\x05Query\x12,\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x1b.protocol.v1.MessageContext\x12\x10\n\x08question\x18\x02 \x01(\t\x12\x11\n\tleader_id\x18\x03 \x01(\t\x12\x1c\n\x14previous_record_hash\x18\x04 \x01(\x0c\x12\x0e\n\x06height\x18\x05 \x01(\x04\x12\x15\n\rgenerator_ids\x18\x06 \x03(\t\x12\x12\n\nranker_ids\x18\x07 \x03(\t\x12\x30\n\nparameters\x18\x08 \x01(\x0b\x32\x1c.protocol.v1.RoundParameters\"\x95\x01\n\tCandidate\x12,\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x1b.protocol.v1.MessageContext\x12\x14\n\x0cgenerator_id\x18\x02 \x01(\t\x12\x12\n\nquery_hash\x18\x03 \x01(\x0c\x12\x0e\n\x06\x61nswer\x18\x04 \x01(\t\x12\x11\n\treasoning\x18\x05 \x01(\t\x12\r\n\x05model\x18\x06 \x01(\t\"M\n\x12\x41nonymousCandidate\x12\x14\n\x0c\x63ontent_hash\x18\x01 \x01(\x0c\x12\x0e\n\x06\x61nswer\x18\x02 \x01(\t\x12\x11\n\treasoning\x18\x03 \x01(\t\"\x1c\n\x04Pair\x12\t\n\x01\x61\x18\x01 \x01(\r\x12\t\n\x01\x62\x18\x02 \x01(\r\"A\n\nAssignment\x12\x11\n\tranker_id\x18\x01 \x01(\t\x12 \n\x05pairs\x18\x02 \x03(\x0b\x32\x11.protocol.v1.Pair\"\xe2\x01\n\x0bRankRequest\x12,\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x1b.protocol.v1.MessageContext\x12$\n\x05query\x18\x02 \x01(\x0b\x32\x15.protocol.v1.Envelope\x12\x33\n\ncandidates\x18\x03 \x03(\x0b\x32\x1f.protocol.v1.AnonymousCandidate\x12\x1c\n\x14\x63\x61ndidate_set_digest\x18\x04 \x01(\x0c\x12,\n\x0b\x61ssignments\x18\x05 \x03(\x0b\x32\x17.protocol.v1.Assignment\"\x81\x01\n\x07Verdict\x12\t\n\x01\x61\x18\x01 \x01(\r\x12\t\n\x01\x62\x18\x02 \x01(\r\x12%\n\x07outcome\x18\x03 \x01(\x0e\x32\x14.protocol.v1.Outcome\x12\x17\n\nconfidence\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x11\n\trationale\x18\x05 \x01(\tB\r\n\x0b_confidence\"\x8f\x01\n\x06\x42\x61llot\x12,\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x1b.protocol.v1.MessageContext\x12\x11\n\tranker_id\x18\x02 \x01(\t\x12\x1c\n\x14\x63\x61ndidate_set_digest\x18\x03 \x01(\x0c\x12&\n\x08verdicts\x18\x04 \x03(\x0b\x32\x14.protocol.v1.Verdict\"\xa8\x01\n\x12\x41ggregationOutcome\x12\x11\n\tstrengths\x18\x01 \x03(\x01\x12\r\n\x05lower\x18\x02 \x03(\x01\x12\r\n\x05upper\x18\x03 \x03(\x01\x12\x0e\n\x06winner\x18\x04 \x01(\r\x12\x16\n\x0etied_for_first\x18\x05 \x03(\r\x12\x10\n\x08unjudged\x18\x06 \x03(\r\x12\x16\n\x0eranker_weights\x18\x07 \x03(\x01\x12\x0f\n\x07tie_gap\x18\x08 \x03(\x01\"\xad\x04\n\x0f\x43onsensusRecord\x12,\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x1b.protocol.v1.MessageContext\x12\x11\n\tleader_id\x18\x02 \x01(\t\x12\x0e\n\x06height\x18\x03 \x01(\x04\x12\x1c\n\x14previous_record_hash\x18\x04 \x01(\x0c\x12$\n\x05query\x18\x05 \x01(\x0b\x32\x15.protocol.v1.Envelope\x12)\n\ncandidates\x18\x06 \x03(\x0b\x32\x15.protocol.v1.Envelope\x12+\n\x0crank_request\x18\x07 \x01(\x0b\x32\x15.protocol.v1.Envelope\x12&\n\x07\x62\x61llots\x18\x08 \x03(\x0b\x32\x15.protocol.v1.Envelope\x12\x30\n\x07outcome\x18\t \x01(\x0b\x32\x1f.protocol.v1.AggregationOutcome\x12\x0e\n\x06\x61nswer\x18\n \x01(\t\x12\x12\n\nabsent_ids\x18\x0b \x03(\t\x12\x16\n\x0ereputation_ids\x18\x0c \x03(\t\x12\x13\n\x0breputations\x18\r \x03(\x01\x12\x13\n\x0b\x61\x64mitted_at\x18\x0e \x03(\x03\x12(\n\x06\x65vents\x18\x0f \x03(\x0b\x32\x18.protocol.v1.LedgerEvent\x12%\n\x04gold\x18\x10 \x01(\x0b\x32\x17.protocol.v1.GoldReveal\x12\r\n\x05trust\x18\x11 \x01(\x08\x12\r\n\x05rules\x18\x14 \x01(\r\"-\n\nGoldReveal\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61nswer\x18\x02 \x01(\t\"\x96\x01\n\x0bLedgerEvent\x12,\n\x07genesis\x18\x01 \x01(\x0b\x32\x19.protocol.v1.GenesisEventH\x00\x12&\n\x04\x65xam\x18\x02 \x01(\x0b\x32\x16.protocol.v1.ExamEventH\x00\x12(\n\x05slash\x18\x03 \x01(\x0b\x32\x17.protocol.v1.SlashEventH\x00\x42\x07\n\x05\x65vent\"F\n\x0cGenesisEvent\x12\x10\n\x08node_ids\x18\x01 \x03(\t\x12\r\n\x05stake\x18\x02 \x01(\x01\x12\x15\n\rparams_digest\x18\x03 \x01(\x0c\"\xca\x01\n\tExamEvent\x12\x14\n\x0c\x63\x61ndidate_id\x18\x01 \x01(\t\x12&\n\x07queries\x18\x02 \x03(\x0b\x32\x15.protocol.v1.Envelope\x12)\n\ncandidates\x18\x03 \x03(\x0b\x32\x15.protocol.v1.Envelope\x12,\n\rrank_requests\x18\x04 \x03(\x0b\x32\x15.protocol.v1.Envelope\x12&\n\x07\x62\x61llots\x18\x05 \x03(\x0b\x32\x15.protocol.v1.Envelope\"s\n\nSlashEvent\x12\x37\n\x0c\x65quivocation\x18\x01 \x01(\x0b\x32!.protocol.v1.EquivocationEvidence\x12,\n\rforged_record\x18\x02 \x01(\x0b\x32\x15.protocol.v1.Envelope\"\xa6\x01\n\x14\x45quivocationEvidence\x12,\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x1b.protocol.v1.MessageContext\x12\x13\n\x0breporter_id\x18\x02 \x01(\t\x12$\n\x05\x66irst\x18\x03 \x01(\x0b\x32\x15.protocol.v1.Envelope\x12%\n\x06second\x18\x04 \x01(\x0b\x32\x15.protocol.v1.Envelope*f\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\r\n\tOUTCOME_A\x10\x01\x12\r\n\tOUTCOME_B\x10\x02\x12\x0f\n\x0bOUTCOME_TIE\x10\x03\x12\x13\n\x0fOUTCOME_ABSTAIN\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aprotocol/v1/messages.proto\x12\x0bprotocol.v1\x1a\x1aprotocol/v1/envelope.proto\"J\n\x0eMessageContext\x12\x10\n\x08swarm_id\x18\x01 \x01(\t\x12\x10\n\x08query_id\x18\x02 \x01(\x0c\x12\x14\n\x0ctimestamp_ms\x18\x03 \x01(\x03\"\xb7\x01\n\x08NodeInfo\x12,\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x1b.protocol.v1.MessageContext\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x12\n\npublic_key\x18\x03 \x01(\x0c\x12\x0f\n\x07\x61\x64\x64ress\x18\x04 \x01(\t\x12\r\n\x05model\x18\x05 \x01(\t\x12\x14\n\x0c\x63\x61pabilities\x18\x06 \x03(\t\x12\x0f\n\x07version\x18\x07 \x01(\t\x12\x11\n\tchallenge\x18\x08 \x01(\x0c\" \n\x0bInfoRequest\x12\x11\n\tchallenge\x18\x01 \x01(\x0c\"v\n\tHeartbeat\x12,\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x1b.protocol.v1.MessageContext\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x15\n\rledger_height\x18\x03 \x01(\x04\x12\x13\n\x0bledger_head\x18\x04 \x01(\x0c\"\xfe\x02\n\x0fRoundParameters\x12\x16\n\x0emax_generators\x18\x01 \x01(\r\x12\x13\n\x0bmax_rankers\x18\x02 \x01(\r\x12\x10\n\x08schedule\x18\x03 \x01(\t\x12\x12\n\nschedule_k\x18\x04 \x01(\r\x12\r\n\x05\x61lpha\x18\x05 \x01(\x01\x12\x18\n\x10max_ranker_share\x18\x06 \x01(\x01\x12\x15\n\rem_iterations\x18\x07 \x01(\r\x12\x18\n\x10\x63onfidence_level\x18\x08 \x01(\x01\x12\x19\n\x11quorum_generators\x18\t \x01(\r\x12\x16\n\x0equorum_rankers\x18\n \x01(\r\x12\x1c\n\x14generate_deadline_ms\x18\x0b \x01(\r\x12\x18\n\x10rank_deadline_ms\x18\x0c \x01(\r\x12\x17\n\x0f\x63luster_answers\x18\r \x01(\x08\x12\x15\n\rem_ilsr_steps\x18\x0e \x01(\r\x12\x10\n\x08numerics\x18\x0f \x01(\r\x12\x11\n\tconsensus\x18\x10 \x01(\r\"\xe5\x01\n\x05Query\x12,\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x1b.protocol.v1.MessageContext\x12\x10\n\x08question\x18\x02 \x01(\t\x12\x11\n\tleader_id\x18\x03 \x01(\t\x12\x1c\n\x14previous_record_hash\x18\x04 \x01(\x0c\x12\x0e\n\x06height\x18\x05 \x01(\x04\x12\x15\n\rgenerator_ids\x18\x06 \x03(\t\x12\x12\n\nranker_ids\x18\x07 \x03(\t\x12\x30\n\nparameters\x18\x08 \x01(\x0b\x32\x1c.protocol.v1.RoundParameters\"\x95\x01\n\tCandidate\x12,\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x1b.protocol.v1.MessageContext\x12\x14\n\x0cgenerator_id\x18\x02 \x01(\t\x12\x12\n\nquery_hash\x18\x03 \x01(\x0c\x12\x0e\n\x06\x61nswer\x18\x04 \x01(\t\x12\x11\n\treasoning\x18\x05 \x01(\t\x12\r\n\x05model\x18\x06 \x01(\t\"M\n\x12\x41nonymousCandidate\x12\x14\n\x0c\x63ontent_hash\x18\x01 \x01(\x0c\x12\x0e\n\x06\x61nswer\x18\x02 \x01(\t\x12\x11\n\treasoning\x18\x03 \x01(\t\"\x1c\n\x04Pair\x12\t\n\x01\x61\x18\x01 \x01(\r\x12\t\n\x01\x62\x18\x02 \x01(\r\"A\n\nAssignment\x12\x11\n\tranker_id\x18\x01 \x01(\t\x12 \n\x05pairs\x18\x02 \x03(\x0b\x32\x11.protocol.v1.Pair\"\xe2\x01\n\x0bRankRequest\x12,\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x1b.protocol.v1.MessageContext\x12$\n\x05query\x18\x02 \x01(\x0b\x32\x15.protocol.v1.Envelope\x12\x33\n\ncandidates\x18\x03 \x03(\x0b\x32\x1f.protocol.v1.AnonymousCandidate\x12\x1c\n\x14\x63\x61ndidate_set_digest\x18\x04 \x01(\x0c\x12,\n\x0b\x61ssignments\x18\x05 \x03(\x0b\x32\x17.protocol.v1.Assignment\"\x81\x01\n\x07Verdict\x12\t\n\x01\x61\x18\x01 \x01(\r\x12\t\n\x01\x62\x18\x02 \x01(\r\x12%\n\x07outcome\x18\x03 \x01(\x0e\x32\x14.protocol.v1.Outcome\x12\x17\n\nconfidence\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x11\n\trationale\x18\x05 \x01(\tB\r\n\x0b_confidence\"\x8f\x01\n\x06\x42\x61llot\x12,\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x1b.protocol.v1.MessageContext\x12\x11\n\tranker_id\x18\x02 \x01(\t\x12\x1c\n\x14\x63\x61ndidate_set_digest\x18\x03 \x01(\x0c\x12&\n\x08verdicts\x18\x04 \x03(\x0b\x32\x14.protocol.v1.Verdict\"\xbe\x01\n\x12\x41ggregationOutcome\x12\x11\n\tstrengths\x18\x01 \x03(\x01\x12\r\n\x05lower\x18\x02 \x03(\x01\x12\r\n\x05upper\x18\x03 \x03(\x01\x12\x0e\n\x06winner\x18\x04 \x01(\r\x12\x16\n\x0etied_for_first\x18\x05 \x03(\r\x12\x10\n\x08unjudged\x18\x06 \x03(\r\x12\x16\n\x0eranker_weights\x18\x07 \x03(\x01\x12\x0f\n\x07tie_gap\x18\x08 \x03(\x01\x12\x14\n\x0cjudge_weight\x18\t \x01(\x01\"\xad\x04\n\x0f\x43onsensusRecord\x12,\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x1b.protocol.v1.MessageContext\x12\x11\n\tleader_id\x18\x02 \x01(\t\x12\x0e\n\x06height\x18\x03 \x01(\x04\x12\x1c\n\x14previous_record_hash\x18\x04 \x01(\x0c\x12$\n\x05query\x18\x05 \x01(\x0b\x32\x15.protocol.v1.Envelope\x12)\n\ncandidates\x18\x06 \x03(\x0b\x32\x15.protocol.v1.Envelope\x12+\n\x0crank_request\x18\x07 \x01(\x0b\x32\x15.protocol.v1.Envelope\x12&\n\x07\x62\x61llots\x18\x08 \x03(\x0b\x32\x15.protocol.v1.Envelope\x12\x30\n\x07outcome\x18\t \x01(\x0b\x32\x1f.protocol.v1.AggregationOutcome\x12\x0e\n\x06\x61nswer\x18\n \x01(\t\x12\x12\n\nabsent_ids\x18\x0b \x03(\t\x12\x16\n\x0ereputation_ids\x18\x0c \x03(\t\x12\x13\n\x0breputations\x18\r \x03(\x01\x12\x13\n\x0b\x61\x64mitted_at\x18\x0e \x03(\x03\x12(\n\x06\x65vents\x18\x0f \x03(\x0b\x32\x18.protocol.v1.LedgerEvent\x12%\n\x04gold\x18\x10 \x01(\x0b\x32\x17.protocol.v1.GoldReveal\x12\r\n\x05trust\x18\x11 \x01(\x08\x12\r\n\x05rules\x18\x14 \x01(\r\"-\n\nGoldReveal\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61nswer\x18\x02 \x01(\t\"\x96\x01\n\x0bLedgerEvent\x12,\n\x07genesis\x18\x01 \x01(\x0b\x32\x19.protocol.v1.GenesisEventH\x00\x12&\n\x04\x65xam\x18\x02 \x01(\x0b\x32\x16.protocol.v1.ExamEventH\x00\x12(\n\x05slash\x18\x03 \x01(\x0b\x32\x17.protocol.v1.SlashEventH\x00\x42\x07\n\x05\x65vent\"F\n\x0cGenesisEvent\x12\x10\n\x08node_ids\x18\x01 \x03(\t\x12\r\n\x05stake\x18\x02 \x01(\x01\x12\x15\n\rparams_digest\x18\x03 \x01(\x0c\"\xca\x01\n\tExamEvent\x12\x14\n\x0c\x63\x61ndidate_id\x18\x01 \x01(\t\x12&\n\x07queries\x18\x02 \x03(\x0b\x32\x15.protocol.v1.Envelope\x12)\n\ncandidates\x18\x03 \x03(\x0b\x32\x15.protocol.v1.Envelope\x12,\n\rrank_requests\x18\x04 \x03(\x0b\x32\x15.protocol.v1.Envelope\x12&\n\x07\x62\x61llots\x18\x05 \x03(\x0b\x32\x15.protocol.v1.Envelope\"s\n\nSlashEvent\x12\x37\n\x0c\x65quivocation\x18\x01 \x01(\x0b\x32!.protocol.v1.EquivocationEvidence\x12,\n\rforged_record\x18\x02 \x01(\x0b\x32\x15.protocol.v1.Envelope\"\xa6\x01\n\x14\x45quivocationEvidence\x12,\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x1b.protocol.v1.MessageContext\x12\x13\n\x0breporter_id\x18\x02 \x01(\t\x12$\n\x05\x66irst\x18\x03 \x01(\x0b\x32\x15.protocol.v1.Envelope\x12%\n\x06second\x18\x04 \x01(\x0b\x32\x15.protocol.v1.Envelope*f\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\r\n\tOUTCOME_A\x10\x01\x12\r\n\tOUTCOME_B\x10\x02\x12\x0f\n\x0bOUTCOME_TIE\x10\x03\x12\x13\n\x0fOUTCOME_ABSTAIN\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protocol.v1.messages_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OUTCOME']._serialized_start=3414
-  _globals['_OUTCOME']._serialized_end=3516
+  _globals['_OUTCOME']._serialized_start=3455
+  _globals['_OUTCOME']._serialized_end=3557
   _globals['_MESSAGECONTEXT']._serialized_start=71
   _globals['_MESSAGECONTEXT']._serialized_end=145
   _globals['_NODEINFO']._serialized_start=148
@@ -43,37 +43,37 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_HEARTBEAT']._serialized_start=367
   _globals['_HEARTBEAT']._serialized_end=485
   _globals['_ROUNDPARAMETERS']._serialized_start=488
-  _globals['_ROUNDPARAMETERS']._serialized_end=851
-  _globals['_QUERY']._serialized_start=854
-  _globals['_QUERY']._serialized_end=1083
-  _globals['_CANDIDATE']._serialized_start=1086
-  _globals['_CANDIDATE']._serialized_end=1235
-  _globals['_ANONYMOUSCANDIDATE']._serialized_start=1237
-  _globals['_ANONYMOUSCANDIDATE']._serialized_end=1314
-  _globals['_PAIR']._serialized_start=1316
-  _globals['_PAIR']._serialized_end=1344
-  _globals['_ASSIGNMENT']._serialized_start=1346
-  _globals['_ASSIGNMENT']._serialized_end=1411
-  _globals['_RANKREQUEST']._serialized_start=1414
-  _globals['_RANKREQUEST']._serialized_end=1640
-  _globals['_VERDICT']._serialized_start=1643
-  _globals['_VERDICT']._serialized_end=1772
-  _globals['_BALLOT']._serialized_start=1775
-  _globals['_BALLOT']._serialized_end=1918
-  _globals['_AGGREGATIONOUTCOME']._serialized_start=1921
-  _globals['_AGGREGATIONOUTCOME']._serialized_end=2089
-  _globals['_CONSENSUSRECORD']._serialized_start=2092
-  _globals['_CONSENSUSRECORD']._serialized_end=2649
-  _globals['_GOLDREVEAL']._serialized_start=2651
-  _globals['_GOLDREVEAL']._serialized_end=2696
-  _globals['_LEDGEREVENT']._serialized_start=2699
-  _globals['_LEDGEREVENT']._serialized_end=2849
-  _globals['_GENESISEVENT']._serialized_start=2851
-  _globals['_GENESISEVENT']._serialized_end=2921
-  _globals['_EXAMEVENT']._serialized_start=2924
-  _globals['_EXAMEVENT']._serialized_end=3126
-  _globals['_SLASHEVENT']._serialized_start=3128
-  _globals['_SLASHEVENT']._serialized_end=3243
-  _globals['_EQUIVOCATIONEVIDENCE']._serialized_start=3246
-  _globals['_EQUIVOCATIONEVIDENCE']._serialized_end=3412
+  _globals['_ROUNDPARAMETERS']._serialized_end=870
+  _globals['_QUERY']._serialized_start=873
+  _globals['_QUERY']._serialized_end=1102
+  _globals['_CANDIDATE']._serialized_start=1105
+  _globals['_CANDIDATE']._serialized_end=1254
+  _globals['_ANONYMOUSCANDIDATE']._serialized_start=1256
+  _globals['_ANONYMOUSCANDIDATE']._serialized_end=1333
+  _globals['_PAIR']._serialized_start=1335
+  _globals['_PAIR']._serialized_end=1363
+  _globals['_ASSIGNMENT']._serialized_start=1365
+  _globals['_ASSIGNMENT']._serialized_end=1430
+  _globals['_RANKREQUEST']._serialized_start=1433
+  _globals['_RANKREQUEST']._serialized_end=1659
+  _globals['_VERDICT']._serialized_start=1662
+  _globals['_VERDICT']._serialized_end=1791
+  _globals['_BALLOT']._serialized_start=1794
+  _globals['_BALLOT']._serialized_end=1937
+  _globals['_AGGREGATIONOUTCOME']._serialized_start=1940
+  _globals['_AGGREGATIONOUTCOME']._serialized_end=2130
+  _globals['_CONSENSUSRECORD']._serialized_start=2133
+  _globals['_CONSENSUSRECORD']._serialized_end=2690
+  _globals['_GOLDREVEAL']._serialized_start=2692
+  _globals['_GOLDREVEAL']._serialized_end=2737
+  _globals['_LEDGEREVENT']._serialized_start=2740
+  _globals['_LEDGEREVENT']._serialized_end=2890
+  _globals['_GENESISEVENT']._serialized_start=2892
+  _globals['_GENESISEVENT']._serialized_end=2962
+  _globals['_EXAMEVENT']._serialized_start=2965
+  _globals['_EXAMEVENT']._serialized_end=3167
+  _globals['_SLASHEVENT']._serialized_start=3169
+  _globals['_SLASHEVENT']._serialized_end=3284
+  _globals['_EQUIVOCATIONEVIDENCE']._serialized_start=3287
+  _globals['_EQUIVOCATIONEVIDENCE']._serialized_end=3453
 # @@protoc_insertion_point(module_scope)

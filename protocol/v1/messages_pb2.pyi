@@ -70,7 +70,7 @@ class Heartbeat(_message.Message):
     def __init__(self, context: _Optional[_Union[MessageContext, _Mapping]] = ..., node_id: _Optional[str] = ..., ledger_height: _Optional[int] = ..., ledger_head: _Optional[bytes] = ...) -> None: ...
 
 class RoundParameters(_message.Message):
-    __slots__ = ("max_generators", "max_rankers", "schedule", "schedule_k", "alpha", "max_ranker_share", "em_iterations", "confidence_level", "quorum_generators", "quorum_rankers", "generate_deadline_ms", "rank_deadline_ms", "cluster_answers", "em_ilsr_steps", "numerics")
+    __slots__ = ("max_generators", "max_rankers", "schedule", "schedule_k", "alpha", "max_ranker_share", "em_iterations", "confidence_level", "quorum_generators", "quorum_rankers", "generate_deadline_ms", "rank_deadline_ms", "cluster_answers", "em_ilsr_steps", "numerics", "consensus")
     MAX_GENERATORS_FIELD_NUMBER: _ClassVar[int]
     MAX_RANKERS_FIELD_NUMBER: _ClassVar[int]
     SCHEDULE_FIELD_NUMBER: _ClassVar[int]
@@ -86,6 +86,7 @@ class RoundParameters(_message.Message):
     CLUSTER_ANSWERS_FIELD_NUMBER: _ClassVar[int]
     EM_ILSR_STEPS_FIELD_NUMBER: _ClassVar[int]
     NUMERICS_FIELD_NUMBER: _ClassVar[int]
+    CONSENSUS_FIELD_NUMBER: _ClassVar[int]
     max_generators: int
     max_rankers: int
     schedule: str
@@ -101,7 +102,8 @@ class RoundParameters(_message.Message):
     cluster_answers: bool
     em_ilsr_steps: int
     numerics: int
-    def __init__(self, max_generators: _Optional[int] = ..., max_rankers: _Optional[int] = ..., schedule: _Optional[str] = ..., schedule_k: _Optional[int] = ..., alpha: _Optional[float] = ..., max_ranker_share: _Optional[float] = ..., em_iterations: _Optional[int] = ..., confidence_level: _Optional[float] = ..., quorum_generators: _Optional[int] = ..., quorum_rankers: _Optional[int] = ..., generate_deadline_ms: _Optional[int] = ..., rank_deadline_ms: _Optional[int] = ..., cluster_answers: _Optional[bool] = ..., em_ilsr_steps: _Optional[int] = ..., numerics: _Optional[int] = ...) -> None: ...
+    consensus: int
+    def __init__(self, max_generators: _Optional[int] = ..., max_rankers: _Optional[int] = ..., schedule: _Optional[str] = ..., schedule_k: _Optional[int] = ..., alpha: _Optional[float] = ..., max_ranker_share: _Optional[float] = ..., em_iterations: _Optional[int] = ..., confidence_level: _Optional[float] = ..., quorum_generators: _Optional[int] = ..., quorum_rankers: _Optional[int] = ..., generate_deadline_ms: _Optional[int] = ..., rank_deadline_ms: _Optional[int] = ..., cluster_answers: _Optional[bool] = ..., em_ilsr_steps: _Optional[int] = ..., numerics: _Optional[int] = ..., consensus: _Optional[int] = ...) -> None: ...
 
 class Query(_message.Message):
     __slots__ = ("context", "question", "leader_id", "previous_record_hash", "height", "generator_ids", "ranker_ids", "parameters")
@@ -206,7 +208,7 @@ class Ballot(_message.Message):
     def __init__(self, context: _Optional[_Union[MessageContext, _Mapping]] = ..., ranker_id: _Optional[str] = ..., candidate_set_digest: _Optional[bytes] = ..., verdicts: _Optional[_Iterable[_Union[Verdict, _Mapping]]] = ...) -> None: ...
 
 class AggregationOutcome(_message.Message):
-    __slots__ = ("strengths", "lower", "upper", "winner", "tied_for_first", "unjudged", "ranker_weights", "tie_gap")
+    __slots__ = ("strengths", "lower", "upper", "winner", "tied_for_first", "unjudged", "ranker_weights", "tie_gap", "judge_weight")
     STRENGTHS_FIELD_NUMBER: _ClassVar[int]
     LOWER_FIELD_NUMBER: _ClassVar[int]
     UPPER_FIELD_NUMBER: _ClassVar[int]
@@ -215,6 +217,7 @@ class AggregationOutcome(_message.Message):
     UNJUDGED_FIELD_NUMBER: _ClassVar[int]
     RANKER_WEIGHTS_FIELD_NUMBER: _ClassVar[int]
     TIE_GAP_FIELD_NUMBER: _ClassVar[int]
+    JUDGE_WEIGHT_FIELD_NUMBER: _ClassVar[int]
     strengths: _containers.RepeatedScalarFieldContainer[float]
     lower: _containers.RepeatedScalarFieldContainer[float]
     upper: _containers.RepeatedScalarFieldContainer[float]
@@ -223,7 +226,8 @@ class AggregationOutcome(_message.Message):
     unjudged: _containers.RepeatedScalarFieldContainer[int]
     ranker_weights: _containers.RepeatedScalarFieldContainer[float]
     tie_gap: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, strengths: _Optional[_Iterable[float]] = ..., lower: _Optional[_Iterable[float]] = ..., upper: _Optional[_Iterable[float]] = ..., winner: _Optional[int] = ..., tied_for_first: _Optional[_Iterable[int]] = ..., unjudged: _Optional[_Iterable[int]] = ..., ranker_weights: _Optional[_Iterable[float]] = ..., tie_gap: _Optional[_Iterable[float]] = ...) -> None: ...
+    judge_weight: float
+    def __init__(self, strengths: _Optional[_Iterable[float]] = ..., lower: _Optional[_Iterable[float]] = ..., upper: _Optional[_Iterable[float]] = ..., winner: _Optional[int] = ..., tied_for_first: _Optional[_Iterable[int]] = ..., unjudged: _Optional[_Iterable[int]] = ..., ranker_weights: _Optional[_Iterable[float]] = ..., tie_gap: _Optional[_Iterable[float]] = ..., judge_weight: _Optional[float] = ...) -> None: ...
 
 class ConsensusRecord(_message.Message):
     __slots__ = ("context", "leader_id", "height", "previous_record_hash", "query", "candidates", "rank_request", "ballots", "outcome", "answer", "absent_ids", "reputation_ids", "reputations", "admitted_at", "events", "gold", "trust", "rules")
