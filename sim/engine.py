@@ -59,6 +59,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from ranking.adaptive import AdaptiveParams, Wave, robust_separation, run_waves
 from ranking.reputation import ReputationParams
 from ranking.selection import select_participants
 from ranking.trust import IdentityState, apply_exam, trust_weights
@@ -107,6 +108,8 @@ DEFAULT_AGGREGATOR = "robust-bt"
 JUDGED = ("plain-bt", "weighted-bt", "robust-bt", "borda")
 #: The label colluding teams push: the popular distractor, which honest errors reinforce.
 TARGET_LABEL = 1
+#: Stream tags of the adaptive schedule's per-round generators (schedule, verdicts).
+_ADAPTIVE_STREAM = 0xADA
 #: Verdict code of an abstention (dropped before aggregation, as the node drops them).
 ABSTAINED = -1
 
@@ -288,6 +291,32 @@ class _Items:
     def n(self) -> int:
         """Number of items."""
         return int(self.labels.shape[0])
+
+
+@dataclass(frozen=True)
+class _Verdicts:
+    """Judged rows of a round's schedule: who judged which pair in which order, the verdict
+    (``JUDGED_*`` or :data:`ABSTAINED`) and stated confidence, and the absences implied."""
+
+    ranker: IntArray
+    a: IntArray
+    b: IntArray
+    verdict: IntArray
+    confidence: FloatArray
+    absent: IntArray
+
+    def comparisons(self) -> Comparisons:
+        """The verdicts as :class:`ranking.Comparisons`, abstentions dropped."""
+        kept = self.verdict != ABSTAINED
+        return aggregators.make_comparisons(
+            self.a[kept], self.b[kept], self.verdict[kept], self.ranker[kept], self.confidence[kept]
+        )
+
+
+def _unjudged(rows: BoolArray) -> tuple[IntArray, FloatArray, IntArray]:
+    """Verdict and confidence placeholders for ``rows`` calls, and no absences."""
+    n = int(np.count_nonzero(rows))
+    return np.full(n, ABSTAINED, dtype=np.int64), np.full(n, np.nan), np.zeros(0, np.int64)
 
 
 class _State:
@@ -553,22 +582,103 @@ class _State:
         for r, node in enumerate(rankers.tolist()):
             if node in position:
                 own_item[r] = items.cand_item[position[node]]
-        pair_ranker, pair_a, pair_b = aggregators.ranker_pairs(
-            items.n, own_item, swarm.schedule, swarm.k, rng
-        )
+        if swarm.schedule == "adaptive":
+            # The 3n schedule is judged first, on the round's generator as a 3n run judges it,
+            # and the waves read their verdicts from it (common random numbers): the adaptive
+            # round sees exactly the verdicts the 3n round would have seen, and the following
+            # rounds draw the same tasks, so adaptive and 3n compare round by round on a seed.
+            table = self.judge_fixed(t, task, gen, items, own_item, "3n", None, rng)
+            return self.rank_adaptive(t, task, gen, items, own_item, table)
+        table = self.judge_fixed(t, task, gen, items, own_item, swarm.schedule, swarm.k, rng)
+        self.judge_calls[t] = table.ranker.shape[0]
+        return table.comparisons(), own_item, table.absent
+
+    def judge_fixed(
+        self,
+        t: int,
+        task: _Task,
+        gen: _Generation,
+        items: _Items,
+        own_item: IntArray,
+        schedule: str,
+        k: int | None,
+        rng: np.random.Generator,
+    ) -> _Verdicts:
+        """A fixed schedule (:func:`ranking.schedule_pairs` per ranker), judged at once: the
+        answered rows (abstentions included) and the absences the schedule implies."""
+        rankers = gen.rankers
+        pair_ranker, pair_a, pair_b = aggregators.ranker_pairs(items.n, own_item, schedule, k, rng)
         absent = absent_nodes(gen.missed_generators, rankers, gen.ranker_arrived, pair_ranker)
         answered = gen.ranker_arrived[pair_ranker]
         pair_ranker, pair_a, pair_b = pair_ranker[answered], pair_a[answered], pair_b[answered]
-        self.judge_calls[t] = pair_ranker.shape[0]
         if pair_ranker.shape[0] == 0:
             empty = np.zeros(0, dtype=np.int64)
-            return aggregators.make_comparisons(empty, empty, empty, empty), own_item, absent
+            return _Verdicts(empty, empty, empty, empty, np.zeros(0), absent)
         verdict, confidence = self._judge(t, task, gen, items, pair_ranker, pair_a, pair_b, rng)
-        kept = verdict != ABSTAINED
-        comparisons = aggregators.make_comparisons(
-            pair_a[kept], pair_b[kept], verdict[kept], pair_ranker[kept], confidence[kept]
+        return _Verdicts(pair_ranker, pair_a, pair_b, verdict, confidence, absent)
+
+    def rank_adaptive(
+        self,
+        t: int,
+        task: _Task,
+        gen: _Generation,
+        items: _Items,
+        own_item: IntArray,
+        table: _Verdicts,
+    ) -> tuple[Comparisons, IntArray, IntArray]:
+        """The adaptive schedule (:func:`ranking.adaptive.run_waves`): waves of pairs until the
+        default aggregator separates the winner or ``judge_budget`` calls were asked. A call
+        the 3n ``table`` holds (same ranker, pair and order) gets that verdict; any other is
+        judged by :meth:`_judge` on the round's own stream (seed, round). Rankers that missed
+        the deadline answer no wave; judge calls count the calls of those that did
+        (abstentions included), as for fixed schedules."""
+        rankers = gen.rankers
+        fresh_rng = np.random.default_rng([self.scenario.seed, t, _ADAPTIVE_STREAM])
+        schedule_rng = np.random.default_rng([self.scenario.seed, t, _ADAPTIVE_STREAM + 1])
+        budget = self.scenario.swarm.judge_budget
+        params = AdaptiveParams(judge_budget=1 if budget is None else budget)
+        separation = robust_separation(
+            items.n, self.ranker_weights(t, gen), own_item, looks=params.max_waves
         )
-        return comparisons, own_item, absent
+        n = items.n
+        known = {
+            key: row
+            for row, key in enumerate(((table.ranker * n + table.a) * n + table.b).tolist())
+        }
+
+        def judge(wave: Wave) -> Comparisons:
+            answered = gen.ranker_arrived[wave.ranker]
+            rows = _Verdicts(
+                wave.ranker[answered], wave.a[answered], wave.b[answered], *_unjudged(answered)
+            )
+            self.judge_calls[t] += rows.ranker.shape[0]
+            keys = ((rows.ranker * n + rows.a) * n + rows.b).tolist()
+            found = np.asarray([known.get(key, -1) for key in keys], dtype=np.int64)
+            hit = found >= 0
+            rows.verdict[hit] = table.verdict[found[hit]]
+            rows.confidence[hit] = table.confidence[found[hit]]
+            if not hit.all():
+                miss = ~hit
+                verdict, confidence = self._judge(
+                    t, task, gen, items, rows.ranker[miss], rows.a[miss], rows.b[miss], fresh_rng
+                )
+                rows.verdict[miss] = verdict
+                rows.confidence[miss] = confidence
+            return rows.comparisons()
+
+        self.judge_calls[t] = 0
+        round_ = run_waves(n, own_item, judge, params, schedule_rng, separation)
+        asked = np.concatenate([w.ranker for w in round_.waves] or [np.zeros(0, np.int64)])
+        absent = absent_nodes(gen.missed_generators, rankers, gen.ranker_arrived, asked)
+        return round_.comparisons, own_item, absent
+
+    def ranker_weights(self, t: int, gen: _Generation) -> FloatArray:
+        """The round's rankers' weights as the aggregation step uses them: trust weights with
+        trust on, reputations as they are with trust off (the node's ``ballot_weights``)."""
+        if self.trust_on:
+            weights = trust_weights(self.reputation, self.admitted_at, self.height0 + t, self.trust)
+            return np.asarray(weights[gen.rankers], dtype=np.float64)
+        return np.asarray(self.reputation[gen.rankers], dtype=np.float64)
 
     def aggregate(
         self,

@@ -15,8 +15,10 @@ Schema (unknown keys and bad values raise :class:`~sim.errors.ScenarioError` nam
     nodes = 35                   # int >= 2, required: the population size
     generators = 35              # int >= 1: candidates per round (G), <= nodes
     rankers = 35                 # int >= 1: judges per round (R), <= nodes
-    schedule = "3n"              # "full" | "3n" | "random-k"
+    schedule = "3n"              # "full" | "3n" | "random-k" | "adaptive"
     k = 6                        # int >= 1, pairs per ranker; required with "random-k" only
+    judge_budget = 66            # int >= 1, most judge calls per round; required with
+                                 #   "adaptive" only (waves until separated, ranking.adaptive)
     gold_fraction = 0.0          # [0, 1]: rounds whose truth anchors reputation; default the
                                  #   node's own (NODE_GOLD_FRACTION: round_gold_fraction = 0)
     gold_detection = 1.0         # [0, 1]: chance a gold round is recognisable as gold (1: the
@@ -114,7 +116,7 @@ BEHAVIOURS = (
 )
 #: Behaviours whose nodes count as adversaries (reputation share, capture rate).
 ADVERSARIAL = frozenset({"inverted", "self-promoting", "clique", "sybil", "farmer", "injector"})
-SCHEDULES = ("full", "3n", "random-k")
+SCHEDULES = ("full", "3n", "random-k", "adaptive")
 #: The node's gold fraction default (``NodeConfig.round_gold_fraction`` and
 #: ``RoundSettings.gold_fraction``; a test keeps them equal): a scenario without
 #: ``swarm.gold_fraction`` runs gold as a default node does, i.e. not at all.
@@ -163,6 +165,7 @@ class SwarmSpec:
     rankers: int
     schedule: str = "3n"
     k: int | None = None
+    judge_budget: int | None = None
     gold_fraction: float = NODE_GOLD_FRACTION
     gold_detection: float = 1.0
     cluster: bool = True
@@ -385,6 +388,14 @@ def parse_scenario(data: Mapping[str, Any]) -> Scenario:
         raise BadValue("swarm.k", f'only used with schedule = "random-k", not {schedule!r}')
     else:
         k = None
+    if schedule == "adaptive":
+        judge_budget: int | None = _int(raw_swarm, "judge_budget", "swarm", None, 1)
+    elif "judge_budget" in raw_swarm:
+        raise BadValue(
+            "swarm.judge_budget", f'only used with schedule = "adaptive", not {schedule!r}'
+        )
+    else:
+        judge_budget = None
     generators = _int(raw_swarm, "generators", "swarm", min(nodes, 35), 1)
     rankers = _int(raw_swarm, "rankers", "swarm", min(nodes, 35), 1)
     for key, value in (("generators", generators), ("rankers", rankers)):
@@ -403,6 +414,7 @@ def parse_scenario(data: Mapping[str, Any]) -> Scenario:
         rankers=rankers,
         schedule=schedule,
         k=k,
+        judge_budget=judge_budget,
         gold_fraction=_float(raw_swarm, "gold_fraction", "swarm", NODE_GOLD_FRACTION, 0.0, 1.0),
         gold_detection=_float(raw_swarm, "gold_detection", "swarm", 1.0, 0.0, 1.0),
         cluster=_bool(raw_swarm, "cluster", "swarm", True),
@@ -549,8 +561,9 @@ def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:
         return obj
 
     swarm = {f.name: plain(getattr(scenario.swarm, f.name)) for f in fields(SwarmSpec)}
-    if swarm["k"] is None:
-        del swarm["k"]
+    for optional in ("k", "judge_budget"):
+        if swarm[optional] is None:
+            del swarm[optional]
     groups = []
     for group, size in zip(scenario.groups, scenario.group_sizes, strict=True):
         entry = {f.name: plain(getattr(group, f.name)) for f in fields(GroupSpec)}
