@@ -25,6 +25,7 @@ from node.ledger.state import apply_record
 from node.membership.static import StaticMembership, member_from_address
 from node.round.check import check_record
 from node.round.numerics import numerics_fingerprint
+from node.round.rules import CURRENT_RULES
 from node.round.selection import select_participants
 from node.transport.client import call_status
 from protocol.hashing import payload_hash
@@ -204,30 +205,37 @@ async def test_3b_concurrent_leaders_do_not_fork_the_ledger(swarm: LocalSwarm) -
     assert all(chain == chains[0] for chain in chains)  # one ledger, no fork
 
 
-def _generator_query_id(
-    status: services_pb2.StatusResponse, victim: str, settings_g: int = 32
-) -> bytes:
-    """A query id whose (recomputable) selection makes ``victim`` a generator."""
-    pool = sorted(m.node_id for m in status.members)
-    reps = {m.node_id: m.reputation for m in status.members}
-    for i in range(1000):
-        query_id = i.to_bytes(16, "big")
+async def _until_generator(address: str, victim: str, settings_g: int = 32) -> None:
+    """Lead filler rounds at ``address`` until the (recomputable) selection at its ledger head
+    makes ``victim`` a generator: the draw is seeded by the head alone
+    (:mod:`node.round.rules`), so no query id can choose it."""
+    for i in range(40):
+        status = await call_status(address)
+        pool = sorted(m.node_id for m in status.members)
+        reps = {m.node_id: m.reputation for m in status.members}
         selection = select_participants(
-            pool, [reps[p] for p in pool], query_id, bytes(status.ledger_head), settings_g, 32
+            pool,
+            [reps[p] for p in pool],
+            b"",
+            bytes(status.ledger_head),
+            settings_g,
+            32,
+            height=int(status.ledger_height),
+            rules=CURRENT_RULES,
         )
         if victim in selection.generator_ids:
-            return query_id
-    raise AssertionError("no query id selects the victim")
+            return
+        await ask(address, f"What is {i} + 40?")
+    raise AssertionError("no ledger head selects the victim")
 
 
 async def test_4_sigkill_mid_round_then_eviction_restart_and_catch_up(
     swarm: LocalSwarm,
 ) -> None:
     leader, victim = swarm.nodes[0], swarm.nodes[4]
-    status = await call_status(leader.address)
-    query_id = _generator_query_id(status, victim.node_id)
+    await _until_generator(leader.address, victim.node_id)
     started = time.monotonic()
-    round_task = asyncio.create_task(ask(leader.address, "What is 31 + 11?", query_id))
+    round_task = asyncio.create_task(ask(leader.address, "What is 31 + 11?"))
     await asyncio.sleep(0.15)  # generation is in flight (300 ms simulated latency)
     victim.process.send_signal(signal.SIGKILL)
     response = await round_task
