@@ -28,9 +28,11 @@ Ledger and trust model (issue 6)
   head is fixed. Generation items are examiner-signed Queries the candidate answers with signed
   Candidates; judging items are RankRequests with the gold answer and the popular distractor
   in a seeded order, answered with a signed Ballot. Every node re-grades the signed answers
-  (:func:`grade_exam_event`), so the examiner cannot fake a pass. A pass admits the identity
-  and bonds ``min_stake`` (the operator allowance DESIGN.md allows for); a failure costs the
-  doubling cooldown of :func:`ranking.trust.apply_exam`.
+  (:func:`grade_exam_event`), so the examiner cannot fake a pass; from rules 1
+  (:mod:`node.round.rules`, issue 20 finding 8) the event must carry the candidate's answer to
+  every item, so the examiner cannot fake a failure either by leaving answers out. A pass
+  admits the identity and bonds ``min_stake`` (the operator allowance DESIGN.md allows for); a
+  failure costs the doubling cooldown of :func:`ranking.trust.apply_exam`.
 * **Slashing.** Evidence is self-contained: two different payloads signed for one (kind,
   query) (:func:`protocol.replay.verify_equivocation`, which refuses byte-identical
   retransmissions), or a leader-signed record that does not recompute *from its own contents*

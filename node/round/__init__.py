@@ -7,6 +7,8 @@ live in their own module, and the leader and the member's record check call the 
 module             owns
 =================  ==========================================================================
 ``settings``       :class:`RoundSettings`, the parameters a leader records in each Query
+``rules``          the rules versions records carry (:data:`CURRENT_RULES`, the ratchet) and
+                   the absence streaks that keep one leader's word from costing reputation
 ``selection``      :func:`select_participants` (who generates and ranks), :func:`seeded_generator`
 ``clustering``     :func:`cluster_candidates` (answers with one final form merge),
                    :func:`own_cluster`

@@ -37,6 +37,10 @@ led the previous record (by re-signing that record with another timestamp before
 one signature per draw): each try is a fresh uniform draw from a bank of >= 10^8 questions
 per family, so aiming at a *chosen* item costs ~10^8 signatures or more; what it can steer is
 the family and difficulty of a gold round it leads next, which moves no reputation by itself.
+A leader also chooses which ledger position a round is opened on, among the last
+:data:`~node.round.check.CHECKPOINT_WINDOW` (rounds run concurrently, issue 18): at most that
+many draws, the same bound as for the selection (:mod:`node.round.selection`). Grinding the
+query id is tested against a swarm (``tests/integration/test_leader_steering.py``).
 
 What this does not give
 -----------------------
