@@ -78,6 +78,10 @@ class LiveModeError(SimError):
 
 def check_live(scenario: Scenario) -> None:
     """Raise :class:`LiveModeError` unless ``scenario`` can run against real daemons."""
+    if scenario.swarm.schedule == "adaptive":
+        raise LiveModeError(
+            '--live: the node has no adaptive schedule yet (issue 17); use schedule = "3n"'
+        )
     for group, size in zip(scenario.groups, scenario.group_sizes, strict=True):
         if size and group.behaviour not in LIVE_BEHAVIOURS:
             raise LiveModeError(

@@ -141,3 +141,10 @@ def test_a_clique_that_abstains_when_losing_cannot_stop_rounds_on_its_own(
         )
     )
     assert adaptive.captured["robust-bt"].sum() <= fixed.captured["robust-bt"].sum() + 4
+
+
+def test_live_mode_refuses_the_adaptive_schedule() -> None:
+    from sim.live import LiveModeError, check_live
+
+    with pytest.raises(LiveModeError, match="adaptive"):
+        check_live(_scenario())
