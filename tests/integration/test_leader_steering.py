@@ -17,8 +17,10 @@ import pytest
 
 import node.ledger.state
 from node.errors import RecordRejected
+from node.ledger.replay import replay_ledger
 from node.round import leader as phases
 from node.round.leader import RoundContext
+from node.round.rules import CURRENT_RULES
 from node.swarm.node import SwarmNode
 from node.testing import FakeBackend, in_process_swarm
 from protocol.signing import Envelope, Verified
@@ -234,3 +236,20 @@ async def test_a_leader_that_drops_answers_cannot_get_a_node_penalised(
         twice = honest[1].reputation_of(victim.node_id)
         assert once == base and twice < base
         assert all(n.reputation_of(victim.node_id) == twice for n in honest)
+        # Replaying the ledger from scratch gives the same state, absence streaks included.
+        for n in honest:
+            summary = replay_ledger(n.store, SWARM, trust=TRUST)
+            assert summary.state is not None and summary.state.absences == n.state.absences
+            assert summary.reputations == n.reputations
+
+
+async def test_the_rules_ratchet_survives_a_restart_without_trust(tmp_path: Path) -> None:
+    """Without trust a node rebuilds its state from the stored reputations, not by replay; the
+    rules version is read from the head record, so after a restart it still refuses records
+    that fall back to older rules."""
+    backends = [FakeBackend(answer=str(40 + i)) for i in range(3)]
+    async with in_process_swarm(tmp_path, backends, swarm_id=SWARM) as swarm:
+        await swarm.nodes[0].ask("What is 40 + 2?")
+        await swarm.settle(1)
+        assert all(n.state.rules == CURRENT_RULES for n in swarm.nodes)
+        assert swarm.nodes[1].records._load_state().rules == CURRENT_RULES
