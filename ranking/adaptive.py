@@ -149,7 +149,8 @@ class WaveDecision:
     tied : ndarray of int64
         The separation test's tied-for-first set on the comparisons so far (all judged
         candidates when it answered a bool false, the leader alone when true; empty before any
-        comparison).
+        comparison). While every candidate still lacks the stopping evidence the test is not
+        run and this is every judged candidate.
     """
 
     stop: bool
@@ -327,9 +328,9 @@ def schedule_wave(
         separation = robust_separation(n, np.ones(n_rankers), own, looks=params.max_waves)
     asked = sum(len(w) for w in history)
     wins = _soft_wins(comparisons, n) if n else np.zeros((0, 0))
-    tied = _tied_set(separation, comparisons, wins) if n else _empty()
 
     def stop(reason: str) -> WaveDecision:
+        tied = _tied_set(separation, comparisons, wins) if n else _empty()
         return WaveDecision(stop=True, reason=reason, wave=Wave(), tied=tied)
 
     if asked >= params.judge_budget:
@@ -357,6 +358,15 @@ def schedule_wave(
     distinct = answered.sum(axis=0)
     needed = np.minimum(params.min_rankers, eligible.sum(axis=0))
     short = (distinct < needed) & open_slots.any(axis=0)
+    # the separation test (a refit) only runs once some candidate has the evidence to stop:
+    # before that its answer could not end the round, and the judged set stands in for it
+    short_items = np.zeros(n, dtype=bool)
+    short_items[pi[short]] = True
+    short_items[pj[short]] = True
+    if n and not short_items.all():
+        tied = _tied_set(separation, comparisons, wins)
+    else:
+        tied = np.flatnonzero((wins + wins.T).sum(axis=1) > 0).astype(np.int64) if n else _empty()
 
     if tied.size == 1:
         winner = int(tied[0])
