@@ -60,6 +60,13 @@ import numpy as np
 import numpy.typing as npt
 
 from ranking.adaptive import AdaptiveParams, Wave, robust_separation, run_waves
+from ranking.consensus import (
+    DEFAULT_GOLD_WINDOW,
+    GoldRound,
+    JudgeTrust,
+    fit_judge_trust,
+    select_consensus,
+)
 from ranking.reputation import ReputationParams
 from ranking.selection import select_participants
 from ranking.trust import IdentityState, apply_exam, trust_weights
@@ -99,13 +106,14 @@ AGGREGATORS = (
     "weighted-bt",
     "robust-bt",
     "borda",
+    "calibrated",
     "best-single",
     "oracle",
 )
 #: The aggregator the node uses.
-DEFAULT_AGGREGATOR = "robust-bt"
+DEFAULT_AGGREGATOR = "calibrated"
 #: Aggregators that consume pairwise judgements (the others cost no judge calls).
-JUDGED = ("plain-bt", "weighted-bt", "robust-bt", "borda")
+JUDGED = ("plain-bt", "weighted-bt", "robust-bt", "borda", "calibrated")
 #: The label colluding teams push: the popular distractor, which honest errors reinforce.
 TARGET_LABEL = 1
 #: Stream tags of the adaptive schedule's per-round generators (schedule, verdicts).
@@ -351,6 +359,9 @@ class _State:
         self.n_wrong = scenario.tasks.options - 1
         self.n_teams = int(population.team.max()) + 1 if population.size else 0
         self.grinders = bool(np.any(population.grind > 1))
+        # the calibrated consensus learns from gold rounds, as the node's ledger state does
+        self.gold_rounds: list[GoldRound] = []
+        self.judge_trust = JudgeTrust()
 
     def record(self) -> RunRecord:
         pop = self.pop
@@ -691,9 +702,11 @@ class _State:
     ) -> int:
         """Every judged aggregator on the same comparisons; returns the default's winner (the
         majority item when nothing was judged, as a node falls back to the largest cluster)."""
+        shares = np.bincount(items.cand_item, minlength=items.n) / items.cand_item.shape[0]
         if len(comparisons) == 0:
             for name in JUDGED:
                 self._score(t, name, majority, items)
+            self._learn(t, items, shares, np.zeros(items.n))
             return majority
         if self.trust_on:
             weights = trust_weights(self.reputation, self.admitted_at, self.height0 + t, self.trust)
@@ -705,7 +718,22 @@ class _State:
         )
         for name, item in results.winners.items():
             self._score(t, name, item, items)
-        return majority if results.default is None else int(results.default.winner)
+        strengths = (
+            np.zeros(items.n) if results.default is None else np.array(results.default.strengths)
+        )
+        winner = select_consensus(shares, strengths, self.judge_trust.judge_weight)
+        self._score(t, "calibrated", winner, items)
+        self._learn(t, items, shares, strengths)
+        return winner
+
+    def _learn(self, t: int, items: _Items, shares: FloatArray, strengths: FloatArray) -> None:
+        """A gold round with a right and a wrong cluster joins the calibrated rule's record,
+        and the judges' trust is refitted (``node.ledger.state`` keeps the same record)."""
+        if not self.gold[t] or not items.correct.any() or items.correct.all():
+            return
+        self.gold_rounds.append(GoldRound(shares, strengths, items.correct.copy()))
+        del self.gold_rounds[:-DEFAULT_GOLD_WINDOW]
+        self.judge_trust = fit_judge_trust(self.gold_rounds)
 
     def _judge(
         self,

@@ -21,11 +21,11 @@ How a live run works
 
 Where each field comes from
 ---------------------------
-* ``robust-bt`` (the default): the record's own consensus ``answer``, graded against the bank
+* ``calibrated`` (the default): the record's own consensus ``answer``, graded against the bank
   task: this is what the swarm answered.
 * ``majority``: recomputed from the record's ``candidates`` (normalised answers; the largest
   cluster, ties to the first seen).
-* ``plain-bt``, ``weighted-bt``, ``borda``: recomputed with :mod:`ranking` from the record's
+* ``plain-bt``, ``weighted-bt``, ``robust-bt``, ``borda``: recomputed with :mod:`ranking` from the record's
   ``ballots`` (verdicts over the ``rank_request``'s anonymised candidates), weighted by the
   record's ``reputations`` at round start; a ranker's own candidate is excluded as the node
   excludes it. A round without ballots falls back to majority, as the node does.
@@ -75,6 +75,9 @@ _OUTCOME = {1: 0, 2: 1, 3: 2}  # protocol Outcome (A, B, TIE) -> ranking outcome
 class LiveModeError(SimError):
     """A scenario live mode cannot run, or a live swarm that misbehaved."""
 
+
+#: judged aggregators live mode recomputes from a record's ballots (the default is the record's)
+_RECOMPUTED = ("plain-bt", "weighted-bt", "robust-bt", "borda")
 
 def check_live(scenario: Scenario) -> None:
     """Raise :class:`LiveModeError` unless ``scenario`` can run against real daemons."""
@@ -257,7 +260,7 @@ def _record(
         labels = [task.grade(c.answer) for c in cands]
         candidates[t] = len(cands)
         majority_key = max(dict.fromkeys(keys), key=keys.count) if keys else ""
-        correct["robust-bt"][t] = task.is_correct(record.answer)
+        correct["calibrated"][t] = task.is_correct(record.answer)
         correct["oracle"][t] = any(label == 0 for label in labels)
         if cands:
             correct["majority"][t] = labels[keys.index(majority_key)] == 0
@@ -269,7 +272,7 @@ def _record(
                 reputation[node_index[node_id]] = value
         if not record.HasField("rank_request"):
             items[t] = len(set(keys))
-            for name in ("plain-bt", "weighted-bt", "borda"):
+            for name in _RECOMPUTED:
                 correct[name][t] = correct["majority"][t]
             continue
         request = messages_pb2.RankRequest.FromString(record.rank_request.payload)
@@ -307,8 +310,8 @@ def _record(
             )
             winners = results.winners
         except RankingError:
-            winners = dict.fromkeys(("plain-bt", "weighted-bt", "borda"), fallback)
-        for name in ("plain-bt", "weighted-bt", "borda"):
+            winners = dict.fromkeys(_RECOMPUTED, fallback)
+        for name in _RECOMPUTED:
             correct[name][t] = bool(item_ok[winners[name]])
     return RunRecord(
         correct=correct,

@@ -111,6 +111,9 @@ def summarise(scenario: Scenario, record: RunRecord) -> dict[str, Any]:
             "judge_calls_per_round": calls / rounds,
         }
     mean, low, high = paired_margin(record.correct[DEFAULT_AGGREGATOR], record.correct["majority"])
+    bt_mean, bt_low, bt_high = paired_margin(
+        record.correct[DEFAULT_AGGREGATOR], record.correct["plain-bt"]
+    )
     step = max(1, math.ceil(rounds / SHARE_POINTS))
     points = list(range(step - 1, rounds, step))
     if points[-1] != rounds - 1:
@@ -126,6 +129,7 @@ def summarise(scenario: Scenario, record: RunRecord) -> dict[str, Any]:
         "aggregators": aggregators,
         "oracle_accuracy": aggregators["oracle"]["accuracy"],
         "margin_default_vs_majority": {"mean": mean, "ci95": [low, high]},
+        "margin_default_vs_plain_bt": {"mean": bt_mean, "ci95": [bt_low, bt_high]},
         "adversary_fraction": record.adversary_fraction,
         "admitted_nodes": record.admitted,
         "gold_rounds": int(record.gold.sum()),
@@ -190,7 +194,15 @@ def summarise_seeds(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "judge_calls": int(sum(row["judge_calls"] for row in rows)),
             "judge_calls_per_round": mean([row["judge_calls_per_round"] for row in rows]),
         }
-    margins = [float(run["margin_default_vs_majority"]["mean"]) for run in runs]
+
+    def margin(key: str) -> dict[str, Any]:
+        values = [float(run[key]["mean"]) for run in runs]
+        return {
+            "mean": mean(values),
+            "ci95": list(seed_interval(values, -1.0, 1.0)),
+            "per_seed": values,
+        }
+
     shares = [run["adversary_reputation_share"] for run in runs]
     finals = [float(share["final"]) for share in shares]
     return {
@@ -202,11 +214,8 @@ def summarise_seeds(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "default_aggregator": first["default_aggregator"],
         "aggregators": aggregators,
         "oracle_accuracy": aggregators["oracle"]["accuracy"],
-        "margin_default_vs_majority": {
-            "mean": mean(margins),
-            "ci95": list(seed_interval(margins, -1.0, 1.0)),
-            "per_seed": margins,
-        },
+        "margin_default_vs_majority": margin("margin_default_vs_majority"),
+        "margin_default_vs_plain_bt": margin("margin_default_vs_plain_bt"),
         "adversary_fraction": first["adversary_fraction"],
         "admitted_nodes": mean([run["admitted_nodes"] for run in runs]),
         "gold_rounds": mean([run["gold_rounds"] for run in runs]),

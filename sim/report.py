@@ -17,7 +17,15 @@ from sim.engine import AGGREGATORS, DEFAULT_AGGREGATOR
 
 __all__ = ["run_table", "sweep_table", "write_run", "write_sweep"]
 
-PLOT_AGGREGATORS = ("majority", "plain-bt", "weighted-bt", "robust-bt", "borda", "best-single")
+PLOT_AGGREGATORS = (
+    "majority",
+    "plain-bt",
+    "weighted-bt",
+    "robust-bt",
+    "borda",
+    "calibrated",
+    "best-single",
+)
 
 
 def _pyplot() -> Any:
@@ -31,6 +39,14 @@ def _pyplot() -> Any:
 
 def _pct(value: float) -> str:
     return f"{100 * value:.1f}%"
+
+
+def _margin(margin: dict[str, Any] | None) -> str:
+    """A paired margin in points with its interval (sweeps written before margins: n/a)."""
+    if margin is None:
+        return "n/a"
+    low, high = margin["ci95"]
+    return f"{100 * margin['mean']:+.1f} ({100 * low:+.1f} to {100 * high:+.1f})"
 
 
 def _count(value: float) -> str:
@@ -136,7 +152,8 @@ def write_run(results: dict[str, Any], results_json: str, out_dir: Path) -> list
         f"Oracle (some candidate correct): {_pct(results['oracle_accuracy'])}. "
         f"Default ({results['default_aggregator']}) minus majority vote: "
         f"{100 * margin['mean']:+.1f} points "
-        f"(95% interval {100 * margin['ci95'][0]:+.1f} to {100 * margin['ci95'][1]:+.1f}).",
+        f"(95% interval {100 * margin['ci95'][0]:+.1f} to {100 * margin['ci95'][1]:+.1f}); "
+        f"minus plain BT: {_margin(results.get('margin_default_vs_plain_bt'))}.",
         "",
         f"Adversaries' final share of reputation: {_pct(share['final'])}.",
         "",
@@ -213,17 +230,22 @@ def write_sweep(sweep: dict[str, Any], sweep_json: str, out_dir: Path) -> list[P
         ),
         "| parameters | adversaries | "
         + " | ".join(PLOT_AGGREGATORS)
-        + f" | {DEFAULT_AGGREGATOR} 95% interval | adversary reputation (final) |",
-        "|---|---:|" + "---:|" * (len(PLOT_AGGREGATORS) + 2),
+        + f" | {DEFAULT_AGGREGATOR} 95% interval | {DEFAULT_AGGREGATOR} - majority, points"
+        f" (95%) | {DEFAULT_AGGREGATOR} - plain BT, points (95%) | adversary reputation (final) |",
+        "|---|---:|" + "---:|" * (len(PLOT_AGGREGATORS) + 4),
     ]
     for point in points:
         params = ", ".join(f"`{k}={v}`" for k, v in point["params"].items())
         cells = " | ".join(_pct(point["accuracy"][a]) for a in PLOT_AGGREGATORS)
         low, high = point["accuracy_ci95"][DEFAULT_AGGREGATOR]
         share = _pct(point["final_adversary_reputation_share"])
+        margins = " | ".join(
+            _margin(point.get(key))
+            for key in ("margin_default_vs_majority", "margin_default_vs_plain_bt")
+        )
         lines.append(
             f"| {params} | {_pct(point['adversary_fraction'])} | {cells} | "
-            f"{_pct(low)} - {_pct(high)} | {share} |"
+            f"{_pct(low)} - {_pct(high)} | {margins} | {share} |"
         )
     lines += ["", "![accuracy vs adversary share](accuracy_vs_adversary.png)", ""]
     paths[1].write_text("\n".join(lines), encoding="utf-8")

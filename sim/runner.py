@@ -198,6 +198,8 @@ def assemble_sweep(path: str, outputs: Sequence[dict[str, Any]]) -> dict[str, An
                 },
                 "capture_rate": {a: results["aggregators"][a]["capture_rate"] for a in AGGREGATORS},
                 "final_adversary_reputation_share": results["adversary_reputation_share"]["final"],
+                "margin_default_vs_majority": results["margin_default_vs_majority"],
+                "margin_default_vs_plain_bt": results["margin_default_vs_plain_bt"],
             }
         )
     name = outputs[0]["results"]["scenario"]["name"] if outputs else Path(path).stem

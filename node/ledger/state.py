@@ -17,8 +17,10 @@ import numpy as np
 from node.ledger.trust import LedgerState
 from node.round.aggregate import DEFAULT_REPUTATION, ballots_to_comparisons
 from node.round.check import CHECKPOINT_WINDOW, CheckedRecord
+from node.round.consensus import gold_round_of
 from node.round.rules import RULES_ISSUE_20, absence_penalties
 from protocol.v1 import messages_pb2
+from ranking.consensus import GoldRound, JudgeTrust
 
 
 class RecentPositions:
@@ -114,6 +116,7 @@ def apply_state(checked: CheckedRecord, state: LedgerState) -> LedgerState:
         penalised, absences = absence_penalties(
             state.absences, checked.leader_id, record.absent_ids, answered
         )
+    gold_rounds, judge_trust = learn_from_gold(checked, state)
     return LedgerState(
         height=state.height + 1,
         reputations=apply_record(checked, state.reputations, penalised),
@@ -122,4 +125,24 @@ def apply_state(checked: CheckedRecord, state: LedgerState) -> LedgerState:
         gold_hits=gold_hits,
         rules=int(record.rules),
         absences=absences,
+        gold_rounds=gold_rounds,
+        judge_trust=judge_trust,
     )
+
+
+def learn_from_gold(
+    checked: CheckedRecord, state: LedgerState
+) -> tuple[tuple[GoldRound, ...], JudgeTrust]:
+    """The calibrated consensus's gold record and judge trust after ``checked``: a gold round
+    with a right and a wrong cluster joins the window (recorded strengths and integer cluster
+    sizes only, so every node appends the same values) and the judges' trust is refitted
+    (:func:`ranking.fit_judge_trust`); any other record leaves both unchanged."""
+    from ranking.consensus import DEFAULT_GOLD_WINDOW, fit_judge_trust
+
+    if not checked.gold or not checked.record.HasField("query"):
+        return state.gold_rounds, state.judge_trust
+    example = gold_round_of(checked.clusters, checked.gold_correct, checked.record.outcome)
+    if example is None:
+        return state.gold_rounds, state.judge_trust
+    gold_rounds = (*state.gold_rounds, example)[-DEFAULT_GOLD_WINDOW:]
+    return gold_rounds, fit_judge_trust(gold_rounds)

@@ -65,6 +65,7 @@ from protocol.hashing import candidate_set_digest, content_hash, payload_hash
 from protocol.replay import verify_equivocation
 from protocol.signing import Envelope, Verified, Verifier
 from protocol.v1 import envelope_pb2, messages_pb2
+from ranking.consensus import GoldRound, JudgeTrust
 from ranking.trust import (
     Exam,
     ExamResult,
@@ -106,6 +107,13 @@ class LedgerState:
     absences : dict
         Per node id, the leaders that recorded it absent since its last recorded answer
         (:func:`node.round.rules.absence_penalties`; rules >= 1, trust on).
+    gold_rounds : tuple of ranking.consensus.GoldRound
+        The last :data:`ranking.consensus.DEFAULT_GOLD_WINDOW` recorded gold rounds with a
+        right and a wrong cluster, as the calibrated consensus reads them
+        (:func:`node.round.consensus.gold_round_of`).
+    judge_trust : ranking.consensus.JudgeTrust
+        :func:`ranking.fit_judge_trust` of :attr:`gold_rounds`: how far the next rounds trust
+        their judges (:attr:`judge_weight`).
     """
 
     height: int = 0
@@ -115,6 +123,13 @@ class LedgerState:
     gold_hits: tuple[bool, ...] = ()
     rules: int = 0
     absences: dict[str, frozenset[str]] = field(default_factory=dict)
+    gold_rounds: tuple[GoldRound, ...] = ()
+    judge_trust: JudgeTrust = field(default_factory=JudgeTrust)
+
+    @property
+    def judge_weight(self) -> float:
+        """The calibrated consensus's judge weight for rounds opened on this state."""
+        return self.judge_trust.judge_weight
 
     def identity(self, node_id: str) -> IdentityState:
         """The identity's trust state (a fresh probation state when unknown)."""

@@ -20,6 +20,7 @@ from node.ledger.trust import (
     pool_weights,
 )
 from node.round.clustering import Cluster, own_cluster
+from node.round.consensus import CONSENSUS_RULES, apply_consensus
 from node.round.tolerance import NUMERICS_RULES
 from protocol.v1 import messages_pb2
 from ranking.errors import RankingError
@@ -75,6 +76,10 @@ def check_parameters(params: messages_pb2.RoundParameters) -> AggregationParams:
         raise RecordRejected("query.parameters", "random-k needs schedule_k >= 1")
     if params.numerics not in NUMERICS_RULES:
         raise RecordRejected("query.parameters", f"unknown numerics rules {params.numerics}")
+    if params.consensus not in CONSENSUS_RULES:
+        raise RecordRejected("query.parameters", f"unknown consensus rule {params.consensus}")
+    if params.consensus >= 1 and params.numerics < 1:
+        raise RecordRejected("query.parameters", "the calibrated consensus needs numerics >= 1")
     try:
         return aggregation_params(params)
     except RankingError as exc:
@@ -142,14 +147,21 @@ def round_outcome(
     ballot_reputations: Sequence[float],
     ballot_own_items: Sequence[int],
     params: messages_pb2.RoundParameters,
+    judge_weight: float = 0.0,
 ) -> messages_pb2.AggregationOutcome:
-    """Aggregate a round's ballots into the outcome its record carries (robust default).
+    """Aggregate a round's ballots into the outcome its record carries.
 
     Under ``params.numerics >= 1`` the outcome also carries each candidate's ``tie_gap``, so
     the tied-for-first set follows from recorded numbers alone (:mod:`node.round.tolerance`).
+    Under ``params.consensus >= 1`` the winner is the calibrated rule's with ``judge_weight``
+    (the opened ledger position's :attr:`~node.ledger.trust.LedgerState.judge_weight`,
+    :mod:`node.round.consensus`); under 0 the robust BT winner.
     """
     result = aggregate_ballots(clusters, ballots, ballot_reputations, ballot_own_items, params)
-    return outcome_from(result, clusters, len(ballots), params)
+    outcome = outcome_from(result, clusters, len(ballots), params)
+    if params.consensus < 1:
+        return outcome
+    return apply_consensus(outcome, result, clusters, judge_weight, params.confidence_level)
 
 
 def outcome_from(
@@ -205,6 +217,11 @@ def absent_ids(
     voted = {b.ranker_id for b in ballots}
     missing |= {a.ranker_id for a in assignments if a.pairs and a.ranker_id not in voted}
     return sorted(missing)
+
+
+def gold_clusters(clusters: Sequence[Cluster], task: Any) -> list[bool]:
+    """Which clusters hold the gold answer (all ``False`` without a gold task)."""
+    return [task is not None and bool(task.is_correct(c.answer)) for c in clusters]
 
 
 def gold_cluster(clusters: Sequence[Cluster], task: Any) -> int:

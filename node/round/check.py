@@ -47,10 +47,12 @@ from node.round.aggregate import (
     ballot_weights,
     check_parameters,
     gold_cluster,
+    gold_clusters,
     outcome_from,
     own_items_by_ranker,
 )
 from node.round.clustering import Cluster, cluster_candidates
+from node.round.consensus import consensus_discrepancy
 from node.round.gold import GoldTask, draw_gold_task, private_bank
 from node.round.rules import CURRENT_RULES, RULES_ISSUE_20
 from node.round.schedule import assign_pairs
@@ -83,6 +85,8 @@ class CheckedRecord:
     gold_item: int = -1
     #: whether the record is a gold round
     gold: bool = False
+    #: on a gold round, which clusters hold the gold answer (the calibrated rule learns from it)
+    gold_correct: tuple[bool, ...] = ()
 
 
 def gold_task_for(previous_record_hash: bytes, query_id: bytes) -> GoldTask:
@@ -244,6 +248,8 @@ class _RecordCheck:
     digest: bytes = b""
     own: dict[str, int] = field(default_factory=dict)
     ballots: list[messages_pb2.Ballot] = field(default_factory=list)
+    #: on a gold round, which clusters hold the known answer
+    gold_correct: tuple[bool, ...] = ()
 
     @property
     def opened_state(self) -> LedgerState:
@@ -275,6 +281,7 @@ class _RecordCheck:
             evidence_keys=evidence_keys,
             gold_item=gold_item,
             gold=self.record.HasField("gold"),
+            gold_correct=self.gold_correct,
         )
 
 
@@ -592,9 +599,20 @@ def check_outcome(ctx: _RecordCheck) -> None:
         result = aggregate_ballots(ctx.clusters, ctx.ballots, weights, own_items, params)
     except RankingError as exc:  # e.g. alpha = 0 and an answer that never lost: no MLE
         raise RecordRejected("outcome", f"does not recompute: {exc}") from exc
+    expected_winner: int | None = None
+    if params.consensus >= 1:
+        judge_weight = ctx.opened_state.judge_weight
+        problem = consensus_discrepancy(
+            record.outcome, ctx.clusters if result is not None else [], judge_weight
+        )
+        if problem is not None:
+            raise RecordRejected(*problem)
+        expected_winner = int(record.outcome.winner)
     if result is not None and params.numerics >= 1:
         tie_break = [c.content_hash for c in ctx.clusters]
-        problem = outcome_discrepancy(record.outcome, result, tie_break, params.confidence_level)
+        problem = outcome_discrepancy(
+            record.outcome, result, tie_break, params.confidence_level, expected_winner
+        )
         if problem is not None:
             raise RecordRejected(*problem)
     else:
@@ -635,4 +653,5 @@ def check_gold(ctx: _RecordCheck) -> int:
         or ctx.query.question != task.question
     ):
         raise RecordRejected("gold", "is not the gold task drawn for this round")
+    ctx.gold_correct = tuple(gold_clusters(ctx.clusters, task))
     return gold_cluster(ctx.clusters, task)

@@ -54,6 +54,7 @@ from node.round.aggregate import (
     absent_ids,
     ballot_weights,
     gold_cluster,
+    gold_clusters,
     own_items_by_ranker,
     round_outcome,
 )
@@ -409,6 +410,7 @@ def aggregate(ctx: RoundContext) -> RoundContext:
             weights,
             [ctx.own.get(r, -1) for r in ctx.ranker_ids],
             ctx.params,
+            ctx.state.judge_weight,
         )
     except RankingError as exc:  # e.g. alpha = 0 and a unanimous winner: no MLE exists
         raise RoundFailed(f"the ballots cannot be aggregated: {exc}") from exc
@@ -492,5 +494,6 @@ def record(
         evidence_keys=evidence_keys,
         gold_item=gold_cluster(ctx.clusters, ctx.gold_task) if ctx.gold_task is not None else -1,
         gold=ctx.gold_task is not None,
+        gold_correct=tuple(gold_clusters(ctx.clusters, ctx.gold_task)),
     )
     return record_env, checked

@@ -8,6 +8,7 @@ from node.errors import RecordRejected
 from node.round.aggregate import (
     check_parameters,
 )
+from node.round.consensus import CURRENT_CONSENSUS
 from node.round.tolerance import CURRENT_NUMERICS
 from protocol.v1 import messages_pb2
 
@@ -33,6 +34,7 @@ class RoundSettings:
     broadcast_timeout_s: float = 5.0  # deadline of each SubmitRecord to a peer
     gold_fraction: float = 0.0  # share of live rounds followed by a blind gold round (0 = none)
     numerics: int = CURRENT_NUMERICS  # rules for float-dependent steps (node.round.tolerance)
+    consensus: int = CURRENT_CONSENSUS  # consensus rule (node.round.consensus): 1 = calibrated
 
     def __post_init__(self) -> None:
         # A leader must not run rounds whose records every member would reject.
@@ -58,4 +60,5 @@ class RoundSettings:
             rank_deadline_ms=self.rank_deadline_ms,
             cluster_answers=self.cluster_answers,
             numerics=self.numerics,
+            consensus=self.consensus,
         )

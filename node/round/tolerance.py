@@ -80,10 +80,12 @@ def outcome_discrepancy(
     result: AggregationResult,
     tie_break: Sequence[Any],
     level: float,
+    expected_winner: int | None = None,
 ) -> tuple[str, str] | None:
     """``(field, detail)`` of the first way ``recorded`` fails the numerics-1 rule against this
     node's own aggregate ``result`` of the same ballots, or ``None`` when it passes (see the
-    module docstring)."""
+    module docstring). ``expected_winner``: the winner the record's consensus rule gives from
+    its recorded numbers (:mod:`node.round.consensus`); default the recorded strengths' top."""
     from ranking import select_winner, tie_gaps, tied_from_gaps
 
     n = len(result.strengths)
@@ -98,9 +100,12 @@ def outcome_discrepancy(
     judged = np.ones(n, dtype=bool)
     judged[list(recorded.unjudged)] = False
     strengths = np.asarray(recorded.strengths, dtype=np.float64)
-    expected = select_winner(strengths, judged if judged.any() else None, tie_break)
-    if winner != expected:
-        return "outcome.winner", f"{winner}, the recorded strengths' top is {expected}"
+    if expected_winner is None:
+        expected = select_winner(strengths, judged if judged.any() else None, tie_break)
+        if winner != expected:
+            return "outcome.winner", f"{winner}, the recorded strengths' top is {expected}"
+    elif winner != expected_winner:
+        return "outcome.winner", f"{winner}, the consensus rule gives {expected_winner}"
     gaps = tie_gaps(result.strengths, result.covariance, level, winner)
     if not within_tolerance(recorded.tie_gap, gaps):
         return "outcome.tie_gap", f"not within {OUTCOME_TOLERANCE:g} of the recomputation"

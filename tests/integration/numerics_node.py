@@ -51,7 +51,10 @@ async def serve(args: argparse.Namespace) -> None:
 
     trust = trust_params()
     settings = RoundSettings(
-        generate_deadline_ms=20_000, rank_deadline_ms=20_000, numerics=args.numerics
+        generate_deadline_ms=20_000,
+        rank_deadline_ms=20_000,
+        numerics=args.numerics,
+        consensus=min(args.numerics, 1),
     )
     async with in_process_swarm(
         Path(args.data_dir),

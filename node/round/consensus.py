@@ -1,0 +1,140 @@
+"""The consensus rule a record follows: which cluster wins, given the judges' aggregate and
+what the ledger has learned about the judges (DESIGN "The consensus principle").
+
+A record names its rule in ``RoundParameters.consensus``:
+
+* ``0`` (records made before the field existed): the robust Bradley-Terry winner
+  (:func:`ranking.aggregate`), checked as it always was.
+* ``1`` (:data:`CURRENT_CONSENSUS`): the **calibrated** rule of :mod:`ranking.consensus`. The
+  winner maximises ``share_i + lam * strength_i``: each cluster's share of the round's
+  candidates (integers, exact) plus the judges' recorded log-strength times ``lam``, the
+  judge weight the ledger's gold rounds support (:func:`ranking.fit_judge_trust` over
+  :attr:`node.ledger.trust.LedgerState.gold_rounds` at the position the round was opened on).
+  Without gold rounds ``lam = 0``: majority vote over clusters, exact ties broken by the
+  judges. The record carries ``lam`` (``AggregationOutcome.judge_weight``); members check it
+  within :data:`~node.round.tolerance.OUTCOME_TOLERANCE` of their own fit (the fit uses
+  ``exp``/``log`` and a 2x2 solve, which differ in the last bits between float builds), and
+  check that the recorded winner follows *exactly* from the recorded ``lam``, the recorded
+  strengths and the integer cluster sizes (one multiply and one add per cluster, correctly
+  rounded on every machine), with the tie gaps and tied-for-first set taken around it.
+
+Why a leader gains nothing inside the tolerance: ``lam`` moves the score of a cluster by
+``dlam * strength``, about ``1e-6`` of a strength of a few logits, so the leader could pick a
+different winner only among clusters whose scores already agree to about ``1e-6``; and the
+gold rounds the fit reads are recorded values every node applies identically.
+
+This module owns :data:`CURRENT_CONSENSUS`, :func:`cluster_shares`, :func:`gold_round_of`,
+:func:`apply_consensus` (the leader's step) and :func:`consensus_discrepancy` (the member's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from node.round.clustering import Cluster
+from node.round.tolerance import OUTCOME_TOLERANCE, within_tolerance
+from protocol.v1 import messages_pb2
+
+if TYPE_CHECKING:
+    from ranking import AggregationResult
+    from ranking.consensus import GoldRound
+
+#: the consensus rule a leader makes records under today
+CURRENT_CONSENSUS = 1
+#: every ``RoundParameters.consensus`` a member knows how to check
+CONSENSUS_RULES = (0, 1)
+
+
+def cluster_shares(clusters: Sequence[Cluster]) -> np.ndarray:
+    """Each cluster's share of the round's candidates (its members over all members)."""
+    sizes = np.asarray([len(c.members) for c in clusters], dtype=np.float64)
+    total = float(sizes.sum())
+    return sizes / total if total > 0 else sizes
+
+
+def gold_round_of(
+    clusters: Sequence[Cluster],
+    correct: Sequence[bool],
+    outcome: messages_pb2.AggregationOutcome,
+) -> GoldRound | None:
+    """A recorded gold round as the calibrated rule's training example, from recorded values
+    only (so every node appends the same one); ``None`` when it teaches nothing (no correct
+    cluster, no wrong one, or strengths the record does not carry)."""
+    from ranking.consensus import GoldRound
+
+    mask = np.asarray(correct, dtype=bool)
+    strengths = np.asarray(outcome.strengths, dtype=np.float64)
+    if len(clusters) < 2 or not mask.any() or mask.all() or strengths.shape != mask.shape:
+        return None
+    if not np.all(np.isfinite(strengths)):
+        return None
+    return GoldRound(cluster_shares(clusters), strengths, mask)
+
+
+def consensus_winner(clusters: Sequence[Cluster], outcome: messages_pb2.AggregationOutcome) -> int:
+    """The cluster the calibrated rule picks from the outcome's *recorded* numbers."""
+    from ranking.consensus import select_consensus
+
+    strengths = np.asarray(outcome.strengths, dtype=np.float64)
+    return select_consensus(cluster_shares(clusters), strengths, float(outcome.judge_weight))
+
+
+def apply_consensus(
+    outcome: messages_pb2.AggregationOutcome,
+    result: AggregationResult | None,
+    clusters: Sequence[Cluster],
+    judge_weight: float,
+    level: float,
+) -> messages_pb2.AggregationOutcome:
+    """The leader's step: ``outcome`` (the judges' aggregate) with the calibrated winner, its
+    tie gaps and tied-for-first set, and the judge weight it used. A fallback outcome (no
+    usable verdict) keeps its largest-cluster winner and records ``lam`` as given."""
+    from ranking import tie_gaps, tied_from_gaps
+
+    decided = messages_pb2.AggregationOutcome()
+    decided.CopyFrom(outcome)
+    decided.judge_weight = judge_weight
+    if result is None or not clusters:
+        return decided
+    winner = consensus_winner(clusters, decided)
+    strengths = np.asarray(decided.strengths, dtype=np.float64)
+    gaps = tie_gaps(result.strengths, result.covariance, level, winner)
+    decided.winner = winner
+    del decided.tie_gap[:]
+    decided.tie_gap.extend(float(x) for x in gaps)
+    del decided.tied_for_first[:]
+    decided.tied_for_first.extend(int(x) for x in tied_from_gaps(strengths, gaps, winner))
+    return decided
+
+
+def consensus_discrepancy(
+    recorded: messages_pb2.AggregationOutcome,
+    clusters: Sequence[Cluster],
+    expected_weight: float,
+) -> tuple[str, str] | None:
+    """``(field, detail)`` of the first way a consensus-1 outcome's judge weight or winner
+    fails (see the module docstring), or ``None``. The strengths themselves, the tie gaps and
+    the tied-for-first set are checked by :func:`node.round.tolerance.outcome_discrepancy`
+    around the winner this returns as correct."""
+    weight = float(recorded.judge_weight)
+    if np.isnan(weight) or weight < 0.0:
+        return "outcome.judge_weight", f"{weight} is not a weight"
+    if not within_tolerance([weight], [expected_weight]):
+        return (
+            "outcome.judge_weight",
+            f"{weight}, the ledger's gold rounds give {expected_weight} "
+            f"(tolerance {OUTCOME_TOLERANCE:g})",
+        )
+    if not clusters:
+        return None
+    if len(recorded.strengths) != len(clusters):
+        return "outcome.strengths", f"{len(recorded.strengths)} for {len(clusters)} clusters"
+    if not 0 <= int(recorded.winner) < len(clusters):
+        return "outcome.winner", f"{recorded.winner} out of range"
+    expected = consensus_winner(clusters, recorded)
+    if int(recorded.winner) != expected:
+        return "outcome.winner", f"{recorded.winner}, the recorded numbers give {expected}"
+    return None

@@ -1,0 +1,125 @@
+"""The calibrated consensus in a running swarm (issue 12): sim-backend nodes over real gRPC
+on loopback, every record checked by every member.
+
+* Judges at chance (they answer by position, as SmolLM2 and Gemma 3 270M do): the swarm's
+  answer is always one of its generators' largest clusters, so it answers at least as well as
+  their majority vote, and gold rounds teach it to keep the judges out (judge weight 0).
+* Judges far better than generators: gold rounds teach it to trust them (judge weight > 0),
+  and every member recomputes the same weight from its own ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from node.backends.sim import SimBackend
+from node.round.clustering import cluster_candidates
+from node.round.settings import RoundSettings
+from node.testing import in_process_swarm
+from protocol.signing import Envelope
+from protocol.v1 import messages_pb2
+from sim.model import parse_task
+
+pytestmark = pytest.mark.integration
+
+SWARM = "calibrated-test"
+SETTINGS = RoundSettings(generate_deadline_ms=10_000, rank_deadline_ms=10_000)
+#: two-digit products: generators of skill 0 get about 57% of them right, with a popular error
+QUESTIONS = [f"What is {a} x {b}?" for a, b in zip(range(23, 47), range(61, 85), strict=True)]
+
+
+def chance_judges(n: int) -> list[SimBackend]:
+    """Generators that are right a little more often than not; judges that always name the
+    first answer shown (position bias 1): no signal at all about which answer is right."""
+    return [
+        SimBackend(seed=100 + i, generation_skill=0.0, judging_skill=0.0, position_bias=1.0)
+        for i in range(n)
+    ]
+
+
+def strong_judges(n: int) -> list[SimBackend]:
+    """Weak generators, judges that nearly always know (the Fortytwo premise)."""
+    return [
+        SimBackend(seed=200 + i, generation_skill=-0.5, judging_skill=5.0, position_bias=0.0)
+        for i in range(n)
+    ]
+
+
+def round_clusters(record_env: Envelope) -> tuple[list[int], list[str], int]:
+    """(cluster sizes, cluster answers, winner) of a recorded round, clustered as the leader
+    clustered them (same function, same seeded order)."""
+    record = messages_pb2.ConsensusRecord.FromString(record_env.payload)
+    query_id = messages_pb2.Query.FromString(record.query.payload).context.query_id
+    candidates = [messages_pb2.Candidate.FromString(e.payload) for e in record.candidates]
+    clusters = cluster_candidates(
+        [c.answer for c in candidates], [c.reasoning for c in candidates], query_id
+    )
+    return [len(c.members) for c in clusters], [c.answer for c in clusters], record.outcome.winner
+
+
+def majority_expectation(sizes: Sequence[int], correct: Sequence[bool]) -> float:
+    """Majority vote's chance of being right: the share of correct clusters among the largest
+    (ties broken at random)."""
+    top = max(sizes)
+    tied = [i for i, size in enumerate(sizes) if size == top]
+    return sum(correct[i] for i in tied) / len(tied)
+
+
+async def _play(tmp: Path, consensus: int) -> tuple[float, float, int, int]:
+    """(swarm right, majority right (expected), contested rounds, rounds won by a cluster
+    smaller than the largest) over :data:`QUESTIONS` on a chance-judge swarm."""
+    settings = RoundSettings(
+        generate_deadline_ms=10_000, rank_deadline_ms=10_000, consensus=consensus
+    )
+    async with in_process_swarm(tmp, chance_judges(9), swarm_id=SWARM, settings=settings) as swarm:
+        leader = swarm.nodes[0]
+        swarm_right, majority_right, contested, minority_wins = 0.0, 0.0, 0, 0
+        for question in QUESTIONS:
+            result = await leader.ask(question)
+            sizes, answers, winner = round_clusters(result.record)
+            task = parse_task(question)
+            assert task is not None
+            correct = [task.is_correct(answer) for answer in answers]
+            swarm_right += correct[winner]
+            majority_right += majority_expectation(sizes, correct)
+            contested += len(sizes) > 1
+            minority_wins += sizes[winner] < max(sizes)
+        if consensus >= 1:
+            assert leader.state.judge_weight == 0.0  # no gold: nothing says the judges know
+        return swarm_right, majority_right, contested, minority_wins
+
+
+async def test_chance_judges_never_take_the_swarm_below_its_majority_vote(
+    tmp_path: Path,
+) -> None:
+    right, majority, contested, minority_wins = await _play(tmp_path / "calibrated", 1)
+    assert contested >= 5  # the generators disagreed often enough for judging to matter
+    # every round went to one of the largest clusters, so the swarm answers as its majority
+    # vote does (ties between largest clusters go to the judges' coin)
+    assert minority_wins == 0
+    assert right >= majority - 0.5 * contested
+    # the rule before issue 12 (robust BT alone) follows the coin-flipping judges
+    _, _, _, bt_minority_wins = await _play(tmp_path / "robust-bt", 0)
+    assert bt_minority_wins >= 1
+
+
+async def test_gold_rounds_teach_the_swarm_how_far_to_trust_its_judges(tmp_path: Path) -> None:
+    for backends, trusted in ((chance_judges(9), False), (strong_judges(9), True)):
+        out = tmp_path / ("strong" if trusted else "chance")
+        async with in_process_swarm(out, backends, swarm_id=SWARM, settings=SETTINGS) as swarm:
+            leader = swarm.nodes[0]
+            for _ in range(12):
+                await leader.run_gold_round()
+            for node in swarm.nodes[1:]:
+                await node.catch_up()
+            state = leader.state
+            assert len(state.gold_rounds) >= 4  # rounds with a right and a wrong cluster
+            weights = {node.state.judge_weight for node in swarm.nodes}
+            assert weights == {state.judge_weight}  # every member fitted the same ledger
+            if trusted:
+                assert state.judge_weight > 0.0, state.judge_trust
+            else:
+                assert state.judge_weight == 0.0, state.judge_trust
