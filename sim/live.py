@@ -25,10 +25,11 @@ Where each field comes from
   task: this is what the swarm answered.
 * ``majority``: recomputed from the record's ``candidates`` (normalised answers; the largest
   cluster, ties to the first seen).
-* ``plain-bt``, ``weighted-bt``, ``robust-bt``, ``borda``: recomputed with :mod:`ranking` from the record's
-  ``ballots`` (verdicts over the ``rank_request``'s anonymised candidates), weighted by the
-  record's ``reputations`` at round start; a ranker's own candidate is excluded as the node
-  excludes it. A round without ballots falls back to majority, as the node does.
+* ``plain-bt``, ``weighted-bt``, ``robust-bt``, ``borda``: recomputed with :mod:`ranking`
+  from the record's ``ballots`` (verdicts over the ``rank_request``'s anonymised
+  candidates), weighted by the record's ``reputations`` at round start; a ranker's own
+  candidate is excluded as the node excludes it. A round without ballots falls back to
+  majority, as the node does.
 * ``oracle``: some candidate in the record was correct; ``best-single``: the candidate of the
   most skilled generator that answered (skills known from step 1).
 * ``judge_calls``: verdicts in the record's ballots; ``candidates`` / ``items``: the record's
@@ -78,6 +79,7 @@ class LiveModeError(SimError):
 
 #: judged aggregators live mode recomputes from a record's ballots (the default is the record's)
 _RECOMPUTED = ("plain-bt", "weighted-bt", "robust-bt", "borda")
+
 
 def check_live(scenario: Scenario) -> None:
     """Raise :class:`LiveModeError` unless ``scenario`` can run against real daemons."""
