@@ -18,6 +18,7 @@ import pytest
 import node.ledger.state
 from node.errors import RecordRejected
 from node.ledger.replay import replay_ledger
+from node.ledger.trust import eligible_ids
 from node.round import leader as phases
 from node.round.leader import RoundContext
 from node.round.rules import CURRENT_RULES
@@ -44,11 +45,15 @@ def start_swarm(tmp: Path) -> Any:
 
 
 def record_of(record_env: Envelope) -> messages_pb2.ConsensusRecord:
-    return messages_pb2.ConsensusRecord.FromString(record_env.payload)
+    record: messages_pb2.ConsensusRecord = messages_pb2.ConsensusRecord.FromString(
+        record_env.payload
+    )
+    return record
 
 
 def recorded_at(node: SwarmNode, height: int) -> Envelope:
-    return Envelope.FromString(node.store.records_from(height, 1)[0].envelope)
+    envelope: Envelope = Envelope.FromString(node.store.records_from(height, 1)[0].envelope)
+    return envelope
 
 
 def jailed_anywhere(nodes: Sequence[SwarmNode], node_id: str) -> bool:
@@ -118,10 +123,9 @@ async def test_a_pool_other_than_the_eligible_set_is_refused(
         leader, honest, victim = swarm.nodes[0], swarm.nodes[1:], swarm.nodes[4]
         await leader.ask("What is 40 + 2?")
         await swarm.settle(2)
-        eligible = phases.eligible_ids
 
         def steered(*args: Any) -> list[str]:
-            pool = set(eligible(*args))
+            pool = set(eligible_ids(*args))
             pool = pool | {INVENTED} if change == "invented" else pool - {victim.node_id}
             return sorted(pool)
 
