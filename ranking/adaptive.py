@@ -285,6 +285,7 @@ def schedule_wave(
     params: AdaptiveParams,
     rng: np.random.Generator,
     separation: Separation | None = None,
+    ranker_weights: ArrayLike | None = None,
 ) -> WaveDecision:
     """The next wave of an adaptive round, or the decision to stop (see the module docstring).
 
@@ -392,10 +393,11 @@ def schedule_wave(
     priority = np.maximum(priority, 1e-12)
 
     size = min(params.wave_size, params.judge_budget - asked)
+    share = _ranker_share(ranker_weights, n_rankers)
     pair_key = rng.permutation(n_pairs)  # seeded tie-breaks: pairs, rankers, orders
     ranker_key = rng.permutation(n_rankers)
     coins = rng.random(n_pairs) < 0.5
-    load = asked_pair.astype(np.float64)
+    pair_load = asked_pair.astype(np.float64)
     ranker_out: list[int] = []
     a_out: list[int] = []
     b_out: list[int] = []
@@ -403,11 +405,12 @@ def schedule_wave(
         has_slot = open_slots.any(axis=0)
         if not has_slot.any():
             break
-        score = np.where(has_slot, priority / (1.0 + load), -1.0)
+        score = np.where(has_slot, priority / (1.0 + pair_load), -1.0)
         best = np.flatnonzero(score == score.max())
         p = int(best[np.argmin(pair_key[best])])
         candidates = np.flatnonzero(open_slots[:, p])
-        order = np.lexsort((ranker_key[candidates], calls[candidates]))
+        load = (calls[candidates] + 1.0) / share[candidates]
+        order = np.lexsort((ranker_key[candidates], load))
         r = int(candidates[order[0]])
         lower_first = 2 * first_count[p] < asked_pair[p] or (
             2 * first_count[p] == asked_pair[p] and bool(coins[p])
@@ -420,9 +423,21 @@ def schedule_wave(
         calls[r] += 1
         asked_pair[p] += 1
         first_count[p] += int(lower_first)
-        load[p] += 1.0
+        pair_load[p] += 1.0
     wave = Wave(ranker=np.asarray(ranker_out), a=np.asarray(a_out), b=np.asarray(b_out))
     return WaveDecision(stop=False, reason="", wave=wave, tied=tied)
+
+
+def _ranker_share(weights: ArrayLike | None, n_rankers: int) -> NDArray[np.float64]:
+    if weights is None:
+        return np.ones(n_rankers, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64).reshape(-1)
+    if w.shape != (n_rankers,) or not np.all(np.isfinite(w)) or np.any(w < 0.0):
+        raise InvalidParameters("ranker_weights must be one finite weight >= 0 per ranker")
+    # a weightless ranker is still asked last rather than never (its answer may still count
+    # once reputations move); the floor keeps the ratio finite
+    floor = max(float(w.max()), 1.0) * 1e-6
+    return np.maximum(w, floor)
 
 
 def _concat(parts: Sequence[Comparisons]) -> Comparisons:
@@ -460,6 +475,7 @@ def run_waves(
     params: AdaptiveParams,
     rng: np.random.Generator,
     separation: Separation | None = None,
+    ranker_weights: ArrayLike | None = None,
 ) -> AdaptiveRound:
     """A whole adaptive round: :func:`schedule_wave` until it stops, each wave answered by
     ``judge`` (wave -> the verdicts of that wave's calls that were answered; ``ranker`` indexes
@@ -468,7 +484,9 @@ def run_waves(
     parts: list[Comparisons] = []
     while True:
         so_far = _concat(parts)
-        decision = schedule_wave(n_items, own_item, history, so_far, params, rng, separation)
+        decision = schedule_wave(
+            n_items, own_item, history, so_far, params, rng, separation, ranker_weights
+        )
         if decision.stop:
             return AdaptiveRound(
                 waves=tuple(history),

@@ -268,3 +268,29 @@ def test_bad_inputs() -> None:
     bad = Wave(ranker=[5], a=[0], b=[1])
     with pytest.raises(InvalidParameters):
         schedule_wave(3, np.array([0]), [bad], none, params, np.random.default_rng(0))
+
+
+def test_heavier_rankers_are_asked_more() -> None:
+    own = np.full(20, -1)
+    weights = np.where(np.arange(20) < 10, 3.0, 1.0)
+    result = run_waves(
+        3,
+        own,
+        _bt_judge(np.zeros(3), np.random.default_rng(0)),
+        AdaptiveParams(judge_budget=40),
+        np.random.default_rng(1),
+        _never_separated,
+        ranker_weights=weights,
+    )
+    ranker = np.concatenate([w.ranker for w in result.waves])
+    heavy = int(np.count_nonzero(ranker < 10))
+    assert heavy >= 2 * (ranker.shape[0] - heavy)
+    with pytest.raises(InvalidParameters):
+        run_waves(
+            3,
+            own,
+            _bt_judge(np.zeros(3), np.random.default_rng(0)),
+            AdaptiveParams(judge_budget=4),
+            np.random.default_rng(1),
+            ranker_weights=-weights,
+        )
