@@ -8,7 +8,7 @@ This module owns :class:`GoldRound` (one past round with a known answer, as feat
 The model
 ---------
 Every answer cluster ``i`` of a round carries two pieces of evidence: its **vote share**
-``v_i`` (the fraction of the round's candidates that gave it) and the judges' robust
+``v_i`` (its generators' share of the round's generator weight, below) and the judges' robust
 Bradley-Terry **log-strength** ``s_i`` (:func:`ranking.aggregate`). Which one to believe, and
 how much, is an empirical fact about the swarm's models (DESIGN, "The consensus principle"):
 small real models judge at chance, strong ones judge far better than the crowd generates. The
@@ -20,15 +20,17 @@ where the correct cluster is known::
 fitted by penalised maximum likelihood (Newton, a Gaussian prior of precision
 ``prior_precision`` on ``(a, b)``, so a handful of rounds cannot make either weight extreme;
 several correct clusters in one round share the probability mass). The decision is
-conservative: the judges' weight is the **lower** edge ``b - z se(b)`` (``z =
-trust_margin``), so judges count only once the gold record shows, beyond noise, that they add
+conservative about the judges: their weight is the **lower** edge ``b - z se(b)`` (``z =
+trust_margin``), so they count only once the gold record shows, beyond noise, that they add
 to the votes. The round's winner maximises ``v_i + lam s_i`` with ``lam = max(0, b - z
-se(b)) / a``:
+se(b)) / a``. (Taking the votes' weight at its upper edge ``a + z se(a)`` as well was tried:
+it slows the switch to strong judges and cost 2.7 points at judging +2 logits on paper-like,
+89.1% against 91.8% for robust BT, so it is not the default.)
 
 * ``lam = 0`` (no gold yet, or judges that carry no signal beyond the votes): **majority
   vote**, exact ties broken by the judges' strengths, then by presentation order;
 * large ``lam``: the judges decide, the votes break their ties;
-* ``a <= 0`` with trusted judges (votes that mislead, e.g. a voting clique):
+* ``a <= 0`` with trusted judges (votes that carry nothing or mislead, e.g. a voting clique):
   ``lam = inf``, the judges alone.
 
 Why these two features and not others (measured on the simulator's paper-like swarm, 600
@@ -36,6 +38,17 @@ rounds, 10% gold; ``docs/sim/judging-sweep``): net pairwise wins combine with vo
 than strengths do and lose to them when judges are strong (72.3% against 76.5% at judging +1
 logit), and a linear mix never beat the better of the two pure rules by more than noise, so
 the learned weight mostly acts as a switch that can also settle in between.
+
+Generators' votes are weighed by their own gold record (Dawid & Skene's one-coin model, in a
+form exact on every machine): each generator keeps decayed counts of gold rounds it answered
+and got right (:func:`update_generator_record`, decay :data:`GENERATOR_DECAY`); its vote
+weighs ``max(0, (p - c) / (1 - c)) + floor`` with ``p = (hits + 1) / (seen + 2)`` and ``c =``
+:data:`GENERATOR_CHANCE` (:func:`generator_weights`). Only ``+ - * /`` enter, which IEEE 754
+rounds the same everywhere, so every node computes the same shares from the same ledger.
+Measured on the simulator (10% gold, 2 seeds, ``docs/sim/README.md``): with the weights the
+default answers 79.9% against prompt injectors (majority 76.0%), 78.5% against reputation
+farmers (73.6%) and 81.4% against a 30% open clique (69.8%); without them 74.5%, 64.0% and
+59.0% on one seed.
 
 Everything here is a pure function of the gold rounds and the round's numbers; the node keeps
 the gold rounds in its ledger state, so every member recomputes ``lam`` from the ledger.
@@ -54,15 +67,32 @@ from ranking.errors import InvalidParameters
 
 __all__ = [
     "DEFAULT_GOLD_WINDOW",
+    "GENERATOR_CHANCE",
+    "GENERATOR_DECAY",
+    "GENERATOR_FLOOR",
     "GoldRound",
     "JudgeTrust",
     "consensus_scores",
     "fit_judge_trust",
+    "generator_weights",
     "select_consensus",
+    "update_generator_record",
+    "vote_shares",
 ]
 
 #: Most recent gold rounds the fit reads (older ones no longer describe the swarm's models).
 DEFAULT_GOLD_WINDOW = 200
+#: Each gold round a generator answers multiplies its earlier gold record by this: about the
+#: last five count, so a node that turns (a reputation farmer) loses its weight within a few
+#: gold misses, and an honest node's unlucky streak is soon forgotten.
+GENERATOR_DECAY = 0.8
+#: A generator's vote counts in proportion to its gold accuracy above this chance level (one
+#: of four plausible answers): a node right no more often than a guess, or never right on gold
+#: (a prompt injector, a clique member attacking), carries next to no vote.
+GENERATOR_CHANCE = 0.25
+#: The weight of a vote at or below chance: small, so a round whose every generator has
+#: failed gold still counts its votes, but a tenth of a percent of a trusted node's.
+GENERATOR_FLOOR = 1e-3
 _NEWTON_STEPS = 50
 _NEWTON_TOL = 1e-10
 
@@ -236,3 +266,48 @@ def select_consensus(shares: ArrayLike, strengths: ArrayLike, judge_weight: floa
     second = v if math.isinf(judge_weight) else s
     order = np.lexsort((np.arange(scores.shape[0]), -second, -scores))
     return int(order[0])
+
+
+def generator_weights(hits: ArrayLike, seen: ArrayLike) -> NDArray[np.float64]:
+    """Each generator's vote weight from its decayed gold counts (module docstring):
+    ``max(0, (p - c) / (1 - c)) + floor``, ``p = (hits + 1) / (seen + 2)``. A node without a
+    gold record weighs ``(0.5 - c) / (1 - c) + floor`` (one third, plus the floor)."""
+    h = np.asarray(hits, dtype=np.float64)
+    n = np.asarray(seen, dtype=np.float64)
+    if h.shape != n.shape or np.any(h < 0.0) or np.any(n < h) or not np.all(np.isfinite(n)):
+        raise InvalidParameters("hits and seen must be finite with 0 <= hits <= seen")
+    p = (h + 1.0) / (n + 2.0)
+    above = (p - GENERATOR_CHANCE) / (1.0 - GENERATOR_CHANCE)
+    return np.asarray(np.maximum(above, 0.0) + GENERATOR_FLOOR, dtype=np.float64)
+
+
+def update_generator_record(
+    hits: ArrayLike, seen: ArrayLike, correct: ArrayLike
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Decayed gold counts after one gold round, for the generators that answered it
+    (``correct``: whether each one's answer was right): ``hits <- decay hits + correct``,
+    ``seen <- decay seen + 1``."""
+    h = np.asarray(hits, dtype=np.float64)
+    n = np.asarray(seen, dtype=np.float64)
+    ok = np.asarray(correct, dtype=bool)
+    if h.shape != n.shape or h.shape != ok.shape:
+        raise InvalidParameters("hits, seen and correct must have one entry per generator")
+    return GENERATOR_DECAY * h + ok, GENERATOR_DECAY * n + 1.0
+
+
+def vote_shares(cand_item: ArrayLike, n_items: int, weights: ArrayLike) -> NDArray[np.float64]:
+    """Each cluster's share of the round's generator weight (``cand_item``: each candidate's
+    cluster; ``weights``: each candidate's generator weight, e.g. :func:`generator_weights`)."""
+    items = np.asarray(cand_item, dtype=np.int64)
+    w = np.asarray(weights, dtype=np.float64)
+    if items.shape != w.shape or items.ndim != 1:
+        raise InvalidParameters("one cluster index and one weight per candidate")
+    if items.size and (items.min() < 0 or items.max() >= n_items):
+        raise InvalidParameters("cluster index out of range")
+    if np.any(w < 0.0) or not np.all(np.isfinite(w)):
+        raise InvalidParameters("weights must be finite and non-negative")
+    total = float(w.sum())
+    sums = np.bincount(items, weights=w, minlength=n_items).astype(np.float64)
+    if total <= 0.0:
+        return sums
+    return np.asarray(sums / total, dtype=np.float64)

@@ -32,8 +32,12 @@ and ``node.round`` the same inputs)
    latent draw per pair for both orders, stated confidences), then behaviour overrides (lazy,
    inverted, self-promoting, colluding open/stealth, abstentions, inflated confidence, prompt
    injection of susceptible judges). Rankers that missed the deadline judged nothing.
-6. Aggregation: majority vote, plain BT, reputation-weighted BT, robust BT (the node's
-   default) and Borda on the same comparisons; the oracle and the best single node alongside.
+6. Aggregation: majority vote, plain BT, reputation-weighted BT, robust BT, Borda and the
+   node's default, the calibrated consensus (:mod:`ranking.consensus`: cluster shares of
+   generator weight plus the learned judge weight times robust BT's strengths), on the same
+   comparisons; the oracle and the best single node alongside. On a gold round the
+   generators' gold records move and the judges' trust is refitted, as
+   ``node.ledger.state.learn_from_gold`` does.
    Ranker weights are reputations (trust off, as the node's ``ballot_weights``) or
    :func:`ranking.trust_weights` (trust on).
 7. Reputation: :func:`ranking.update_reputation` as ``node.ledger.state.apply_record`` applies
@@ -65,7 +69,10 @@ from ranking.consensus import (
     GoldRound,
     JudgeTrust,
     fit_judge_trust,
+    generator_weights,
     select_consensus,
+    update_generator_record,
+    vote_shares,
 )
 from ranking.reputation import ReputationParams
 from ranking.selection import select_participants
@@ -362,6 +369,9 @@ class _State:
         # the calibrated consensus learns from gold rounds, as the node's ledger state does
         self.gold_rounds: list[GoldRound] = []
         self.judge_trust = JudgeTrust()
+        # each node's decayed gold record as a generator (ranking.update_generator_record)
+        self.gold_hits = np.zeros(population.size, dtype=np.float64)
+        self.gold_seen = np.zeros(population.size, dtype=np.float64)
 
     def record(self) -> RunRecord:
         pop = self.pop
@@ -702,11 +712,13 @@ class _State:
     ) -> int:
         """Every judged aggregator on the same comparisons; returns the default's winner (the
         majority item when nothing was judged, as a node falls back to the largest cluster)."""
-        shares = np.bincount(items.cand_item, minlength=items.n) / items.cand_item.shape[0]
+        nodes = gen.cand_nodes
+        weights = generator_weights(self.gold_hits[nodes], self.gold_seen[nodes])
+        shares = vote_shares(items.cand_item, items.n, weights)
         if len(comparisons) == 0:
             for name in JUDGED:
                 self._score(t, name, majority, items)
-            self._learn(t, items, shares, np.zeros(items.n))
+            self._learn(t, gen, items, shares, np.zeros(items.n))
             return majority
         if self.trust_on:
             weights = trust_weights(self.reputation, self.admitted_at, self.height0 + t, self.trust)
@@ -723,13 +735,22 @@ class _State:
         )
         winner = select_consensus(shares, strengths, self.judge_trust.judge_weight)
         self._score(t, "calibrated", winner, items)
-        self._learn(t, items, shares, strengths)
+        self._learn(t, gen, items, shares, strengths)
         return winner
 
-    def _learn(self, t: int, items: _Items, shares: FloatArray, strengths: FloatArray) -> None:
-        """A gold round with a right and a wrong cluster joins the calibrated rule's record,
-        and the judges' trust is refitted (``node.ledger.state`` keeps the same record)."""
-        if not self.gold[t] or not items.correct.any() or items.correct.all():
+    def _learn(
+        self, t: int, gen: _Generation, items: _Items, shares: FloatArray, strengths: FloatArray
+    ) -> None:
+        """On a gold round, as ``node.ledger.state.learn_from_gold``: the generators' gold
+        records move, and a round with a right and a wrong cluster joins the calibrated rule's
+        record and the judges' trust is refitted."""
+        if not self.gold[t]:
+            return
+        nodes = gen.cand_nodes
+        self.gold_hits[nodes], self.gold_seen[nodes] = update_generator_record(
+            self.gold_hits[nodes], self.gold_seen[nodes], items.correct[items.cand_item]
+        )
+        if not items.correct.any() or items.correct.all():
             return
         self.gold_rounds.append(GoldRound(shares, strengths, items.correct.copy()))
         del self.gold_rounds[:-DEFAULT_GOLD_WINDOW]

@@ -17,7 +17,7 @@ import numpy as np
 from node.ledger.trust import LedgerState
 from node.round.aggregate import DEFAULT_REPUTATION, ballots_to_comparisons
 from node.round.check import CHECKPOINT_WINDOW, CheckedRecord
-from node.round.consensus import gold_round_of
+from node.round.consensus import cluster_shares, gold_round_of, update_generator_gold
 from node.round.rules import RULES_ISSUE_20, absence_penalties
 from protocol.v1 import messages_pb2
 from ranking.consensus import GoldRound, JudgeTrust
@@ -116,7 +116,7 @@ def apply_state(checked: CheckedRecord, state: LedgerState) -> LedgerState:
         penalised, absences = absence_penalties(
             state.absences, checked.leader_id, record.absent_ids, answered
         )
-    gold_rounds, judge_trust = learn_from_gold(checked, state)
+    gold_rounds, judge_trust, generator_gold = learn_from_gold(checked, state)
     return LedgerState(
         height=state.height + 1,
         reputations=apply_record(checked, state.reputations, penalised),
@@ -127,22 +127,30 @@ def apply_state(checked: CheckedRecord, state: LedgerState) -> LedgerState:
         absences=absences,
         gold_rounds=gold_rounds,
         judge_trust=judge_trust,
+        generator_gold=generator_gold,
     )
 
 
 def learn_from_gold(
     checked: CheckedRecord, state: LedgerState
-) -> tuple[tuple[GoldRound, ...], JudgeTrust]:
-    """The calibrated consensus's gold record and judge trust after ``checked``: a gold round
-    with a right and a wrong cluster joins the window (recorded strengths and integer cluster
-    sizes only, so every node appends the same values) and the judges' trust is refitted
-    (:func:`ranking.fit_judge_trust`); any other record leaves both unchanged."""
+) -> tuple[tuple[GoldRound, ...], JudgeTrust, dict[str, tuple[float, float]]]:
+    """What a gold round teaches the calibrated consensus (:mod:`node.round.consensus`): its
+    generators' gold records move (:func:`~node.round.consensus.update_generator_gold`), and a
+    round with a right and a wrong cluster joins the gold window with the shares the state
+    before it gives and its recorded strengths, and the judges' trust is refitted
+    (:func:`ranking.fit_judge_trust`). Recorded values and ledger state only, so every node
+    learns the same; any other record changes nothing."""
     from ranking.consensus import DEFAULT_GOLD_WINDOW, fit_judge_trust
 
-    if not checked.gold or not checked.record.HasField("query"):
-        return state.gold_rounds, state.judge_trust
-    example = gold_round_of(checked.clusters, checked.gold_correct, checked.record.outcome)
+    unchanged = state.gold_rounds, state.judge_trust, state.generator_gold
+    if not checked.gold or not checked.record.HasField("query") or not checked.gold_correct:
+        return unchanged
+    shares = cluster_shares(checked.clusters, checked.candidates, state.generator_gold)
+    generator_gold = update_generator_gold(
+        state.generator_gold, checked.clusters, checked.candidates, checked.gold_correct
+    )
+    example = gold_round_of(shares, checked.gold_correct, checked.record.outcome)
     if example is None:
-        return state.gold_rounds, state.judge_trust
+        return state.gold_rounds, state.judge_trust, generator_gold
     gold_rounds = (*state.gold_rounds, example)[-DEFAULT_GOLD_WINDOW:]
-    return gold_rounds, fit_judge_trust(gold_rounds)
+    return gold_rounds, fit_judge_trust(gold_rounds), generator_gold

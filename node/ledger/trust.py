@@ -114,6 +114,9 @@ class LedgerState:
     judge_trust : ranking.consensus.JudgeTrust
         :func:`ranking.fit_judge_trust` of :attr:`gold_rounds`: how far the next rounds trust
         their judges (:attr:`judge_weight`).
+    generator_gold : dict
+        Per node id, its decayed gold record as a generator, ``(hits, seen)``
+        (:func:`ranking.update_generator_record`): what its votes weigh.
     """
 
     height: int = 0
@@ -125,6 +128,7 @@ class LedgerState:
     absences: dict[str, frozenset[str]] = field(default_factory=dict)
     gold_rounds: tuple[GoldRound, ...] = ()
     judge_trust: JudgeTrust = field(default_factory=JudgeTrust)
+    generator_gold: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def judge_weight(self) -> float:

@@ -148,20 +148,24 @@ def round_outcome(
     ballot_own_items: Sequence[int],
     params: messages_pb2.RoundParameters,
     judge_weight: float = 0.0,
+    shares: np.ndarray | None = None,
 ) -> messages_pb2.AggregationOutcome:
     """Aggregate a round's ballots into the outcome its record carries.
 
     Under ``params.numerics >= 1`` the outcome also carries each candidate's ``tie_gap``, so
     the tied-for-first set follows from recorded numbers alone (:mod:`node.round.tolerance`).
     Under ``params.consensus >= 1`` the winner is the calibrated rule's with ``judge_weight``
-    (the opened ledger position's :attr:`~node.ledger.trust.LedgerState.judge_weight`,
-    :mod:`node.round.consensus`); under 0 the robust BT winner.
+    and the clusters' ``shares`` of generator weight (both from the opened ledger position,
+    :mod:`node.round.consensus`; default: equal weights); under 0 the robust BT winner.
     """
     result = aggregate_ballots(clusters, ballots, ballot_reputations, ballot_own_items, params)
     outcome = outcome_from(result, clusters, len(ballots), params)
     if params.consensus < 1:
         return outcome
-    return apply_consensus(outcome, result, clusters, judge_weight, params.confidence_level)
+    if shares is None:
+        sizes = np.asarray([len(c.members) for c in clusters], dtype=np.float64)
+        shares = sizes / max(float(sizes.sum()), 1.0)
+    return apply_consensus(outcome, result, shares, judge_weight, params.confidence_level)
 
 
 def outcome_from(

@@ -52,7 +52,7 @@ from node.round.aggregate import (
     own_items_by_ranker,
 )
 from node.round.clustering import Cluster, cluster_candidates
-from node.round.consensus import consensus_discrepancy
+from node.round.consensus import cluster_shares, consensus_discrepancy
 from node.round.gold import GoldTask, draw_gold_task, private_bank
 from node.round.rules import CURRENT_RULES, RULES_ISSUE_20
 from node.round.schedule import assign_pairs
@@ -601,9 +601,10 @@ def check_outcome(ctx: _RecordCheck) -> None:
         raise RecordRejected("outcome", f"does not recompute: {exc}") from exc
     expected_winner: int | None = None
     if params.consensus >= 1:
-        judge_weight = ctx.opened_state.judge_weight
+        opened = ctx.opened_state
+        shares = cluster_shares(ctx.clusters, ctx.candidates, opened.generator_gold)
         problem = consensus_discrepancy(
-            record.outcome, ctx.clusters if result is not None else [], judge_weight
+            record.outcome, shares if result is not None else shares[:0], opened.judge_weight
         )
         if problem is not None:
             raise RecordRejected(*problem)

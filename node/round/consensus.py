@@ -7,16 +7,18 @@ A record names its rule in ``RoundParameters.consensus``:
   (:func:`ranking.aggregate`), checked as it always was.
 * ``1`` (:data:`CURRENT_CONSENSUS`): the **calibrated** rule of :mod:`ranking.consensus`. The
   winner maximises ``share_i + lam * strength_i``: each cluster's share of the round's
-  candidates (integers, exact) plus the judges' recorded log-strength times ``lam``, the
-  judge weight the ledger's gold rounds support (:func:`ranking.fit_judge_trust` over
-  :attr:`node.ledger.trust.LedgerState.gold_rounds` at the position the round was opened on).
-  Without gold rounds ``lam = 0``: majority vote over clusters, exact ties broken by the
-  judges. The record carries ``lam`` (``AggregationOutcome.judge_weight``); members check it
-  within :data:`~node.round.tolerance.OUTCOME_TOLERANCE` of their own fit (the fit uses
+  generator weight (each generator weighed by its decayed gold record in the ledger,
+  :func:`ranking.generator_weights`) plus the judges' recorded log-strength times ``lam``,
+  the judge weight the ledger's gold rounds support (:func:`ranking.fit_judge_trust` over
+  :attr:`node.ledger.trust.LedgerState.gold_rounds` at the position the round was opened
+  on). Without gold rounds every weight is equal and ``lam = 0``: majority vote over
+  clusters, exact ties broken by the judges. The record carries ``lam``
+  (``AggregationOutcome.judge_weight``); members check it within
+  :data:`~node.round.tolerance.OUTCOME_TOLERANCE` of their own fit (the fit uses
   ``exp``/``log`` and a 2x2 solve, which differ in the last bits between float builds), and
   check that the recorded winner follows *exactly* from the recorded ``lam``, the recorded
-  strengths and the integer cluster sizes (one multiply and one add per cluster, correctly
-  rounded on every machine), with the tie gaps and tied-for-first set taken around it.
+  strengths and the shares (``+ - * /`` only, correctly rounded on every machine), with the
+  tie gaps and tied-for-first set taken around it.
 
 Why a leader gains nothing inside the tolerance: ``lam`` moves the score of a cluster by
 ``dlam * strength``, about ``1e-6`` of a strength of a few logits, so the leader could pick a
@@ -24,12 +26,13 @@ different winner only among clusters whose scores already agree to about ``1e-6`
 gold rounds the fit reads are recorded values every node applies identically.
 
 This module owns :data:`CURRENT_CONSENSUS`, :func:`cluster_shares`, :func:`gold_round_of`,
-:func:`apply_consensus` (the leader's step) and :func:`consensus_discrepancy` (the member's).
+:func:`update_generator_gold` (what a gold round teaches), :func:`apply_consensus` (the
+leader's step) and :func:`consensus_discrepancy` (the member's).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -48,44 +51,77 @@ CURRENT_CONSENSUS = 1
 CONSENSUS_RULES = (0, 1)
 
 
-def cluster_shares(clusters: Sequence[Cluster]) -> np.ndarray:
-    """Each cluster's share of the round's candidates (its members over all members)."""
-    sizes = np.asarray([len(c.members) for c in clusters], dtype=np.float64)
-    total = float(sizes.sum())
-    return sizes / total if total > 0 else sizes
+def cluster_shares(
+    clusters: Sequence[Cluster],
+    candidates: Sequence[messages_pb2.Candidate],
+    generator_gold: Mapping[str, tuple[float, float]],
+) -> np.ndarray:
+    """Each cluster's share of the round's generator weight: every candidate weighs its
+    generator's gold record (:func:`ranking.generator_weights` of ``generator_gold``, decayed
+    (hits, seen) per node id; unknown nodes have none), summed per cluster. Basic arithmetic
+    only, so every node gets the same shares from the same ledger."""
+    from ranking.consensus import generator_weights, vote_shares
+
+    cand_item = np.zeros(len(candidates), dtype=np.int64)
+    for index, cluster in enumerate(clusters):
+        cand_item[list(cluster.members)] = index
+    records = [generator_gold.get(c.generator_id, (0.0, 0.0)) for c in candidates]
+    hits = np.asarray([r[0] for r in records], dtype=np.float64)
+    seen = np.asarray([r[1] for r in records], dtype=np.float64)
+    return vote_shares(cand_item, len(clusters), generator_weights(hits, seen))
 
 
 def gold_round_of(
-    clusters: Sequence[Cluster],
-    correct: Sequence[bool],
-    outcome: messages_pb2.AggregationOutcome,
+    shares: np.ndarray, correct: Sequence[bool], outcome: messages_pb2.AggregationOutcome
 ) -> GoldRound | None:
     """A recorded gold round as the calibrated rule's training example, from recorded values
-    only (so every node appends the same one); ``None`` when it teaches nothing (no correct
-    cluster, no wrong one, or strengths the record does not carry)."""
+    and ledger state only (so every node appends the same one); ``None`` when it teaches
+    nothing (no correct cluster, no wrong one, or strengths the record does not carry)."""
     from ranking.consensus import GoldRound
 
     mask = np.asarray(correct, dtype=bool)
     strengths = np.asarray(outcome.strengths, dtype=np.float64)
-    if len(clusters) < 2 or not mask.any() or mask.all() or strengths.shape != mask.shape:
+    if mask.shape[0] < 2 or not mask.any() or mask.all() or strengths.shape != mask.shape:
         return None
-    if not np.all(np.isfinite(strengths)):
+    if shares.shape != mask.shape or not np.all(np.isfinite(strengths)):
         return None
-    return GoldRound(cluster_shares(clusters), strengths, mask)
+    return GoldRound(shares, strengths, mask)
 
 
-def consensus_winner(clusters: Sequence[Cluster], outcome: messages_pb2.AggregationOutcome) -> int:
+def update_generator_gold(
+    generator_gold: Mapping[str, tuple[float, float]],
+    clusters: Sequence[Cluster],
+    candidates: Sequence[messages_pb2.Candidate],
+    correct: Sequence[bool],
+) -> dict[str, tuple[float, float]]:
+    """The generators' gold records after a gold round (:func:`ranking.update_generator_record`
+    for every candidate's generator: right when its cluster holds the gold answer)."""
+    from ranking.consensus import update_generator_record
+
+    out = dict(generator_gold)
+    right = [False] * len(candidates)
+    for index, cluster in enumerate(clusters):
+        for member in cluster.members:
+            right[member] = bool(correct[index])
+    for candidate, ok in zip(candidates, right, strict=True):
+        hits, seen = out.get(candidate.generator_id, (0.0, 0.0))
+        new_hits, new_seen = update_generator_record([hits], [seen], [ok])
+        out[candidate.generator_id] = (float(new_hits[0]), float(new_seen[0]))
+    return out
+
+
+def consensus_winner(shares: np.ndarray, outcome: messages_pb2.AggregationOutcome) -> int:
     """The cluster the calibrated rule picks from the outcome's *recorded* numbers."""
     from ranking.consensus import select_consensus
 
     strengths = np.asarray(outcome.strengths, dtype=np.float64)
-    return select_consensus(cluster_shares(clusters), strengths, float(outcome.judge_weight))
+    return select_consensus(shares, strengths, float(outcome.judge_weight))
 
 
 def apply_consensus(
     outcome: messages_pb2.AggregationOutcome,
     result: AggregationResult | None,
-    clusters: Sequence[Cluster],
+    shares: np.ndarray,
     judge_weight: float,
     level: float,
 ) -> messages_pb2.AggregationOutcome:
@@ -97,9 +133,9 @@ def apply_consensus(
     decided = messages_pb2.AggregationOutcome()
     decided.CopyFrom(outcome)
     decided.judge_weight = judge_weight
-    if result is None or not clusters:
+    if result is None or shares.shape[0] == 0:
         return decided
-    winner = consensus_winner(clusters, decided)
+    winner = consensus_winner(shares, decided)
     strengths = np.asarray(decided.strengths, dtype=np.float64)
     gaps = tie_gaps(result.strengths, result.covariance, level, winner)
     decided.winner = winner
@@ -112,7 +148,7 @@ def apply_consensus(
 
 def consensus_discrepancy(
     recorded: messages_pb2.AggregationOutcome,
-    clusters: Sequence[Cluster],
+    shares: np.ndarray,
     expected_weight: float,
 ) -> tuple[str, str] | None:
     """``(field, detail)`` of the first way a consensus-1 outcome's judge weight or winner
@@ -128,13 +164,14 @@ def consensus_discrepancy(
             f"{weight}, the ledger's gold rounds give {expected_weight} "
             f"(tolerance {OUTCOME_TOLERANCE:g})",
         )
-    if not clusters:
+    n = shares.shape[0]
+    if n == 0:
         return None
-    if len(recorded.strengths) != len(clusters):
-        return "outcome.strengths", f"{len(recorded.strengths)} for {len(clusters)} clusters"
-    if not 0 <= int(recorded.winner) < len(clusters):
+    if len(recorded.strengths) != n:
+        return "outcome.strengths", f"{len(recorded.strengths)} for {n} clusters"
+    if not 0 <= int(recorded.winner) < n:
         return "outcome.winner", f"{recorded.winner} out of range"
-    expected = consensus_winner(clusters, recorded)
+    expected = consensus_winner(shares, recorded)
     if int(recorded.winner) != expected:
         return "outcome.winner", f"{recorded.winner}, the recorded numbers give {expected}"
     return None

@@ -1,0 +1,114 @@
+"""The record's consensus rule (issue 12, ``node.round.consensus``): the leader's calibrated
+winner and what a member checks of it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from node.round.clustering import Cluster
+from node.round.consensus import (
+    apply_consensus,
+    cluster_shares,
+    consensus_discrepancy,
+    update_generator_gold,
+)
+from node.round.tolerance import OUTCOME_TOLERANCE
+from protocol.v1 import messages_pb2
+from ranking import Comparisons, aggregate
+
+
+def clusters_of(sizes: list[int]) -> list[Cluster]:
+    out, start = [], 0
+    for index, size in enumerate(sizes):
+        members = tuple(range(start, start + size))
+        out.append(Cluster(bytes([index]) * 32, f"answer {index}", "", members, str(index)))
+        start += size
+    return out
+
+
+def candidates_of(n: int) -> list[messages_pb2.Candidate]:
+    return [messages_pb2.Candidate(generator_id=f"g{i}", answer="") for i in range(n)]
+
+
+def judged(n_items: int, favourite: int) -> tuple[messages_pb2.AggregationOutcome, object]:
+    """Judges that prefer ``favourite`` over every other cluster, 4 rankers."""
+    a, b, outcome, ranker = [], [], [], []
+    for r in range(4):
+        for other in range(n_items):
+            if other != favourite:
+                a.append(favourite)
+                b.append(other)
+                outcome.append(0)
+                ranker.append(r)
+    comparisons = Comparisons(
+        a=np.array(a),
+        b=np.array(b),
+        outcome=np.array(outcome, dtype=np.int8),
+        ranker=np.array(ranker),
+        confidence=np.full(len(a), np.nan),
+    )
+    result = aggregate(comparisons, n_items, np.ones(4))
+    outcome_pb = messages_pb2.AggregationOutcome(
+        strengths=[float(x) for x in result.strengths],
+        winner=int(result.winner),
+        tie_gap=[float(x) for x in result.tie_gap],
+        tied_for_first=[int(x) for x in result.tied_for_first],
+    )
+    return outcome_pb, result
+
+
+def test_without_trusted_judges_the_largest_cluster_wins_and_is_checked_exactly() -> None:
+    clusters = clusters_of([3, 1, 1])
+    shares = cluster_shares(clusters, candidates_of(5), {})
+    np.testing.assert_allclose(shares, [0.6, 0.2, 0.2])
+    outcome, result = judged(3, favourite=1)  # the judges' robust BT picks cluster 1
+    assert outcome.winner == 1
+    decided = apply_consensus(outcome, result, shares, 0.0, 0.95)
+    assert decided.winner == 0 and decided.judge_weight == 0.0
+    assert 0 in decided.tied_for_first and decided.tie_gap[0] == 0.0
+    assert consensus_discrepancy(decided, shares, 0.0) is None
+    # a leader that records the judges' favourite instead is caught on the winner
+    forged = messages_pb2.AggregationOutcome()
+    forged.CopyFrom(decided)
+    forged.winner = 1
+    assert consensus_discrepancy(forged, shares, 0.0) == (
+        "outcome.winner",
+        "1, the recorded numbers give 0",
+    )
+
+
+def test_trusted_judges_decide_and_the_weight_is_checked_within_the_tolerance() -> None:
+    clusters = clusters_of([3, 1, 1])
+    shares = cluster_shares(clusters, candidates_of(5), {})
+    outcome, result = judged(3, favourite=1)
+    decided = apply_consensus(outcome, result, shares, 5.0, 0.95)
+    assert decided.winner == 1 and decided.judge_weight == 5.0
+    assert consensus_discrepancy(decided, shares, 5.0 * (1 + OUTCOME_TOLERANCE / 2)) is None
+    field, _ = consensus_discrepancy(decided, shares, 0.0) or ("", "")
+    assert field == "outcome.judge_weight"  # the ledger's gold rounds do not support 5
+    bad = messages_pb2.AggregationOutcome()
+    bad.CopyFrom(decided)
+    bad.judge_weight = float("nan")
+    assert consensus_discrepancy(bad, shares, 5.0) is not None
+    short = messages_pb2.AggregationOutcome()
+    short.CopyFrom(decided)
+    del short.strengths[-1]
+    assert consensus_discrepancy(short, shares, 5.0) == ("outcome.strengths", "2 for 3 clusters")
+
+
+def test_gold_records_weigh_the_votes_of_the_generators_that_earned_them() -> None:
+    clusters = clusters_of([2, 3])  # g0, g1 say "0"; g2, g3, g4 say "1"
+    candidates = candidates_of(5)
+    record: dict[str, tuple[float, float]] = {}
+    for _ in range(4):  # cluster 0 right on four gold rounds
+        record = update_generator_gold(record, clusters, candidates, [True, False])
+    assert record["g0"][0] > 0.0 and record["g2"] == (0.0, record["g2"][1])
+    shares = cluster_shares(clusters, candidates, record)
+    assert shares[0] > shares[1]  # two proven generators outweigh three that failed gold
+    outcome, result = judged(2, favourite=1)
+    assert apply_consensus(outcome, result, shares, 0.0, 0.95).winner == 0
+    # the same round with no gold record: three votes beat two
+    assert (
+        apply_consensus(outcome, result, cluster_shares(clusters, candidates, {}), 0.0, 0.95).winner
+        == 1
+    )
