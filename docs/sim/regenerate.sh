@@ -56,3 +56,18 @@ done
 for name in sybil reputation-farmer prompt-injection; do
   $SIM sweep $S/$name.toml --seeds $SEEDS $ASSUMED --out $D/assumed/$name --quiet
 done
+
+# issue 12: the calibrated default learns how far to trust judges (and each generator) from
+# gold rounds; the node's default has none, so each table below is also run with 10% gold
+$SIM sweep $S/paper-like.toml --seeds $SEEDS --param swarm.gold_fraction=0.1 \
+  --param tasks.judging_ease=0,0.25,0.5,0.75,1,1.25,1.5 --out $D/judging-sweep --quiet
+$SIM sweep $S/prompt-injection.toml --seeds $SEEDS --param swarm.gold_fraction=0,0.1 \
+  --param nodes.injector.fraction=0,0.15 --out $D/gold/prompt-injection --quiet
+$SIM sweep $S/reputation-farmer.toml --seeds $SEEDS --param swarm.gold_fraction=0,0.1 \
+  --out $D/gold/reputation-farmer --quiet
+$SIM sweep $S/paper-like.toml --seeds $SEEDS --param swarm.gold_fraction=0,0.1 \
+  --out $D/gold/paper-like --quiet
+for name in clique-open clique-stealth; do
+  $SIM sweep $S/$name.toml --seeds $SEEDS --param swarm.gold_fraction=0.1 \
+    --param nodes.clique.fraction=$FRACTIONS --out $D/gold/$name-sweep --quiet
+done
