@@ -60,6 +60,7 @@ __all__ = [
     "Separation",
     "Wave",
     "WaveDecision",
+    "concat_comparisons",
     "robust_separation",
     "run_waves",
     "schedule_wave",
@@ -440,7 +441,8 @@ def _ranker_share(weights: ArrayLike | None, n_rankers: int) -> NDArray[np.float
     return np.maximum(w, floor)
 
 
-def _concat(parts: Sequence[Comparisons]) -> Comparisons:
+def concat_comparisons(parts: Sequence[Comparisons]) -> Comparisons:
+    """Several waves' verdicts as one :class:`Comparisons`, in order (empty for none)."""
     if not parts:
         return Comparisons.from_lists([], [], [])
     return Comparisons(
@@ -483,7 +485,7 @@ def run_waves(
     history: list[Wave] = []
     parts: list[Comparisons] = []
     while True:
-        so_far = _concat(parts)
+        so_far = concat_comparisons(parts)
         decision = schedule_wave(
             n_items, own_item, history, so_far, params, rng, separation, ranker_weights
         )

@@ -12,7 +12,8 @@ module             owns
 ``selection``      :func:`select_participants` (who generates and ranks), :func:`seeded_generator`
 ``clustering``     :func:`cluster_candidates` (answers with one final form merge),
                    :func:`own_cluster`
-``schedule``       :func:`assign_pairs` (each ranker's pairs, never its own cluster)
+``schedule``       :func:`assign_pairs` (each ranker's pairs, never its own cluster);
+                   adaptive waves: :func:`plan_wave`, :func:`replay_waves` (issue 17)
 ``aggregate``      :func:`round_outcome` (ballots -> weighted win matrix -> robust BT), the
                    record's parameter bounds, absences
 ``leader``         the leader's phases over one :class:`RoundContext` (select, generate,

@@ -1,14 +1,47 @@
-"""Phase *rank*, first half: which pairs each ranker judges (:func:`assign_pairs`): the seeded
-schedule of :mod:`ranking.schedule` over the clusters, never a ranker's own cluster, both
-orders. Deterministic, because every member recomputes it."""
+"""Phase *rank*, first half: which pairs each ranker judges.
+
+* :func:`assign_pairs`: the fixed schedules (``3n``, ``full``, ``random-k``) of
+  :mod:`ranking.schedule` over the clusters, one seeded generator per ranker, never a ranker's
+  own cluster, both orders.
+* :func:`plan_wave` / :func:`wave_assignments`: the adaptive schedule (issue 17) of
+  :mod:`ranking.adaptive`, one wave at a time, each wave's generator seeded by the query id and
+  the wave's index, so a member recomputes wave ``k`` from the record's first ``k`` waves and
+  their ballots alone.
+* :func:`replay_waves`: a member's check of recorded waves: every wave and the stopping
+  decision recomputed.
+
+Deterministic, because every member recomputes it. The adaptive stop refits the ballots so
+far (:func:`ranking.adaptive.robust_separation`), so a replay is exact on the same numpy build;
+across float builds a stop taken on a knife edge can differ (the record's waves are then the
+evidence, as for the aggregation's own tolerance).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from node.round.selection import seeded_generator
+from ranking.adaptive import (
+    AdaptiveParams,
+    Separation,
+    Wave,
+    WaveDecision,
+    concat_comparisons,
+    schedule_wave,
+)
+from ranking.types import Comparisons
+
+__all__ = [
+    "WaveReplay",
+    "assign_pairs",
+    "own_item_vector",
+    "plan_wave",
+    "replay_waves",
+    "wave_assignments",
+]
 
 
 def assign_pairs(
@@ -34,3 +67,106 @@ def assign_pairs(
             )
         out.append((ranker_id, np.asarray(pairs, dtype=np.int64).reshape(-1, 2)))
     return out
+
+
+def own_item_vector(ranker_ids: Sequence[str], own_items: Mapping[str, int]) -> np.ndarray:
+    """Each ranker's own cluster in ``ranker_ids`` order (-1: none), the index space of
+    :mod:`ranking.adaptive`."""
+    return np.asarray([own_items.get(r, -1) for r in ranker_ids], dtype=np.int64)
+
+
+def plan_wave(
+    n_items: int,
+    ranker_ids: Sequence[str],
+    own_items: Mapping[str, int],
+    query_id: bytes,
+    history: Sequence[Wave],
+    comparisons: Comparisons,
+    params: AdaptiveParams,
+    separation: Separation | None = None,
+) -> WaveDecision:
+    """The next wave of an adaptive round, or the decision to stop.
+
+    ``history`` holds the waves asked so far and ``comparisons`` the verdicts their ballots
+    returned (``ranker`` indexes ``ranker_ids``, the selection's order). The wave's generator
+    is seeded by the query id and the wave's index only: neither the leader's clock nor the
+    order in which ballots arrived moves it.
+    """
+    rng = seeded_generator(b"wave", query_id, len(history).to_bytes(4, "big"))
+    own = own_item_vector(ranker_ids, own_items)
+    return schedule_wave(n_items, own, history, comparisons, params, rng, separation)
+
+
+def wave_assignments(wave: Wave, ranker_ids: Sequence[str]) -> list[tuple[str, np.ndarray]]:
+    """A wave as per-ranker pairs, in ``ranker_ids`` order, rankers without a call left out
+    (the shape :func:`assign_pairs` returns)."""
+    out = []
+    for index, ranker_id in enumerate(ranker_ids):
+        mine = wave.ranker == index
+        if mine.any():
+            pairs = np.stack([wave.a[mine], wave.b[mine]], axis=1).astype(np.int64)
+            out.append((ranker_id, pairs))
+    return out
+
+
+@dataclass(frozen=True)
+class WaveReplay:
+    """A member's verdict on recorded waves: ``ok``, else the first ``wave`` that differs
+    (``len(waves)`` for the stopping decision) and why."""
+
+    ok: bool
+    wave: int = -1
+    reason: str = ""
+
+
+def replay_waves(
+    n_items: int,
+    ranker_ids: Sequence[str],
+    own_items: Mapping[str, int],
+    query_id: bytes,
+    waves: Sequence[Wave],
+    answers: Sequence[Comparisons],
+    stop_reason: str,
+    params: AdaptiveParams,
+    separation: Separation | None = None,
+) -> WaveReplay:
+    """Recompute recorded waves: wave ``k`` must be :func:`plan_wave` of waves ``0..k-1`` and
+    their answers (``answers[k]``: the verdicts of wave ``k``'s ballots), and after the last
+    wave the schedule must stop for ``stop_reason``."""
+    if len(answers) != len(waves):
+        return WaveReplay(False, 0, f"{len(waves)} waves but {len(answers)} answer sets")
+    so_far: list[Comparisons] = []
+    for k, recorded in enumerate(waves):
+        decision = plan_wave(
+            n_items,
+            ranker_ids,
+            own_items,
+            query_id,
+            waves[:k],
+            concat_comparisons(so_far),
+            params,
+            separation,
+        )
+        if decision.stop or not _same_wave(decision.wave, recorded):
+            return WaveReplay(False, k, "recorded wave differs from the recomputed one")
+        so_far.append(answers[k])
+    final = plan_wave(
+        n_items,
+        ranker_ids,
+        own_items,
+        query_id,
+        waves,
+        concat_comparisons(so_far),
+        params,
+        separation,
+    )
+    if not final.stop or final.reason != stop_reason:
+        got = final.reason if final.stop else "another wave"
+        return WaveReplay(False, len(waves), f"recorded stop {stop_reason!r}, recomputed {got!r}")
+    return WaveReplay(True)
+
+
+def _same_wave(x: Wave, y: Wave) -> bool:
+    return (
+        np.array_equal(x.ranker, y.ranker) and np.array_equal(x.a, y.a) and np.array_equal(x.b, y.b)
+    )
