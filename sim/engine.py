@@ -32,6 +32,9 @@ and ``node.round`` the same inputs)
    latent draw per pair for both orders, stated confidences), then behaviour overrides (lazy,
    inverted, self-promoting, colluding open/stealth, abstentions, inflated confidence, prompt
    injection of susceptible judges). Rankers that missed the deadline judged nothing.
+   With ``schedule = "adaptive"`` the waves of :mod:`ranking.adaptive` (up to ``judge_budget``
+   calls) ask a subset of those calls, one order per (ranker, pair), and read each verdict from
+   the 3n draw (:meth:`_State.rank_adaptive`), so a seed's adaptive and 3n runs are paired.
 6. Aggregation: majority vote, plain BT, reputation-weighted BT, robust BT, Borda and the
    node's default, the calibrated consensus (:mod:`ranking.consensus`: cluster shares of
    generator weight plus the learned judge weight times robust BT's strengths), on the same
