@@ -691,7 +691,9 @@ class _State:
             return rows.comparisons()
 
         self.judge_calls[t] = 0
-        round_ = run_waves(n, own_item, judge, params, schedule_rng, separation)
+        # pairs between the biggest clusters first (ranking.adaptive's item_prior)
+        sizes = np.bincount(items.cand_item, minlength=n)
+        round_ = run_waves(n, own_item, judge, params, schedule_rng, separation, item_prior=sizes)
         asked = np.concatenate([w.ranker for w in round_.waves] or [np.zeros(0, np.int64)])
         absent = absent_nodes(gen.missed_generators, rankers, gen.ranker_arrived, asked)
         return round_.comparisons, own_item, absent

@@ -294,3 +294,42 @@ def test_heavier_rankers_are_asked_more() -> None:
             np.random.default_rng(1),
             ranker_weights=-weights,
         )
+
+
+def test_a_prior_sends_calls_to_the_pairs_between_likely_winners() -> None:
+    # four candidates with no verdicts to tell them apart yet: with cluster sizes 10, 9, 1, 1
+    # the pair of the two big clusters gets the most of the first wave
+    own = np.full(30, -1)
+    decision = schedule_wave(
+        4,
+        own,
+        [],
+        Comparisons.from_lists([], [], []),
+        AdaptiveParams(judge_budget=24, wave_size=24),
+        np.random.default_rng(0),
+        item_prior=np.array([10, 9, 1, 1]),
+    )
+    pairs = np.stack(
+        [
+            np.minimum(decision.wave.a, decision.wave.b),
+            np.maximum(decision.wave.a, decision.wave.b),
+        ],
+        axis=1,
+    )
+    counts = {
+        (i, j): int(np.count_nonzero((pairs[:, 0] == i) & (pairs[:, 1] == j)))
+        for i in range(4)
+        for j in range(i + 1, 4)
+    }
+    assert counts[(0, 1)] == max(counts.values())
+    assert counts[(0, 1)] > counts[(2, 3)]
+    with pytest.raises(InvalidParameters):
+        schedule_wave(
+            4,
+            own,
+            [],
+            Comparisons.from_lists([], [], []),
+            AdaptiveParams(judge_budget=4),
+            np.random.default_rng(0),
+            item_prior=np.array([1, -1, 0, 0]),
+        )
