@@ -84,17 +84,22 @@ def plan_wave(
     comparisons: Comparisons,
     params: AdaptiveParams,
     separation: Separation | None = None,
+    cluster_sizes: Sequence[int] | None = None,
 ) -> WaveDecision:
     """The next wave of an adaptive round, or the decision to stop.
 
     ``history`` holds the waves asked so far and ``comparisons`` the verdicts their ballots
     returned (``ranker`` indexes ``ranker_ids``, the selection's order). The wave's generator
     is seeded by the query id and the wave's index only: neither the leader's clock nor the
-    order in which ballots arrived moves it.
+    order in which ballots arrived moves it. ``cluster_sizes`` (candidates per cluster) puts
+    the pairs between the biggest clusters first (:mod:`ranking.adaptive`'s ``item_prior``).
     """
     rng = seeded_generator(b"wave", query_id, len(history).to_bytes(4, "big"))
     own = own_item_vector(ranker_ids, own_items)
-    return schedule_wave(n_items, own, history, comparisons, params, rng, separation)
+    prior = None if cluster_sizes is None else np.asarray(cluster_sizes, dtype=np.float64)
+    return schedule_wave(
+        n_items, own, history, comparisons, params, rng, separation, item_prior=prior
+    )
 
 
 def wave_assignments(wave: Wave, ranker_ids: Sequence[str]) -> list[tuple[str, np.ndarray]]:
@@ -129,6 +134,7 @@ def replay_waves(
     stop_reason: str,
     params: AdaptiveParams,
     separation: Separation | None = None,
+    cluster_sizes: Sequence[int] | None = None,
 ) -> WaveReplay:
     """Recompute recorded waves: wave ``k`` must be :func:`plan_wave` of waves ``0..k-1`` and
     their answers (``answers[k]``: the verdicts of wave ``k``'s ballots), and after the last
@@ -146,6 +152,7 @@ def replay_waves(
             concat_comparisons(so_far),
             params,
             separation,
+            cluster_sizes,
         )
         if decision.stop or not _same_wave(decision.wave, recorded):
             return WaveReplay(False, k, "recorded wave differs from the recomputed one")
@@ -159,6 +166,7 @@ def replay_waves(
         concat_comparisons(so_far),
         params,
         separation,
+        cluster_sizes,
     )
     if not final.stop or final.reason != stop_reason:
         got = final.reason if final.stop else "another wave"

@@ -14,6 +14,7 @@ RANKERS = [f"node-{i:02d}" for i in range(12)]
 OWN = {"node-00": 0, "node-01": 1, "node-02": 2, "node-03": 0, "node-04": 1}
 QUERY = b"q" * 32
 PARAMS = AdaptiveParams(judge_budget=30, wave_size=8)
+SIZES = [6, 4, 2]
 
 
 def _answers(wave: Wave) -> Comparisons:
@@ -26,7 +27,9 @@ def _lead(query: bytes = QUERY) -> tuple[list[Wave], list[Comparisons], str]:
     waves: list[Wave] = []
     answers: list[Comparisons] = []
     while True:
-        decision = plan_wave(3, RANKERS, OWN, query, waves, concat_comparisons(answers), PARAMS)
+        decision = plan_wave(
+            3, RANKERS, OWN, query, waves, concat_comparisons(answers), PARAMS, None, SIZES
+        )
         if decision.stop:
             return waves, answers, decision.reason
         waves.append(decision.wave)
@@ -50,7 +53,7 @@ def test_waves_are_seeded_by_the_query_and_never_own_clusters() -> None:
 
 def test_a_member_recomputes_the_recorded_waves() -> None:
     waves, answers, reason = _lead()
-    assert replay_waves(3, RANKERS, OWN, QUERY, waves, answers, reason, PARAMS).ok
+    assert replay_waves(3, RANKERS, OWN, QUERY, waves, answers, reason, PARAMS, None, SIZES).ok
 
 
 def test_a_tampered_wave_or_stop_is_caught() -> None:
@@ -58,11 +61,15 @@ def test_a_tampered_wave_or_stop_is_caught() -> None:
     first = waves[0]
     # the leader hands one call to another ranker than the schedule's
     swapped = Wave(ranker=(first.ranker + 1) % len(RANKERS), a=first.a, b=first.b)
-    bad = replay_waves(3, RANKERS, OWN, QUERY, [swapped, *waves[1:]], answers, reason, PARAMS)
+    bad = replay_waves(
+        3, RANKERS, OWN, QUERY, [swapped, *waves[1:]], answers, reason, PARAMS, None, SIZES
+    )
     assert not bad.ok and bad.wave == 0
     # the leader stops early, after the first wave, claiming separation
-    early = replay_waves(3, RANKERS, OWN, QUERY, waves[:1], answers[:1], "separated", PARAMS)
+    early = replay_waves(
+        3, RANKERS, OWN, QUERY, waves[:1], answers[:1], "separated", PARAMS, None, SIZES
+    )
     assert not early.ok and early.wave == 1
     # a recorded stop reason that the waves do not support
     wrong = "budget" if reason != "budget" else "exhausted"
-    assert not replay_waves(3, RANKERS, OWN, QUERY, waves, answers, wrong, PARAMS).ok
+    assert not replay_waves(3, RANKERS, OWN, QUERY, waves, answers, wrong, PARAMS, None, SIZES).ok
