@@ -128,7 +128,7 @@ class NodeConfig:
     round_quorum_rankers: int = 1  # minimum ballots for a round to go on
     round_generate_deadline_ms: int = 30_000  # generation phase deadline
     round_rank_deadline_ms: int = 30_000  # ranking phase deadline
-    round_gold_fraction: float = 0.0  # share of live rounds followed by a blind gold round, 0..1
+    round_gold_fraction: float = 0.1  # live rounds followed by a gold round (consensus learns)
     round_gold_bank_file: str = ""  # operator's private gold bank (JSON list); same on every node
 
     # --- who may Ask through this node's peer port (SwarmService.Ask; issue 20) ---

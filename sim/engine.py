@@ -720,11 +720,12 @@ class _State:
         nodes = gen.cand_nodes
         weights = generator_weights(self.gold_hits[nodes], self.gold_seen[nodes])
         shares = vote_shares(items.cand_item, items.n, weights)
-        if len(comparisons) == 0:
+        if len(comparisons) == 0:  # nobody judged: the node's fallback (node.round.consensus)
+            winner = select_consensus(shares, np.zeros(items.n), self.judge_trust.judge_weight)
             for name in JUDGED:
-                self._score(t, name, majority, items)
+                self._score(t, name, winner if name == "calibrated" else majority, items)
             self._learn(t, gen, items, shares, np.zeros(items.n))
-            return majority
+            return winner
         if self.trust_on:
             weights = trust_weights(self.reputation, self.admitted_at, self.height0 + t, self.trust)
             ranker_weights = weights[gen.rankers]

@@ -19,10 +19,12 @@ Schema (unknown keys and bad values raise :class:`~sim.errors.ScenarioError` nam
     k = 6                        # int >= 1, pairs per ranker; required with "random-k" only
     judge_budget = 66            # int >= 1, most judge calls per round; required with
                                  #   "adaptive" only (waves until separated, ranking.adaptive)
-    gold_fraction = 0.0          # [0, 1]: rounds whose truth anchors reputation; default the
-                                 #   node's own (NODE_GOLD_FRACTION: round_gold_fraction = 0)
+    gold_fraction = 0.1          # [0, 1]: rounds whose truth anchors reputation and teaches the
+                                 #   calibrated consensus; default the node's own
+                                 #   (NODE_GOLD_FRACTION: round_gold_fraction = 0.1)
     gold_detection = 1.0         # [0, 1]: chance a gold round is recognisable as gold (1: the
-                                 #   node's public bank; lower: a procedurally generated one)
+                                 #   node's generated questions differ in kind from live ones;
+                                 #   lower: a bank that looks like live traffic)
     cluster = true               # merge identical normalised answers before judging
     trust = false                # admission exams and weight caps (the node's trust_mode;
                                  #   default "off" as on the node)
@@ -119,8 +121,9 @@ ADVERSARIAL = frozenset({"inverted", "self-promoting", "clique", "sybil", "farme
 SCHEDULES = ("full", "3n", "random-k", "adaptive")
 #: The node's gold fraction default (``NodeConfig.round_gold_fraction`` and
 #: ``RoundSettings.gold_fraction``; a test keeps them equal): a scenario without
-#: ``swarm.gold_fraction`` runs gold as a default node does, i.e. not at all.
-NODE_GOLD_FRACTION = 0.0
+#: ``swarm.gold_fraction`` runs gold as a default node does: one live round in ten is followed
+#: by a blind gold round, which is what the calibrated consensus learns from (issue 12).
+NODE_GOLD_FRACTION = 0.1
 #: The node's trust default (``NodeConfig.trust_mode = "off"``).
 NODE_TRUST = False
 

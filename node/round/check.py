@@ -52,7 +52,7 @@ from node.round.aggregate import (
     own_items_by_ranker,
 )
 from node.round.clustering import Cluster, cluster_candidates
-from node.round.consensus import cluster_shares, consensus_discrepancy
+from node.round.consensus import apply_consensus, cluster_shares, consensus_discrepancy
 from node.round.gold import GoldTask, draw_gold_task, private_bank
 from node.round.rules import CURRENT_RULES, RULES_ISSUE_20
 from node.round.schedule import assign_pairs
@@ -618,6 +618,9 @@ def check_outcome(ctx: _RecordCheck) -> None:
             raise RecordRejected(*problem)
     else:
         outcome = outcome_from(result, ctx.clusters, len(ctx.ballots), params)
+        if params.consensus >= 1:
+            weight = float(record.outcome.judge_weight)  # within tolerance: checked above
+            outcome = apply_consensus(outcome, None, shares, weight, params.confidence_level)
         for name in _OUTCOME_FIELDS:
             if list(getattr(record.outcome, name)) != list(getattr(outcome, name)):
                 raise RecordRejected(f"outcome.{name}", "does not recompute")

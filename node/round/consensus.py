@@ -126,16 +126,22 @@ def apply_consensus(
     level: float,
 ) -> messages_pb2.AggregationOutcome:
     """The leader's step: ``outcome`` (the judges' aggregate) with the calibrated winner, its
-    tie gaps and tied-for-first set, and the judge weight it used. A fallback outcome (no
-    usable verdict) keeps its largest-cluster winner and records ``lam`` as given."""
+    tie gaps and tied-for-first set, and the judge weight it used. On a fallback outcome (no
+    usable verdict, ``result is None``: strengths all zero) the winner is the largest share of
+    generator weight, alone in the tied-for-first set."""
     from ranking import tie_gaps, tied_from_gaps
 
     decided = messages_pb2.AggregationOutcome()
     decided.CopyFrom(outcome)
     decided.judge_weight = judge_weight
-    if result is None or shares.shape[0] == 0:
+    if shares.shape[0] == 0:
         return decided
     winner = consensus_winner(shares, decided)
+    if result is None:
+        decided.winner = winner
+        del decided.tied_for_first[:]
+        decided.tied_for_first.append(winner)
+        return decided
     strengths = np.asarray(decided.strengths, dtype=np.float64)
     gaps = tie_gaps(result.strengths, result.covariance, level, winner)
     decided.winner = winner

@@ -79,7 +79,9 @@ def test_abstaining_when_losing_keeps_reputation() -> None:
     twin = outcome({"stealth": True})
     adaptive = outcome({"stealth": True, "abstain_when_losing": True})
     assert adaptive["share"] > twin["share"] + 0.1
-    assert adaptive["capture"] > twin["capture"]
+    # Before the calibrated default (issue 12) the kept reputation also bought weighted BT
+    # more captures; with the calibrated winners driving reputation it no longer does
+    # (weighted-BT capture 17.0% -> 15.3%, measured), so only the reputation is asserted.
 
 
 @pytest.mark.slow

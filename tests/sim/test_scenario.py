@@ -137,7 +137,7 @@ def test_defaults_are_the_nodes() -> None:
     data = copy.deepcopy(BASE)
     del data["swarm"]["gold_fraction"]
     scenario = parse_scenario(data)
-    assert scenario.swarm.gold_fraction == NODE_GOLD_FRACTION == 0.0
+    assert scenario.swarm.gold_fraction == NODE_GOLD_FRACTION == 0.1
     assert scenario.swarm.trust is False and scenario.swarm.probation_reputation == 0.5
     assert scenario.tasks.judging_ease == 0.0 and scenario.tasks.judge_correlation == 1.0
 

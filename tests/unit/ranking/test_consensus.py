@@ -42,15 +42,17 @@ def gold_rounds(n: int, judges_right: float, votes_right: float, seed: int = 0) 
     return out
 
 
-def test_without_gold_the_rule_is_majority_vote_with_the_judges_breaking_ties() -> None:
+def test_without_gold_the_rule_is_majority_vote_and_the_judges_break_no_ties() -> None:
     trust = fit_judge_trust([])
     assert trust == JudgeTrust() and trust.judge_weight == 0.0
     shares = np.array([0.5, 0.3, 0.2])
     strengths = np.array([-1.0, 3.0, 0.5])  # the judges prefer cluster 1
     assert select_consensus(shares, strengths, trust.judge_weight) == 0
-    tied = np.array([0.4, 0.4, 0.2])
-    assert select_consensus(tied, strengths, 0.0) == 1  # a tie goes to the judges' favourite
-    assert select_consensus(tied, np.zeros(3), 0.0) == 0  # then to the lowest index
+    tied = np.array([0.3, 0.4, 0.4])
+    assert select_consensus(tied, strengths, 0.0) == 1  # the seeded order, not the judges
+    assert select_consensus(tied, strengths[::-1].copy(), 0.0) == 1
+    assert select_consensus(tied, strengths, 1e-9) == 1  # trusted a little: judges tip it
+    assert select_consensus(tied, np.array([0.0, 0.0, 1.0]), 1e-9) == 2
 
 
 def test_judges_that_earn_it_on_gold_decide_and_judges_at_chance_do_not() -> None:
