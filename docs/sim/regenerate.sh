@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Regenerate docs/sim from the shipped scenarios (issue 21: the honest model, 5 seeds each).
+# Regenerate docs/sim from the shipped scenarios (issue 21: the honest model, 5 seeds each;
+# issue 12: the calibrated default, 10% gold as the node runs).
 # Run from the repository root: bash docs/sim/regenerate.sh  (about 15 minutes on 2 cores)
 set -euo pipefail
 SIM="${SIM:-.venv/bin/swarmrank sim}"
@@ -58,8 +59,8 @@ for name in sybil reputation-farmer prompt-injection; do
 done
 
 # issue 12: the calibrated default learns how far to trust judges (and each generator) from
-# gold rounds; the node's default has none, so each table below is also run with 10% gold
-$SIM sweep $S/paper-like.toml --seeds $SEEDS --param swarm.gold_fraction=0.1 \
+# gold rounds; the node runs 10% by default, so the tables above have them. Without gold:
+$SIM sweep $S/paper-like.toml --seeds $SEEDS \
   --param tasks.judging_ease=0,0.25,0.5,0.75,1,1.25,1.5 --out $D/judging-sweep --quiet
 $SIM sweep $S/prompt-injection.toml --seeds $SEEDS --param swarm.gold_fraction=0,0.1 \
   --param nodes.injector.fraction=0,0.15 --out $D/gold/prompt-injection --quiet
@@ -68,10 +69,6 @@ $SIM sweep $S/reputation-farmer.toml --seeds $SEEDS --param swarm.gold_fraction=
 $SIM sweep $S/paper-like.toml --seeds $SEEDS --param swarm.gold_fraction=0,0.1 \
   --out $D/gold/paper-like --quiet
 for name in clique-open clique-stealth; do
-  $SIM sweep $S/$name.toml --seeds $SEEDS --param swarm.gold_fraction=0.1 \
-    --param nodes.clique.fraction=$FRACTIONS --out $D/gold/$name-sweep --quiet
+  $SIM sweep $S/$name.toml --seeds $SEEDS --param swarm.gold_fraction=0 \
+    --param nodes.clique.fraction=$FRACTIONS --out $D/gold/$name-sweep-no-gold --quiet
 done
-
-# issue 17: the adaptive schedule against 3n on the same seeds (paper-like, both cliques at 30%,
-# weak judges): accuracy of every aggregator against mean judge calls per round (about 10 minutes)
-.venv/bin/python $D/adaptive-schedule/compare.py --seeds 8 --jobs 2 --out $D/adaptive-schedule
