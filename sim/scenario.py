@@ -119,8 +119,8 @@ BEHAVIOURS = (
 #: Behaviours whose nodes count as adversaries (reputation share, capture rate).
 ADVERSARIAL = frozenset({"inverted", "self-promoting", "clique", "sybil", "farmer", "injector"})
 SCHEDULES = ("full", "3n", "random-k", "adaptive")
-#: The node's gold fraction default (``NodeConfig.round_gold_fraction`` and
-#: ``RoundSettings.gold_fraction``; a test keeps them equal): a scenario without
+#: The node daemon's gold fraction default (``NodeConfig.round_gold_fraction``; a test keeps
+#: them equal): a scenario without
 #: ``swarm.gold_fraction`` runs gold as a default node does: one live round in ten is followed
 #: by a blind gold round, which is what the calibrated consensus learns from (issue 12).
 NODE_GOLD_FRACTION = 0.1

@@ -32,7 +32,9 @@ class RoundSettings:
     rank_deadline_ms: int = 30_000  # ranking phase deadline
     cluster_answers: bool = True  # merge identical normalised final answers
     broadcast_timeout_s: float = 5.0  # deadline of each SubmitRecord to a peer
-    gold_fraction: float = 0.1  # share of live rounds followed by a blind gold round (0 = none)
+    # share of live rounds followed by a blind gold round (0 = none); a daemon's default is
+    # NodeConfig.round_gold_fraction = 0.1, settings built in code run no gold unless asked
+    gold_fraction: float = 0.0
     numerics: int = CURRENT_NUMERICS  # rules for float-dependent steps (node.round.tolerance)
     consensus: int = CURRENT_CONSENSUS  # consensus rule (node.round.consensus): 1 = calibrated
 

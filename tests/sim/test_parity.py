@@ -37,7 +37,8 @@ def node_id(index: int) -> str:
 
 def test_defaults_are_the_nodes() -> None:
     config = NodeConfig()
-    assert NODE_GOLD_FRACTION == config.round_gold_fraction == RoundSettings().gold_fraction
+    assert NODE_GOLD_FRACTION == config.round_gold_fraction == 0.1
+    assert RoundSettings().gold_fraction == 0.0  # in-process swarms run gold only when asked
     assert (config.trust_mode == "on") == NODE_TRUST
     assert SwarmSpec(nodes=2, generators=1, rankers=1).probation_reputation == DEFAULT_REPUTATION
     assert ESTABLISHED_REPUTATION == DEFAULT_REPUTATION
