@@ -32,7 +32,10 @@ async def test_alpha_zero_with_an_unbeaten_answer_fails_the_round(
     tmp_path: Path, alpha: float
 ) -> None:
     backends = [FakeBackend(answer=str(i + 1), judge_fn=_smaller_wins) for i in range(4)]
-    settings = RoundSettings(generate_deadline_ms=5000, rank_deadline_ms=5000, alpha=alpha)
+    # the judges' robust BT decides (consensus 0): the regulariser is what is under test
+    settings = RoundSettings(
+        generate_deadline_ms=5000, rank_deadline_ms=5000, alpha=alpha, consensus=0
+    )
     async with in_process_swarm(tmp_path, backends, swarm_id=SWARM, settings=settings) as swarm:
         if alpha > 0:  # the regulariser keeps the unbeaten answer's strength finite
             result = await swarm.nodes[0].ask("Which number?")

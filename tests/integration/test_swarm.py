@@ -42,6 +42,7 @@ NODE_SETTINGS = (
     "--set=catch_up_interval_s=1",
     "--set=sim_latency_ms=300",
     "--set=metrics_address=",
+    "--set=round_gold_fraction=0",  # the tests count records: no background gold rounds
 )
 
 
