@@ -53,6 +53,53 @@ def _run(job: tuple[str, dict[str, Any], int]) -> dict[str, Any]:
     }
 
 
+def _paired(job: tuple[str, dict[str, Any], int, int]) -> dict[str, Any]:
+    """One short seed, 3n and adaptive: per-round correctness of both (paired round by round:
+    same tasks, and before reputations part, the same selections and verdicts)."""
+    name, overrides, seed, budget = job
+    path = ROOT / "sim" / "scenarios" / f"{name}.toml"
+    base = load_scenario(path, overrides)
+    fixed = simulate(load_scenario(path, {**overrides, "seed": base.seed + seed}))
+    adaptive_overrides = {
+        **overrides,
+        "seed": base.seed + seed,
+        "swarm.schedule": "adaptive",
+        "swarm.judge_budget": budget,
+    }
+    adaptive = simulate(load_scenario(path, adaptive_overrides))
+    return {
+        "diff": {k: (adaptive.correct[k].astype(float) - fixed.correct[k]).tolist() for k in SHOWN},
+        "calls_3n": float(fixed.judge_calls.mean()),
+        "calls_adaptive": float(adaptive.judge_calls.mean()),
+    }
+
+
+def paired_short(
+    pool: ProcessPoolExecutor, results: dict[str, Any], seeds: int, rounds: int
+) -> dict[str, Any]:
+    """Round-by-round paired differences over the first ``rounds`` rounds of ``seeds`` further
+    seeds (1000 on), at each scenario's budget of the main table (:func:`at_a_third`)."""
+    out: dict[str, Any] = {"seeds": seeds, "rounds": rounds, "scenarios": {}}
+    for name in _ordered(results):
+        entry = results["scenarios"][name]
+        budget = int(at_a_third(entry)["judge_budget"])
+        overrides = {**entry["overrides"], "rounds": rounds}
+        runs = list(pool.map(_paired, [(name, overrides, 1000 + s, budget) for s in range(seeds)]))
+        summary: dict[str, Any] = {
+            "judge_budget": budget,
+            "calls_3n": float(np.mean([r["calls_3n"] for r in runs])),
+            "calls_adaptive": float(np.mean([r["calls_adaptive"] for r in runs])),
+            "difference": {},
+        }
+        for key in SHOWN:
+            diff = np.concatenate([r["diff"][key] for r in runs])
+            half = 1.96 * float(diff.std(ddof=1)) / math.sqrt(diff.shape[0])
+            mean = float(diff.mean())
+            summary["difference"][key] = {"mean": mean, "low": mean - half, "high": mean + half}
+        out["scenarios"][name] = summary
+    return out
+
+
 def _runs(pool: ProcessPoolExecutor, jobs: Sequence[tuple[str, dict[str, Any], int]]) -> list[Any]:
     return list(pool.map(_run, jobs))
 
@@ -71,7 +118,12 @@ def _difference(first: list[dict[str, Any]], second: list[dict[str, Any]], key: 
 
 
 def compare(
-    seeds: int, jobs: int, fractions: Sequence[float], rounds: int | None = None
+    seeds: int,
+    jobs: int,
+    fractions: Sequence[float],
+    rounds: int | None = None,
+    short_seeds: int = 60,
+    short_rounds: int = 40,
 ) -> dict[str, Any]:
     results: dict[str, Any] = {"seeds": seeds, "fractions": list(fractions), "scenarios": {}}
     with ProcessPoolExecutor(max_workers=jobs) as pool:
@@ -97,6 +149,7 @@ def compare(
                 entry["adaptive"].append(summary)
             results["scenarios"][name] = entry
             print(f"{name}: done", flush=True)
+        results["paired"] = paired_short(pool, results, short_seeds, short_rounds)
     return results
 
 
@@ -142,6 +195,30 @@ def tables(results: dict[str, Any]) -> str:
                 f"| {_points(d['mean'])} [{_points(d['low'])}, {_points(d['high'])}] |"
             )
         lines.append("")
+    paired = results.get("paired")
+    if paired:
+        lines.append(
+            f"### Paired round by round: the first {paired['rounds']} rounds of "
+            f"{paired['seeds']} further seeds\n"
+        )
+        lines.append(
+            "| scenario | judge calls 3n / adaptive | "
+            + " | ".join(SHOWN)
+            + " |\n|---|---:|"
+            + "---:|" * len(SHOWN)
+        )
+        for name in [n for n in SCENARIOS if n in paired["scenarios"]]:
+            summary = paired["scenarios"][name]
+            cells = [
+                f"{_points(d['mean'])} [{_points(d['low'])}, {_points(d['high'])}]"
+                for d in (summary["difference"][k] for k in SHOWN)
+            ]
+            lines.append(
+                f"| {name} | {summary['calls_3n']:.1f} / {summary['calls_adaptive']:.1f} | "
+                + " | ".join(cells)
+                + " |"
+            )
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -184,15 +261,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--fractions", default="0.1667,0.3333,0.4,0.6667")
     parser.add_argument("--rounds", type=int, default=None, help="override (smoke runs)")
+    parser.add_argument("--short-seeds", type=int, default=60)
+    parser.add_argument("--short-rounds", type=int, default=40)
     parser.add_argument("--out", type=Path, default=HERE)
     parser.add_argument("--from-json", type=Path, help="redraw tables and plot from results.json")
+    parser.add_argument(
+        "--paired-only", action="store_true", help="with --from-json: redo the paired table only"
+    )
     args = parser.parse_args(argv)
     fractions = [float(x) for x in args.fractions.split(",")]
     args.out.mkdir(parents=True, exist_ok=True)
     if args.from_json is not None:
         results = json.loads(args.from_json.read_text())
+        if args.paired_only:
+            with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+                results["paired"] = paired_short(pool, results, args.short_seeds, args.short_rounds)
+            text = json.dumps(results, indent=1, sort_keys=True) + "\n"
+            (args.out / "results.json").write_text(text)
     else:
-        results = compare(args.seeds, args.jobs, fractions, args.rounds)
+        results = compare(
+            args.seeds, args.jobs, fractions, args.rounds, args.short_seeds, args.short_rounds
+        )
         text = json.dumps(results, indent=1, sort_keys=True) + "\n"
         (args.out / "results.json").write_text(text)
     (args.out / "tables.md").write_text(tables(results) + "\n")
