@@ -719,12 +719,18 @@ class _State:
         majority item when nothing was judged, as a node falls back to the largest cluster)."""
         nodes = gen.cand_nodes
         weights = generator_weights(self.gold_hits[nodes], self.gold_seen[nodes])
+        # what a gold round teaches is read without trust's caps (node.ledger.state has no
+        # trust parameters); the round's own decision weighs each vote by its trust weight too
+        learn_shares = vote_shares(items.cand_item, items.n, weights)
+        if self.trust_on:
+            capped = trust_weights(self.reputation, self.admitted_at, self.height0 + t, self.trust)
+            weights = weights * capped[nodes]
         shares = vote_shares(items.cand_item, items.n, weights)
         if len(comparisons) == 0:  # nobody judged: the node's fallback (node.round.consensus)
             winner = select_consensus(shares, np.zeros(items.n), self.judge_trust.judge_weight)
             for name in JUDGED:
                 self._score(t, name, winner if name == "calibrated" else majority, items)
-            self._learn(t, gen, items, shares, np.zeros(items.n))
+            self._learn(t, gen, items, learn_shares, np.zeros(items.n))
             return winner
         if self.trust_on:
             weights = trust_weights(self.reputation, self.admitted_at, self.height0 + t, self.trust)
@@ -741,7 +747,7 @@ class _State:
         )
         winner = select_consensus(shares, strengths, self.judge_trust.judge_weight)
         self._score(t, "calibrated", winner, items)
-        self._learn(t, gen, items, shares, strengths)
+        self._learn(t, gen, items, learn_shares, strengths)
         return winner
 
     def _learn(

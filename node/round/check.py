@@ -52,7 +52,12 @@ from node.round.aggregate import (
     own_items_by_ranker,
 )
 from node.round.clustering import Cluster, cluster_candidates
-from node.round.consensus import apply_consensus, cluster_shares, consensus_discrepancy
+from node.round.consensus import (
+    apply_consensus,
+    cluster_shares,
+    consensus_discrepancy,
+    vote_factors,
+)
 from node.round.gold import GoldTask, draw_gold_task, private_bank
 from node.round.rules import CURRENT_RULES, RULES_ISSUE_20
 from node.round.schedule import assign_pairs
@@ -602,7 +607,15 @@ def check_outcome(ctx: _RecordCheck) -> None:
     expected_winner: int | None = None
     if params.consensus >= 1:
         opened = ctx.opened_state
-        shares = cluster_shares(ctx.clusters, ctx.candidates, opened.generator_gold)
+        factors = vote_factors(
+            ctx.candidates,
+            record.reputation_ids,
+            record.reputations,
+            record.admitted_at,
+            ctx.query.height,
+            ctx.trust,
+        )
+        shares = cluster_shares(ctx.clusters, ctx.candidates, opened.generator_gold, factors)
         problem = consensus_discrepancy(
             record.outcome, shares if result is not None else shares[:0], opened.judge_weight
         )

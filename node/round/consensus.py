@@ -44,6 +44,7 @@ from protocol.v1 import messages_pb2
 if TYPE_CHECKING:
     from ranking import AggregationResult
     from ranking.consensus import GoldRound
+    from ranking.trust import TrustParams
 
 #: the consensus rule a leader makes records under today
 CURRENT_CONSENSUS = 1
@@ -55,11 +56,14 @@ def cluster_shares(
     clusters: Sequence[Cluster],
     candidates: Sequence[messages_pb2.Candidate],
     generator_gold: Mapping[str, tuple[float, float]],
+    trust_factors: Sequence[float] | None = None,
 ) -> np.ndarray:
     """Each cluster's share of the round's generator weight: every candidate weighs its
     generator's gold record (:func:`ranking.generator_weights` of ``generator_gold``, decayed
-    (hits, seen) per node id; unknown nodes have none), summed per cluster. Basic arithmetic
-    only, so every node gets the same shares from the same ledger."""
+    (hits, seen) per node id; unknown nodes have none), times its ``trust_factors`` entry
+    (with trust on: the generator's capped trust weight, :func:`vote_factors`, so identities on
+    probation vote as little as they rank), summed per cluster. Basic arithmetic only, so every
+    node gets the same shares from the same ledger."""
     from ranking.consensus import generator_weights, vote_shares
 
     cand_item = np.zeros(len(candidates), dtype=np.int64)
@@ -68,7 +72,30 @@ def cluster_shares(
     records = [generator_gold.get(c.generator_id, (0.0, 0.0)) for c in candidates]
     hits = np.asarray([r[0] for r in records], dtype=np.float64)
     seen = np.asarray([r[1] for r in records], dtype=np.float64)
-    return vote_shares(cand_item, len(clusters), generator_weights(hits, seen))
+    weights = generator_weights(hits, seen)
+    if trust_factors is not None:
+        weights = weights * np.asarray(trust_factors, dtype=np.float64)
+    return vote_shares(cand_item, len(clusters), weights)
+
+
+def vote_factors(
+    candidates: Sequence[messages_pb2.Candidate],
+    pool_ids: Sequence[str],
+    pool_reputations: Sequence[float],
+    admitted_at: Sequence[int],
+    opened_height: int,
+    trust: TrustParams | None,
+) -> list[float] | None:
+    """With trust on, each candidate's generator's capped trust weight over the recorded pool
+    (:func:`node.ledger.trust.pool_weights`, as its ballot would weigh); ``None`` with trust
+    off (votes then weigh their gold record alone)."""
+    if trust is None:
+        return None
+    from node.ledger.trust import pool_weights
+
+    weights = pool_weights(list(pool_reputations), list(admitted_at), int(opened_height), trust)
+    by_id = dict(zip(pool_ids, weights, strict=True))
+    return [by_id.get(c.generator_id, 0.0) for c in candidates]
 
 
 def gold_round_of(

@@ -60,7 +60,7 @@ from node.round.aggregate import (
 )
 from node.round.check import CheckedRecord, check_events
 from node.round.clustering import Cluster, cluster_candidates
-from node.round.consensus import cluster_shares
+from node.round.consensus import cluster_shares, vote_factors
 from node.round.rules import CURRENT_RULES
 from node.round.schedule import assign_pairs
 from node.round.selection import Selection, select_participants
@@ -412,7 +412,19 @@ def aggregate(ctx: RoundContext) -> RoundContext:
             [ctx.own.get(r, -1) for r in ctx.ranker_ids],
             ctx.params,
             ctx.state.judge_weight,
-            cluster_shares(ctx.clusters, ctx.candidates, ctx.state.generator_gold),
+            cluster_shares(
+                ctx.clusters,
+                ctx.candidates,
+                ctx.state.generator_gold,
+                vote_factors(
+                    ctx.candidates,
+                    ctx.pool,
+                    ctx.pool_reputations,
+                    ctx.admitted,
+                    ctx.height,
+                    ctx.trust,
+                ),
+            ),
         )
     except RankingError as exc:  # e.g. alpha = 0 and a unanimous winner: no MLE exists
         raise RoundFailed(f"the ballots cannot be aggregated: {exc}") from exc

@@ -112,3 +112,19 @@ def test_gold_records_weigh_the_votes_of_the_generators_that_earned_them() -> No
         apply_consensus(outcome, result, cluster_shares(clusters, candidates, {}), 0.0, 0.95).winner
         == 1
     )
+
+
+def test_with_trust_on_identities_on_probation_vote_as_little_as_they_rank() -> None:
+    from node.round.consensus import vote_factors
+    from ranking.trust import TrustParams
+
+    clusters = clusters_of([2, 3])  # two founders say "0"; three fresh identities say "1"
+    candidates = candidates_of(5)
+    pool = [c.generator_id for c in candidates]
+    admitted = [0, 0, 40, 40, 40]  # founders at genesis, the others admitted at height 40
+    assert vote_factors(candidates, pool, [0.5] * 5, admitted, 50, None) is None
+    factors = vote_factors(candidates, pool, [0.5] * 5, admitted, 50, TrustParams())
+    assert factors is not None and factors[2] < 0.05 * factors[0]
+    plain = cluster_shares(clusters, candidates, {})
+    capped = cluster_shares(clusters, candidates, {}, factors)
+    assert plain[1] > plain[0] and capped[0] > capped[1]
