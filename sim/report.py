@@ -17,15 +17,8 @@ from sim.engine import AGGREGATORS, DEFAULT_AGGREGATOR
 
 __all__ = ["run_table", "sweep_table", "write_run", "write_sweep"]
 
-PLOT_AGGREGATORS = (
-    "majority",
-    "plain-bt",
-    "weighted-bt",
-    "robust-bt",
-    "borda",
-    "calibrated",
-    "best-single",
-)
+#: Aggregators shown in tables and plots: every one but the oracle (drawn as a line instead).
+PLOT_AGGREGATORS = tuple(name for name in AGGREGATORS if name != "oracle")
 
 
 def _pyplot() -> Any:
