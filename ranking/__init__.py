@@ -21,6 +21,9 @@ Modules and what lives where:
 * :mod:`ranking.reputation`: :func:`update_reputation`, :func:`ranker_agreement`,
   :class:`ReputationParams`.
 * :mod:`ranking.schedule`: :func:`schedule_pairs`.
+* :mod:`ranking.consensus`: the calibrated consensus (:func:`fit_judge_trust`,
+  :func:`select_consensus`, :func:`generator_weights`, :class:`GoldRound`): generators' votes
+  and judges' verdicts weighed by what each has earned on gold rounds.
 * :mod:`ranking.adaptive`: adaptive waves under a judge budget (:func:`schedule_wave`,
   :func:`run_waves`, :func:`robust_separation`, :class:`AdaptiveParams`, :class:`Wave`).
 * :mod:`ranking.baselines`: :func:`majority_vote`, :func:`aggregate_plain`,

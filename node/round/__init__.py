@@ -16,6 +16,10 @@ module             owns
                    adaptive waves: :func:`plan_wave`, :func:`replay_waves` (issue 17)
 ``aggregate``      :func:`round_outcome` (ballots -> weighted win matrix -> robust BT), the
                    record's parameter bounds, absences
+``consensus``      the winner rule a record names (calibrated: vote shares weighed by gold
+                   records plus the learned judge weight), :func:`apply_consensus` (leader),
+                   :func:`consensus_discrepancy` (member), what a gold round teaches
+``tolerance``      what a record commits to whatever the float build (the numerics rules)
 ``leader``         the leader's phases over one :class:`RoundContext` (select, generate,
                    cluster, rank, aggregate, record), each calling the functions above
 ``check``          :func:`check_record`: a member's check of a received record, the same phases
