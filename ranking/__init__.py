@@ -37,6 +37,15 @@ Modules and what lives where:
 """
 
 from ranking.baselines import aggregate_plain, aggregate_weighted, borda_count, majority_vote
+from ranking.consensus import (
+    GoldRound,
+    JudgeTrust,
+    fit_judge_trust,
+    generator_weights,
+    select_consensus,
+    update_generator_record,
+    vote_shares,
+)
 from ranking.errors import (
     DisconnectedComparisons,
     InvalidComparisons,
@@ -102,10 +111,12 @@ __all__ = [
     "DisconnectedComparisons",
     "Exam",
     "ExamResult",
+    "GoldRound",
     "IdentityState",
     "InvalidComparisons",
     "InvalidParameters",
     "InvalidTransition",
+    "JudgeTrust",
     "NoComparisons",
     "NotConverged",
     "RankingError",
@@ -127,7 +138,9 @@ __all__ = [
     "draw_exam",
     "eligible_for_selection",
     "fisher_covariance",
+    "fit_judge_trust",
     "fit_pairwise",
+    "generator_weights",
     "grade_exam",
     "judged_items",
     "majority_vote",
@@ -135,11 +148,14 @@ __all__ = [
     "release_unbonded",
     "request_unbond",
     "schedule_pairs",
+    "select_consensus",
     "select_winner",
     "slash",
     "tie_gaps",
     "tied_for_first",
     "tied_from_gaps",
     "trust_weights",
+    "update_generator_record",
     "update_reputation",
+    "vote_shares",
 ]
