@@ -152,6 +152,7 @@ def round_view(envelope: Envelope, swarm_id: str) -> dict[str, Any]:
         "time_ms": record_ms,
         "latency_ms": record_ms - query_ms if query_ms and record_ms >= query_ms else None,
         "clusters": clusters,
+        "consensus": _consensus_view(query, outcome),
         "matrix": win_matrix(len(shown), ballots, weights),
         "judges": judges,
         "absent": list(record.absent_ids),
@@ -179,6 +180,20 @@ def _signed_items(
         if message is not None:
             parsed.append(message)
     return parsed
+
+
+def _consensus_view(
+    query: messages_pb2.Query | None, outcome: messages_pb2.AggregationOutcome
+) -> dict[str, Any]:
+    """Which rule chose the winner (``node.round.consensus``) and how far it trusted the
+    judges: ``judge_weight`` 0 is a vote of the generators, ``judges_alone`` the judges only."""
+    rule = int(query.parameters.consensus) if query is not None else 0
+    weight = float(outcome.judge_weight)
+    return {
+        "rule": "calibrated" if rule >= 1 else "robust-bt",
+        "judge_weight": finite(weight),
+        "judges_alone": rule >= 1 and math.isinf(weight),
+    }
 
 
 def _clusters_view(

@@ -150,6 +150,13 @@ function roundCard(r) {
     el("p", {}, "Answer: ", el("strong", { class: "answer" }, r.answer)),
   );
   if (r.gold) card.append(el("p", { class: "gold" }, `gold task ${r.gold.task_id}, known answer: ${r.gold.answer}`));
+  if (r.consensus && r.consensus.rule === "calibrated") {
+    const c = r.consensus;
+    const how = c.judges_alone ? "the judges alone (gold shows the votes carry nothing more)"
+      : c.judge_weight ? `the generators' vote plus the judges, judge weight ${fmt(c.judge_weight)}`
+      : "the generators' vote, weighed by their gold records (the judges have not earned a weight)";
+    card.append(el("p", { class: "consensus" }, "Decided by " + how + "."));
+  }
   if (r.clusters.length) {
     const values = r.clusters.flatMap((c) => [c.strength, ...c.interval]).filter((v) => v !== null);
     const lo = Math.min(...values);

@@ -40,7 +40,20 @@ def test_a_record_becomes_a_round() -> None:
     kinds = [s["what"] for s in view["signatures"]]
     assert kinds[:2] == ["record", "query"] and len(kinds) == 2 + 3 + 1 + 2
     assert view["signatures_valid"]
+    # a record made before the calibrated consensus names the robust BT rule
+    assert view["consensus"] == {"rule": "robust-bt", "judge_weight": 0.0, "judges_alone": False}
     json.dumps(view, allow_nan=False)
+
+
+def test_the_view_says_how_far_the_round_trusted_its_judges() -> None:
+    from node.gateway.views import _consensus_view
+
+    query = messages_pb2.Query(parameters=messages_pb2.RoundParameters(consensus=1))
+    for weight, expected in ((0.0, 0.0), (2.5, 2.5), (math.inf, None)):
+        view = _consensus_view(query, messages_pb2.AggregationOutcome(judge_weight=weight))
+        assert view["rule"] == "calibrated" and view["judge_weight"] == expected
+        assert view["judges_alone"] == math.isinf(weight)
+        json.dumps(view, allow_nan=False)
 
 
 def test_gold_rounds_are_labelled() -> None:
