@@ -58,6 +58,7 @@ NODE_SETTINGS = {
     "round_quorum_generators": 1,
     "round_quorum_rankers": 1,
     "shutdown_grace_s": 1.0,
+    "round_gold_fraction": 0.0,  # the test counts records: no background gold rounds
 }
 START_TIMEOUT_S = 60.0
 
