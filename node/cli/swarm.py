@@ -27,24 +27,39 @@ def _addresses(args: argparse.Namespace) -> list[str]:
 
 
 def _print_answer(response: Any, console: Any) -> None:
+    import math
+
     from rich.table import Table
 
     console.print(f"[bold]Consensus answer:[/bold] {response.answer}")
-    table = Table(title="Candidates (Bradley-Terry strength, best first)")
-    for column in ("#", "answer", "strength", "interval", "generators"):
+    table = Table(title="Candidates (the winner first; the judges' Bradley-Terry strength)")
+    for column in ("#", "answer", "votes", "strength", "interval", "generators"):
         table.add_column(column)
     tied = set(response.tied_for_first)
     for c in response.candidates:
         mark = " *" if c.index in tied else ""
         table.add_row(
-            f"{c.index}{mark}",
+            f"{c.index}{mark}" + (" <-" if c.index == response.winner else ""),
             c.answer[:80],
+            f"{c.share:.0%}",
             f"{c.strength:+.3f}",
             f"[{c.lower:+.2f}, {c.upper:+.2f}]",
             str(len(c.generator_ids)),
         )
     console.print(table)
     console.print(f"tied for first (*): {sorted(tied)}")
+    if response.consensus >= 1:
+        weight = response.judge_weight
+        if math.isinf(weight):
+            how = "the judges alone (the gold record says the votes add nothing)"
+        elif weight > 0:
+            how = f"the generators' vote and the judges (judge weight {weight:.3g})"
+        else:
+            how = (
+                "the generators' vote, each weighed by its gold record (the judges have not "
+                "shown on gold rounds that they know better)"
+            )
+        console.print(f"decided by {how}")
     console.print(
         f"record {response.record_id.hex()} at height {response.height}, "
         f"leader {response.leader_id[:12]}, {len(response.participants)} participants, "

@@ -71,6 +71,9 @@ def response_from_record(
 ) -> services_pb2.AskResponse:
     """The user-facing answer and evidence for a record."""
     outcome = record.outcome
+    has_query = record.HasField("query")
+    query = messages_pb2.Query.FromString(record.query.payload) if has_query else None
+    total = max(sum(len(c.members) for c in clusters), 1)
     scored = [
         services_pb2.ScoredCandidate(
             index=i,
@@ -79,10 +82,11 @@ def response_from_record(
             lower=outcome.lower[i],
             upper=outcome.upper[i],
             generator_ids=sorted(candidates[m].generator_id for m in cluster.members),
+            share=len(cluster.members) / total,
         )
         for i, cluster in enumerate(clusters)
     ]
-    scored.sort(key=lambda s: (-s.strength, s.index))
+    scored.sort(key=lambda s: (s.index != outcome.winner, -s.strength, s.index))
     participants = sorted(
         {c.generator_id for c in candidates}
         | {messages_pb2.Ballot.FromString(b.payload).ranker_id for b in record.ballots}
@@ -97,6 +101,9 @@ def response_from_record(
         absent=list(record.absent_ids),
         leader_id=record.leader_id,
         latency_ms=latency_ms,
+        consensus=int(query.parameters.consensus) if query is not None else 0,
+        judge_weight=float(outcome.judge_weight),
+        winner=int(outcome.winner),
     )
 
 

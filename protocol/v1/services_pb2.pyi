@@ -37,23 +37,25 @@ class AskRequest(_message.Message):
     def __init__(self, question: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., query_id: _Optional[bytes] = ...) -> None: ...
 
 class ScoredCandidate(_message.Message):
-    __slots__ = ("index", "answer", "strength", "lower", "upper", "generator_ids")
+    __slots__ = ("index", "answer", "strength", "lower", "upper", "generator_ids", "share")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     ANSWER_FIELD_NUMBER: _ClassVar[int]
     STRENGTH_FIELD_NUMBER: _ClassVar[int]
     LOWER_FIELD_NUMBER: _ClassVar[int]
     UPPER_FIELD_NUMBER: _ClassVar[int]
     GENERATOR_IDS_FIELD_NUMBER: _ClassVar[int]
+    SHARE_FIELD_NUMBER: _ClassVar[int]
     index: int
     answer: str
     strength: float
     lower: float
     upper: float
     generator_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, index: _Optional[int] = ..., answer: _Optional[str] = ..., strength: _Optional[float] = ..., lower: _Optional[float] = ..., upper: _Optional[float] = ..., generator_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    share: float
+    def __init__(self, index: _Optional[int] = ..., answer: _Optional[str] = ..., strength: _Optional[float] = ..., lower: _Optional[float] = ..., upper: _Optional[float] = ..., generator_ids: _Optional[_Iterable[str]] = ..., share: _Optional[float] = ...) -> None: ...
 
 class AskResponse(_message.Message):
-    __slots__ = ("answer", "record_id", "height", "candidates", "tied_for_first", "participants", "absent", "leader_id", "latency_ms")
+    __slots__ = ("answer", "record_id", "height", "candidates", "tied_for_first", "participants", "absent", "leader_id", "latency_ms", "consensus", "judge_weight", "winner")
     ANSWER_FIELD_NUMBER: _ClassVar[int]
     RECORD_ID_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
@@ -63,6 +65,9 @@ class AskResponse(_message.Message):
     ABSENT_FIELD_NUMBER: _ClassVar[int]
     LEADER_ID_FIELD_NUMBER: _ClassVar[int]
     LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    CONSENSUS_FIELD_NUMBER: _ClassVar[int]
+    JUDGE_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    WINNER_FIELD_NUMBER: _ClassVar[int]
     answer: str
     record_id: bytes
     height: int
@@ -72,7 +77,10 @@ class AskResponse(_message.Message):
     absent: _containers.RepeatedScalarFieldContainer[str]
     leader_id: str
     latency_ms: float
-    def __init__(self, answer: _Optional[str] = ..., record_id: _Optional[bytes] = ..., height: _Optional[int] = ..., candidates: _Optional[_Iterable[_Union[ScoredCandidate, _Mapping]]] = ..., tied_for_first: _Optional[_Iterable[int]] = ..., participants: _Optional[_Iterable[str]] = ..., absent: _Optional[_Iterable[str]] = ..., leader_id: _Optional[str] = ..., latency_ms: _Optional[float] = ...) -> None: ...
+    consensus: int
+    judge_weight: float
+    winner: int
+    def __init__(self, answer: _Optional[str] = ..., record_id: _Optional[bytes] = ..., height: _Optional[int] = ..., candidates: _Optional[_Iterable[_Union[ScoredCandidate, _Mapping]]] = ..., tied_for_first: _Optional[_Iterable[int]] = ..., participants: _Optional[_Iterable[str]] = ..., absent: _Optional[_Iterable[str]] = ..., leader_id: _Optional[str] = ..., latency_ms: _Optional[float] = ..., consensus: _Optional[int] = ..., judge_weight: _Optional[float] = ..., winner: _Optional[int] = ...) -> None: ...
 
 class GetRecordRequest(_message.Message):
     __slots__ = ("record_id",)

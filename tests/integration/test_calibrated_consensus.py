@@ -80,6 +80,10 @@ async def _play(tmp: Path, consensus: int) -> tuple[float, float, int, int]:
         for question in QUESTIONS:
             result = await leader.ask(question)
             sizes, answers, winner = round_clusters(result.record)
+            response = result.response  # what a client sees: the rule, the weight, the winner
+            assert response.consensus == consensus and response.winner == winner
+            assert response.candidates[0].index == winner and response.judge_weight == 0.0
+            assert sum(c.share for c in response.candidates) == pytest.approx(1.0)
             task = parse_task(question)
             assert task is not None
             correct = [task.is_correct(answer) for answer in answers]
