@@ -193,7 +193,6 @@ def fit_judge_trust(
     if not rounds:
         return JudgeTrust()
     theta = np.zeros(2)
-    hessian = np.eye(2) * prior_precision
     for _ in range(_NEWTON_STEPS):
         gradient, hessian = _gradient_hessian(rounds, theta, prior_precision)
         step = np.linalg.solve(hessian, gradient)

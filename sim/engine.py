@@ -375,6 +375,7 @@ class _State:
         # each node's decayed gold record as a generator (ranking.update_generator_record)
         self.gold_hits = np.zeros(population.size, dtype=np.float64)
         self.gold_seen = np.zeros(population.size, dtype=np.float64)
+        self._node_weights: tuple[int, FloatArray] | None = None  # (round, weights) cache
 
     def record(self) -> RunRecord:
         pop = self.pop
@@ -698,13 +699,22 @@ class _State:
         absent = absent_nodes(gen.missed_generators, rankers, gen.ranker_arrived, asked)
         return round_.comparisons, own_item, absent
 
+    def node_weights(self, t: int) -> FloatArray:
+        """Every node's ballot weight in round ``t``: trust weights with trust on, reputations
+        as they are with trust off (the node's ``ballot_weights``). Computed once per round
+        (an O(nodes) pass), for the rank and aggregate steps alike."""
+        if self._node_weights is None or self._node_weights[0] != t:
+            weights = (
+                trust_weights(self.reputation, self.admitted_at, self.height0 + t, self.trust)
+                if self.trust_on
+                else self.reputation
+            )
+            self._node_weights = (t, np.asarray(weights, dtype=np.float64))
+        return self._node_weights[1]
+
     def ranker_weights(self, t: int, gen: _Generation) -> FloatArray:
-        """The round's rankers' weights as the aggregation step uses them: trust weights with
-        trust on, reputations as they are with trust off (the node's ``ballot_weights``)."""
-        if self.trust_on:
-            weights = trust_weights(self.reputation, self.admitted_at, self.height0 + t, self.trust)
-            return np.asarray(weights[gen.rankers], dtype=np.float64)
-        return np.asarray(self.reputation[gen.rankers], dtype=np.float64)
+        """The round's rankers' weights as the aggregation step uses them."""
+        return np.asarray(self.node_weights(t)[gen.rankers], dtype=np.float64)
 
     def aggregate(
         self,
@@ -721,24 +731,18 @@ class _State:
         weights = generator_weights(self.gold_hits[nodes], self.gold_seen[nodes])
         # what a gold round teaches is read without trust's caps (node.ledger.state has no
         # trust parameters); the round's own decision weighs each vote by its trust weight too
-        learn_shares = vote_shares(items.cand_item, items.n, weights)
+        learn_shares = shares = vote_shares(items.cand_item, items.n, weights)
         if self.trust_on:
-            capped = trust_weights(self.reputation, self.admitted_at, self.height0 + t, self.trust)
-            weights = weights * capped[nodes]
-        shares = vote_shares(items.cand_item, items.n, weights)
+            capped = self.node_weights(t)[nodes]
+            shares = vote_shares(items.cand_item, items.n, weights * capped)
         if len(comparisons) == 0:  # nobody judged: the node's fallback (node.round.consensus)
             winner = select_consensus(shares, np.zeros(items.n), self.judge_trust.judge_weight)
             for name in JUDGED:
                 self._score(t, name, winner if name == "calibrated" else majority, items)
             self._learn(t, gen, items, learn_shares, np.zeros(items.n))
             return winner
-        if self.trust_on:
-            weights = trust_weights(self.reputation, self.admitted_at, self.height0 + t, self.trust)
-            ranker_weights = weights[gen.rankers]
-        else:  # the node's ballot_weights with trust off: reputations as they are
-            ranker_weights = self.reputation[gen.rankers]
         results = aggregators.aggregate_all(
-            comparisons, items.n, ranker_weights, own_item, majority
+            comparisons, items.n, self.ranker_weights(t, gen), own_item, majority
         )
         for name, item in results.winners.items():
             self._score(t, name, item, items)

@@ -20,7 +20,7 @@ from node.ledger.trust import (
     pool_weights,
 )
 from node.round.clustering import Cluster, own_cluster
-from node.round.consensus import CONSENSUS_RULES, apply_consensus
+from node.round.consensus import CONSENSUS_RULES, apply_consensus, size_shares
 from node.round.tolerance import NUMERICS_RULES
 from protocol.v1 import messages_pb2
 from ranking.errors import RankingError
@@ -163,8 +163,7 @@ def round_outcome(
     if params.consensus < 1:
         return outcome
     if shares is None:
-        sizes = np.asarray([len(c.members) for c in clusters], dtype=np.float64)
-        shares = sizes / max(float(sizes.sum()), 1.0)
+        shares = size_shares(clusters)
     return apply_consensus(outcome, result, shares, judge_weight, params.confidence_level)
 
 
@@ -253,6 +252,26 @@ def ballot_weights(
     weights = pool_weights(list(pool_reputations), list(admitted_at), int(opened_height), trust)
     by_id = dict(zip(pool_ids, weights, strict=True))
     return [by_id.get(r, 0.0) for r in ranker_ids]
+
+
+def vote_factors(
+    candidates: Sequence[messages_pb2.Candidate],
+    pool_ids: Sequence[str],
+    pool_reputations: Sequence[float],
+    admitted_at: Sequence[int],
+    opened_height: int,
+    trust: TrustParams | None,
+) -> list[float] | None:
+    """With trust on, each candidate's generator's capped trust weight: the weight its ballot
+    would carry (:func:`ballot_weights`), so identities on probation vote as little as they
+    rank (:func:`node.round.consensus.cluster_shares`); ``None`` with trust off (votes then
+    weigh their gold record alone)."""
+    if trust is None:
+        return None
+    generator_ids = [c.generator_id for c in candidates]
+    return ballot_weights(
+        pool_ids, pool_reputations, admitted_at, opened_height, generator_ids, {}, trust
+    )
 
 
 def own_items_by_ranker(

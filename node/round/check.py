@@ -50,14 +50,10 @@ from node.round.aggregate import (
     gold_clusters,
     outcome_from,
     own_items_by_ranker,
-)
-from node.round.clustering import Cluster, cluster_candidates
-from node.round.consensus import (
-    apply_consensus,
-    cluster_shares,
-    consensus_discrepancy,
     vote_factors,
 )
+from node.round.clustering import Cluster, cluster_candidates
+from node.round.consensus import apply_consensus, cluster_shares, consensus_discrepancy
 from node.round.gold import GoldTask, draw_gold_task, private_bank
 from node.round.rules import CURRENT_RULES, RULES_ISSUE_20
 from node.round.schedule import assign_pairs
@@ -616,9 +612,7 @@ def check_outcome(ctx: _RecordCheck) -> None:
             ctx.trust,
         )
         shares = cluster_shares(ctx.clusters, ctx.candidates, opened.generator_gold, factors)
-        problem = consensus_discrepancy(
-            record.outcome, shares if result is not None else shares[:0], opened.judge_weight
-        )
+        problem = consensus_discrepancy(record.outcome, shares, opened.judge_weight)
         if problem is not None:
             raise RecordRejected(*problem)
         expected_winner = int(record.outcome.winner)

@@ -44,12 +44,18 @@ from protocol.v1 import messages_pb2
 if TYPE_CHECKING:
     from ranking import AggregationResult
     from ranking.consensus import GoldRound
-    from ranking.trust import TrustParams
 
 #: the consensus rule a leader makes records under today
 CURRENT_CONSENSUS = 1
 #: every ``RoundParameters.consensus`` a member knows how to check
 CONSENSUS_RULES = (0, 1)
+
+
+def size_shares(clusters: Sequence[Cluster]) -> np.ndarray:
+    """Each cluster's share of the round's candidates, every candidate counted once (what the
+    calibrated rule reads when nobody has a gold record)."""
+    sizes = np.asarray([len(c.members) for c in clusters], dtype=np.float64)
+    return sizes / max(float(sizes.sum()), 1.0)
 
 
 def cluster_shares(
@@ -61,7 +67,8 @@ def cluster_shares(
     """Each cluster's share of the round's generator weight: every candidate weighs its
     generator's gold record (:func:`ranking.generator_weights` of ``generator_gold``, decayed
     (hits, seen) per node id; unknown nodes have none), times its ``trust_factors`` entry
-    (with trust on: the generator's capped trust weight, :func:`vote_factors`, so identities on
+    (with trust on: the generator's capped trust weight,
+    :func:`node.round.aggregate.vote_factors`, so identities on
     probation vote as little as they rank), summed per cluster. Basic arithmetic only, so every
     node gets the same shares from the same ledger."""
     from ranking.consensus import generator_weights, vote_shares
@@ -76,26 +83,6 @@ def cluster_shares(
     if trust_factors is not None:
         weights = weights * np.asarray(trust_factors, dtype=np.float64)
     return vote_shares(cand_item, len(clusters), weights)
-
-
-def vote_factors(
-    candidates: Sequence[messages_pb2.Candidate],
-    pool_ids: Sequence[str],
-    pool_reputations: Sequence[float],
-    admitted_at: Sequence[int],
-    opened_height: int,
-    trust: TrustParams | None,
-) -> list[float] | None:
-    """With trust on, each candidate's generator's capped trust weight over the recorded pool
-    (:func:`node.ledger.trust.pool_weights`, as its ballot would weigh); ``None`` with trust
-    off (votes then weigh their gold record alone)."""
-    if trust is None:
-        return None
-    from node.ledger.trust import pool_weights
-
-    weights = pool_weights(list(pool_reputations), list(admitted_at), int(opened_height), trust)
-    by_id = dict(zip(pool_ids, weights, strict=True))
-    return [by_id.get(c.generator_id, 0.0) for c in candidates]
 
 
 def gold_round_of(
@@ -125,15 +112,15 @@ def update_generator_gold(
     for every candidate's generator: right when its cluster holds the gold answer)."""
     from ranking.consensus import update_generator_record
 
-    out = dict(generator_gold)
     right = [False] * len(candidates)
     for index, cluster in enumerate(clusters):
         for member in cluster.members:
             right[member] = bool(correct[index])
-    for candidate, ok in zip(candidates, right, strict=True):
-        hits, seen = out.get(candidate.generator_id, (0.0, 0.0))
-        new_hits, new_seen = update_generator_record([hits], [seen], [ok])
-        out[candidate.generator_id] = (float(new_hits[0]), float(new_seen[0]))
+    ids = [c.generator_id for c in candidates]
+    records = [generator_gold.get(node_id, (0.0, 0.0)) for node_id in ids]
+    hits, seen = update_generator_record([r[0] for r in records], [r[1] for r in records], right)
+    out = dict(generator_gold)
+    out.update(zip(ids, zip(hits.tolist(), seen.tolist(), strict=True), strict=True))
     return out
 
 

@@ -57,10 +57,11 @@ from node.round.aggregate import (
     gold_clusters,
     own_items_by_ranker,
     round_outcome,
+    vote_factors,
 )
 from node.round.check import CheckedRecord, check_events
 from node.round.clustering import Cluster, cluster_candidates
-from node.round.consensus import cluster_shares, vote_factors
+from node.round.consensus import cluster_shares
 from node.round.rules import CURRENT_RULES
 from node.round.schedule import assign_pairs
 from node.round.selection import Selection, select_participants

@@ -14,6 +14,7 @@ from typing import Any
 from node.ledger.trust import LedgerState
 from node.membership.registry import Member
 from node.round.clustering import cluster_candidates
+from node.round.consensus import size_shares
 from node.round.numerics import fingerprint_of
 from node.swarm.peer import node_capabilities
 from protocol.hashing import payload_hash
@@ -73,7 +74,7 @@ def response_from_record(
     outcome = record.outcome
     has_query = record.HasField("query")
     query = messages_pb2.Query.FromString(record.query.payload) if has_query else None
-    total = max(sum(len(c.members) for c in clusters), 1)
+    shares = size_shares(clusters)
     scored = [
         services_pb2.ScoredCandidate(
             index=i,
@@ -82,7 +83,7 @@ def response_from_record(
             lower=outcome.lower[i],
             upper=outcome.upper[i],
             generator_ids=sorted(candidates[m].generator_id for m in cluster.members),
-            share=len(cluster.members) / total,
+            share=float(shares[i]),
         )
         for i, cluster in enumerate(clusters)
     ]

@@ -115,7 +115,7 @@ def test_gold_records_weigh_the_votes_of_the_generators_that_earned_them() -> No
 
 
 def test_with_trust_on_identities_on_probation_vote_as_little_as_they_rank() -> None:
-    from node.round.consensus import vote_factors
+    from node.round.aggregate import vote_factors
     from ranking.trust import TrustParams
 
     clusters = clusters_of([2, 3])  # two founders say "0"; three fresh identities say "1"
