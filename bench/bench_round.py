@@ -1,7 +1,7 @@
 """Round latency of a swarm of real nodes against the bare gRPC fan-outs a round needs.
 
 ``python -m bench.bench_round [--json] [--sizes 4,16,32] [--rounds M] [--warmup W]
-[--one-process]``.
+[--one-process] [--schedules 3n,adaptive] [--judge-budget B]``.
 
 For each size N the benchmark starts N :class:`~node.swarm.node.SwarmNode` s, each behind its own
 ``grpc.aio`` :class:`~node.transport.server.NodeServer` on ``127.0.0.1:0`` with its own SQLite
@@ -23,12 +23,20 @@ those three phases: three sequential fan-outs of one unary call to all N nodes. 
 is the standard ``grpc.health.v1.Health/Check`` every NodeServer hosts (no signing, no store);
 a signed ``GetInfo`` fan-out x3 is reported next to it. The target (issue 5, Done-when 7) is
 ``round_p50 / bare_fanout3_p50 <= 2``.
+
+Each size runs once per pair schedule (``--schedules``, default both ``3n`` and ``adaptive``
+with ``--judge-budget`` calls per round, issue 17), each on a fresh swarm with the same
+questions, and reports the judge calls per round (the verdicts the record's ballots carry:
+one model call each) and the waves beside the latencies, so the two schedules compare side by
+side.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
+import dataclasses
 import multiprocessing
 import os
 import statistics
@@ -49,6 +57,7 @@ from node.round.settings import RoundSettings
 from node.swarm.node import SwarmNode
 from node.testing import in_process_swarm
 from node.transport.server import NodeServer
+from protocol.v1 import messages_pb2
 
 SWARM = "bench-round"
 DEFAULT_SIZES = (4, 16, 32)
@@ -62,6 +71,18 @@ FANOUT_REPEATS = 30  # bare fan-out x3 samples per size
 CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 #: generous deadlines: the benchmark times rounds, it must not cut them short
 SETTINGS = RoundSettings(generate_deadline_ms=20_000, rank_deadline_ms=20_000)
+#: the pair schedules compared by default
+DEFAULT_SCHEDULES = ("3n", "adaptive")
+#: judge calls per round under "adaptive" when not given: about a third of what 3n asks of a
+#: 16-node swarm's rounds here (question_for: about four distinct answers per round)
+DEFAULT_JUDGE_BUDGET = 48
+
+
+def settings_for(schedule: str, judge_budget: int = DEFAULT_JUDGE_BUDGET) -> RoundSettings:
+    """The benchmark's round settings under ``schedule`` (``judge_budget``: adaptive only)."""
+    if schedule == "adaptive":
+        return dataclasses.replace(SETTINGS, schedule=schedule, judge_budget=judge_budget)
+    return dataclasses.replace(SETTINGS, schedule=schedule)
 
 
 @dataclass
@@ -76,11 +97,13 @@ class Swarm:
         return self.nodes[0]
 
 
-async def start_swarm(n_nodes: int, data_dir: Path, stack: AsyncExitStack) -> Swarm:
+async def start_swarm(
+    n_nodes: int, data_dir: Path, stack: AsyncExitStack, settings: RoundSettings = SETTINGS
+) -> Swarm:
     """Start ``n_nodes`` sim nodes with real gRPC servers; ``stack`` tears them down."""
     backends = [SimBackend(seed=index) for index in range(n_nodes)]
     started = await stack.enter_async_context(
-        in_process_swarm(data_dir, backends, swarm_id=SWARM, settings=SETTINGS)
+        in_process_swarm(data_dir, backends, swarm_id=SWARM, settings=settings)
     )
     return Swarm(started.nodes, started.servers)
 
@@ -133,9 +156,31 @@ def question_for(index: int) -> str:
     return f"What is {347 + 7 * index} x {829 - 13 * index}?"
 
 
-async def lead_round(leader: SwarmNode, index: int) -> tuple[float, float, int]:
-    """Lead one round; return (ask_s, round_s, candidates): the asker's wait, the time until
-    every node has appended the record, and how many distinct answers were ranked."""
+@dataclass(frozen=True)
+class Led:
+    """One led round: the asker's wait, the time until every node has appended the record,
+    how many distinct answers were ranked, the judge calls its ballots answered, its waves
+    (1 under a fixed schedule) and why it stopped (adaptive)."""
+
+    ask_s: float
+    round_s: float
+    candidates: int
+    judge_calls: int
+    waves: int
+    stop_reason: str
+
+
+def judge_calls(record_env: Any) -> tuple[int, int, str]:
+    """(verdicts over the record's ballots, waves, stop reason) of a recorded round."""
+    record = messages_pb2.ConsensusRecord.FromString(record_env.payload)
+    calls = sum(len(messages_pb2.Ballot.FromString(e.payload).verdicts) for e in record.ballots)
+    first = messages_pb2.RankRequest.FromString(record.rank_request.payload)
+    asked = any(a.pairs for a in first.assignments)
+    return calls, (1 + len(record.wave_requests)) if asked else 0, record.stop_reason
+
+
+async def lead_round(leader: SwarmNode, index: int) -> Led:
+    """Lead one round and time it (:class:`Led`)."""
     start = time.perf_counter()
     result = await leader.ask(question_for(index))
     asked = time.perf_counter()
@@ -143,7 +188,9 @@ async def lead_round(leader: SwarmNode, index: int) -> tuple[float, float, int]:
     # its node has checked and appended the record.
     await asyncio.gather(*list(leader._background))
     done = time.perf_counter()
-    return asked - start, done - start, len(result.response.candidates)
+    calls, waves, reason = judge_calls(result.record)
+    n_candidates = len(result.response.candidates)
+    return Led(asked - start, done - start, n_candidates, calls, waves, reason)
 
 
 async def fan_out_x3(calls: Sequence[Callable[[], Awaitable[Any]]]) -> float:
@@ -212,15 +259,21 @@ async def lead_and_measure(
     round_s: list[float] = []
     ranked = 0
     candidates: list[int] = []
+    calls: list[int] = []
+    waves: list[int] = []
+    reasons: list[str] = []
     phases_before = phase_seconds(leader)
     started = time.perf_counter()
     cpu_started = time.process_time()
     for i in range(warmup, warmup + rounds):
-        asked, total, n_candidates = await lead_round(leader, i)
-        ask_s.append(asked)
-        round_s.append(total)
-        ranked += n_candidates >= 2
-        candidates.append(n_candidates)
+        led = await lead_round(leader, i)
+        ask_s.append(led.ask_s)
+        round_s.append(led.round_s)
+        ranked += led.candidates >= 2
+        candidates.append(led.candidates)
+        calls.append(led.judge_calls)
+        waves.append(led.waves)
+        reasons.append(led.stop_reason)
         tick()
     elapsed = time.perf_counter() - started
     cpu_s = time.process_time() - cpu_started
@@ -232,6 +285,9 @@ async def lead_and_measure(
         "round_s": round_s,
         "ranked": ranked,
         "candidates": candidates,
+        "judge_calls": calls,
+        "waves": waves,
+        "stop_reasons": reasons,
         "elapsed_s": elapsed,
         "cpu_s": cpu_s,
         "phase_s": {k: phases_after[k] - phases_before[k] for k in ROUND_PHASES},
@@ -249,6 +305,7 @@ def size_result(
     check_s: Sequence[float],
     heads: Sequence[tuple[int, bytes]],
     member_cpu_s: Sequence[float] = (),
+    settings: RoundSettings = SETTINGS,
 ) -> dict[str, Any]:
     """The per-size result from the leader's samples, every node's record-check times,
     every node's ledger head and, with one process per node, the CPU seconds each member's
@@ -263,6 +320,13 @@ def size_result(
     return {
         "nodes": n_nodes,
         "mode": mode,
+        "schedule": settings.schedule,
+        "judge_budget": settings.judge_budget or None,
+        # judge calls (model calls) per timed round: the verdicts its record's ballots carry
+        "judge_calls_mean": round(statistics.fmean(lead["judge_calls"]), 2),
+        "judge_calls_max": max(lead["judge_calls"]),
+        "waves_mean": round(statistics.fmean(lead["waves"]), 2),
+        "stop_reasons": dict(collections.Counter(r for r in lead["stop_reasons"] if r)),
         "rounds": rounds,
         "warmup_rounds": warmup,
         "round": round_ms,
@@ -299,13 +363,17 @@ def size_result(
 
 
 async def measure_size_one_process(
-    n_nodes: int, rounds: int, warmup: int, tick: Tick = _no_tick
+    n_nodes: int,
+    rounds: int,
+    warmup: int,
+    tick: Tick = _no_tick,
+    settings: RoundSettings = SETTINGS,
 ) -> dict[str, Any]:
     """All ``n_nodes`` nodes in this process and event loop: their work runs one after
     another, so this measures the swarm's total CPU per round more than its latency."""
     with tempfile.TemporaryDirectory(prefix="swarmrank-bench-round-") as tmp:
         async with AsyncExitStack() as stack:
-            swarm = await start_swarm(n_nodes, Path(tmp), stack)
+            swarm = await start_swarm(n_nodes, Path(tmp), stack, settings)
             for _ in range(n_nodes):
                 tick()
             check_s, _ = time_record_checks(swarm.nodes)
@@ -313,7 +381,9 @@ async def measure_size_one_process(
             heads = [node.store.head() for node in swarm.nodes]
     # Warm-up rounds' checks are not timed: drop them (the first warmup * (n - 1) samples).
     check_s = check_s[warmup * (n_nodes - 1) :]
-    return size_result(n_nodes, rounds, warmup, "one-process", lead, check_s, heads)
+    return size_result(
+        n_nodes, rounds, warmup, "one-process", lead, check_s, heads, settings=settings
+    )
 
 
 # --- one process per node -------------------------------------------------------------------
@@ -323,19 +393,23 @@ PROCESS_START_TIMEOUT_S = 300.0
 LEAD_TIMEOUT_S = 1800.0
 
 
-def _node_process(index: int, data_dir: str, conn: Any, rounds: int, warmup: int) -> None:
+def _node_process(
+    index: int, data_dir: str, conn: Any, rounds: int, warmup: int, settings: RoundSettings
+) -> None:
     """Entry point of one node process (see :func:`measure_size_processes`)."""
-    asyncio.run(_node_main(index, Path(data_dir), conn, rounds, warmup))
+    asyncio.run(_node_main(index, Path(data_dir), conn, rounds, warmup, settings))
 
 
-async def _node_main(index: int, data_dir: Path, conn: Any, rounds: int, warmup: int) -> None:
+async def _node_main(
+    index: int, data_dir: Path, conn: Any, rounds: int, warmup: int, settings: RoundSettings
+) -> None:
     async with AsyncExitStack() as stack:
         started = await stack.enter_async_context(
             in_process_swarm(
                 data_dir,
                 [SimBackend(seed=index)],
                 swarm_id=SWARM,
-                settings=SETTINGS,
+                settings=settings,
                 first_identity=index,
             )
         )
@@ -373,7 +447,11 @@ def _receive(conn: Any, timeout_s: float, what: str, tick: Tick = _no_tick) -> A
 
 
 def measure_size_processes(
-    n_nodes: int, rounds: int, warmup: int, tick: Tick = _no_tick
+    n_nodes: int,
+    rounds: int,
+    warmup: int,
+    tick: Tick = _no_tick,
+    settings: RoundSettings = SETTINGS,
 ) -> dict[str, Any]:
     """Each node in its own OS process (``spawn``), as deployed: its own interpreter, event
     loop, gRPC server and SQLite store; node 0 leads. Nodes share this machine's CPUs, so on a
@@ -387,7 +465,7 @@ def measure_size_processes(
                 parent, child = ctx.Pipe()
                 proc = ctx.Process(
                     target=_node_process,
-                    args=(index, str(Path(tmp) / f"node{index}"), child, rounds, warmup),
+                    args=(index, str(Path(tmp) / f"node{index}"), child, rounds, warmup, settings),
                     daemon=True,
                 )
                 proc.start()
@@ -412,7 +490,9 @@ def measure_size_processes(
     check_s = [s for final in finals for s in final["check_s"]]
     heads = [final["head"] for final in finals]
     member_cpu_s = [final["cpu_s"] for final in finals[1:]]
-    return size_result(n_nodes, rounds, warmup, "processes", lead, check_s, heads, member_cpu_s)
+    return size_result(
+        n_nodes, rounds, warmup, "processes", lead, check_s, heads, member_cpu_s, settings
+    )
 
 
 def print_table(sizes: list[dict[str, Any]]) -> None:
@@ -421,7 +501,8 @@ def print_table(sizes: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     table = Table(title="swarm round vs three bare gRPC fan-outs (sim backend, instant; ms)")
-    columns = ["nodes", "mode", "rounds", "round p50", "round p99", "ask p50", "ask p99"]
+    columns = ["nodes", "schedule", "mode", "rounds", "judge calls", "round p50", "round p99"]
+    columns += ["ask p50", "ask p99"]
     columns += ["rounds/s", "bare x3 p50", "bare x3 p99", "round/bare", "ask/bare", "check p50"]
     for column in columns:
         table.add_column(column, justify="right")
@@ -433,8 +514,10 @@ def print_table(sizes: list[dict[str, Any]]) -> None:
     for row in sizes:
         table.add_row(
             str(row["nodes"]),
+            row["schedule"],
             row["mode"],
             str(row["rounds"]),
+            f"{row['judge_calls_mean']:.1f}",
             f"{row['round']['p50_ms']:.1f}",
             f"{row['round']['p99_ms']:.1f}",
             f"{row['ask']['p50_ms']:.1f}",
@@ -455,13 +538,14 @@ def print_table(sizes: list[dict[str, Any]]) -> None:
     console = Console(width=max(150, Console().width))
     console.print(table)
     phases = Table(title="where the time goes (mean ms per round)")
-    columns = ["nodes", "answers", *ROUND_PHASES, "ask mean", "CPU, all nodes", "CPU floor"]
-    for column in [*columns, "floor/bare"]:
+    columns = ["nodes", "schedule", "answers", *ROUND_PHASES, "ask mean", "CPU, all nodes"]
+    for column in [*columns, "CPU floor", "floor/bare"]:
         phases.add_column(column, justify="right")
     for row in sizes:
         mean = row["leader_phase_mean_ms"]
         phases.add_row(
             str(row["nodes"]),
+            row["schedule"],
             f"{row['candidates_mean']:.1f}",
             *(f"{mean[p]:.1f}" for p in ROUND_PHASES),
             f"{row['ask']['mean_ms']:.1f}",
@@ -475,6 +559,38 @@ def print_table(sizes: list[dict[str, Any]]) -> None:
         "work can take on this machine; floor/bare: floor / bare x3 p50"
     )
     console.print(phases)
+    print_schedules(console, sizes)
+
+
+def print_schedules(console: Any, sizes: list[dict[str, Any]]) -> None:
+    """Judge calls and latency per schedule, side by side (issue 17)."""
+    from rich.table import Table
+
+    table = Table(title="judge calls and latency per round, by pair schedule")
+    columns = ["nodes", "schedule", "budget", "judge calls mean", "max", "waves", "stops"]
+    for column in [*columns, "rank ms", "ask p50", "round p50", "answers"]:
+        table.add_column(column, justify="right")
+    for row in sizes:
+        stops = ", ".join(f"{k} {v}" for k, v in sorted(row["stop_reasons"].items()))
+        table.add_row(
+            str(row["nodes"]),
+            row["schedule"],
+            str(row["judge_budget"] or "-"),
+            f"{row['judge_calls_mean']:.1f}",
+            str(row["judge_calls_max"]),
+            f"{row['waves_mean']:.2f}",
+            stops or "-",
+            f"{row['leader_phase_mean_ms']['rank']:.1f}",
+            f"{row['ask']['p50_ms']:.1f}",
+            f"{row['round']['p50_ms']:.1f}",
+            f"{row['candidates_mean']:.1f}",
+        )
+    table.caption = (
+        "judge calls: verdicts in the record's ballots (one model call each); waves: RankRequests "
+        "per round (0: one answer, nothing to judge); rank ms: the leader's rank phase, mean; "
+        "answers: distinct answers per round; the same questions on a fresh swarm per schedule"
+    )
+    console.print(table)
 
 
 def run(
@@ -483,25 +599,32 @@ def run(
     rounds: int | None = None,
     warmup: int = DEFAULT_WARMUP,
     one_process: bool = False,
+    schedules: Sequence[str] = DEFAULT_SCHEDULES,
+    judge_budget: int = DEFAULT_JUDGE_BUDGET,
 ) -> dict[str, Any]:
-    """Measure every size in ``sizes``; print a table (or JSON) and return the result. A
-    progress bar per size (nodes started, then rounds) goes to stderr unless ``json_output``."""
+    """Measure every size in ``sizes`` under every schedule in ``schedules``; print a table (or
+    JSON) and return the result. A progress bar per size and schedule (nodes started, then
+    rounds) goes to stderr unless ``json_output``."""
     from rich.console import Console
     from rich.progress import Progress
 
     per_size: list[dict[str, Any]] = []
     with Progress(console=Console(stderr=True), disable=json_output) as progress:
-        for n in sizes:
+        for n, schedule in [(n, s) for n in sizes for s in schedules]:
             count = rounds or DEFAULT_ROUNDS.get(n, 20)
-            task = progress.add_task(f"{n} nodes: start, then rounds", total=n + warmup + count)
+            settings = settings_for(schedule, judge_budget)
+            task = progress.add_task(
+                f"{n} nodes, {schedule}: start, then rounds", total=n + warmup + count
+            )
 
             def tick(task: Any = task) -> None:
                 progress.advance(task)
 
             if one_process:
-                per_size.append(asyncio.run(measure_size_one_process(n, count, warmup, tick)))
+                measured = asyncio.run(measure_size_one_process(n, count, warmup, tick, settings))
             else:
-                per_size.append(measure_size_processes(n, count, warmup, tick))
+                measured = measure_size_processes(n, count, warmup, tick, settings)
+            per_size.append(measured)
     result = {
         "benchmark": "round",
         "backend": "sim (latency_ms=0)",
@@ -511,6 +634,8 @@ def run(
         "ask_timing": "ask() until the leader returned the answer and its appended record",
         "bare_call": "grpc.health.v1.Health/Check over the leader's peer channels",
         "target_ratio": TARGET_RATIO,
+        "schedules": list(schedules),
+        "judge_budget": judge_budget if "adaptive" in schedules else None,
         "sizes": per_size,
         "machine": machine(),
     }
@@ -534,9 +659,29 @@ def main(argv: Sequence[str] | None = None) -> None:
         action="store_true",
         help="all nodes in this process and event loop (default: one OS process per node)",
     )
+    parser.add_argument(
+        "--schedules",
+        default=",".join(DEFAULT_SCHEDULES),
+        help="comma-separated pair schedules, each on its own swarm (3n, full, adaptive)",
+    )
+    parser.add_argument(
+        "--judge-budget",
+        type=int,
+        default=DEFAULT_JUDGE_BUDGET,
+        help="judge calls per round under the adaptive schedule",
+    )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    run(args.json, sizes, args.rounds, args.warmup, args.one_process)
+    schedules = [s.strip() for s in args.schedules.split(",") if s.strip()]
+    run(
+        args.json,
+        sizes,
+        args.rounds,
+        args.warmup,
+        args.one_process,
+        schedules,
+        args.judge_budget,
+    )
 
 
 if __name__ == "__main__":

@@ -121,14 +121,17 @@ class NodeConfig:
     catch_up_interval_s: float = 5.0  # how often the node fetches records it missed from peers
     round_max_generators: int = 32  # G: generators selected per round this node leads
     round_max_rankers: int = 32  # R: rankers selected per round this node leads
-    round_schedule: str = "3n"  # pair schedule: "3n", "full" or "random-k"
+    round_schedule: str = "3n"  # pair schedule: "3n", "full", "random-k" or "adaptive"
     round_schedule_k: int = 0  # pairs per ranker with "random-k"
+    round_judge_budget: int = 0  # "adaptive": most judge calls per round (required there)
     round_max_ranker_share: float = 0.2  # cap on one ranker's share of the ranking weight
     round_quorum_generators: int = 1  # minimum candidates for a round to go on
     round_quorum_rankers: int = 1  # minimum ballots for a round to go on
     round_generate_deadline_ms: int = 30_000  # generation phase deadline
     round_rank_deadline_ms: int = 30_000  # ranking phase deadline
     round_gold_fraction: float = 0.1  # live rounds followed by a gold round (consensus learns)
+    round_contested_gold: float = 0.3  # extra chance of gold after a contested round (issue 12)
+    round_contested_margin: float = 0.2  # contested: top two vote shares within this margin
     round_gold_bank_file: str = ""  # operator's private gold bank (JSON list); same on every node
 
     # --- who may Ask through this node's peer port (SwarmService.Ask; issue 20) ---
@@ -329,14 +332,17 @@ _CHECKS: dict[str, Callable[[Any], None]] = {
     "catch_up_interval_s": _check_positive,
     "round_max_generators": _check_range(1, 10_000),
     "round_max_rankers": _check_range(1, 10_000),
-    "round_schedule": _check_choice(("3n", "full", "random-k")),
+    "round_schedule": _check_choice(("3n", "full", "random-k", "adaptive")),
     "round_schedule_k": _check_range(0, 1_000_000),
+    "round_judge_budget": _check_range(0, 1_000_000),
     "round_max_ranker_share": _check_range(0.001, 1.0),
     "round_quorum_generators": _check_range(1, 10_000),
     "round_quorum_rankers": _check_range(1, 10_000),
     "round_generate_deadline_ms": _check_range(1, 3_600_000),
     "round_rank_deadline_ms": _check_range(1, 3_600_000),
     "round_gold_fraction": _check_range(0.0, 1.0),
+    "round_contested_gold": _check_range(0.0, 1.0),
+    "round_contested_margin": _check_range(1e-9, 1.0),
     "ask_allowed_networks": _check_networks,
     "ask_max_concurrent_per_caller": _check_range(1, 100_000),
     "trust_mode": _check_choice(("off", "on")),

@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from aiohttp import web
@@ -36,6 +36,9 @@ from node.backends.base import Answer, Judgement
 from node.errors import BackendError
 from protocol.hashing import candidate_set_digest, content_hash
 from protocol.identity import Identity
+
+if TYPE_CHECKING:
+    from node.membership.registry import Member
 from protocol.signing import PAYLOAD_TYPES, Clock, Envelope, seal
 from protocol.v1 import envelope_pb2, messages_pb2
 
@@ -735,3 +738,19 @@ def perturbed_floats(relative: float = 1e-12) -> Any:
     finally:
         for module, name, original in originals:
             setattr(module, name, original)
+
+
+def offline_member(identity: Identity) -> Member:
+    """A registry entry for ``identity`` with no reachable address (unit tests that call the
+    leader's phases with fake peer clients)."""
+    from node.membership.registry import Member
+
+    return Member(
+        node_id=identity.node_id,
+        public_key=identity.public_key,
+        address="unused:0",
+        model="fake",
+        capabilities=(),
+        info_envelope=b"",
+        last_seen_ms=0,
+    )

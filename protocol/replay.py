@@ -1,8 +1,12 @@
 """Replay and equivocation checks, and self-contained equivocation evidence.
 
-:class:`ReplayGuard` admits each round-bound message once per (signer, kind, query id): a
+:class:`ReplayGuard` admits each round-bound message once per (signer, kind, round slot): a
 byte-identical retransmission is recognised as a duplicate (idempotent), a *different* payload
 under the same key raises :class:`~protocol.errors.Equivocation` carrying both envelopes.
+A round slot (:func:`round_slot`) is the query id, and for the RankRequests and Ballots of an
+adaptive round's later waves the query id and the wave they name (signed): a leader asks, and
+a ranker answers, once per wave, so equivocation is two different payloads for the *same*
+wave.
 Storage is pluggable (:class:`ReplayStore`): :class:`MemoryReplayStore` here, a durable SQLite
 store in ``node.store`` so a restart does not re-open the window.
 :func:`verify_evidence` checks such a pair with nothing but the swarm id.
@@ -12,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from protocol.errors import Equivocation, InvalidEvidence, Malformed, ProtocolError
 from protocol.identity import Identity, node_id_from_public_key
@@ -39,7 +43,19 @@ ROUND_KINDS = frozenset(
     }
 )
 
-ReplayKey = tuple[bytes, int, bytes]  # (signer public key, kind, query id)
+ReplayKey = tuple[bytes, int, bytes]  # (signer public key, kind, round slot)
+
+#: kinds whose payload names a wave (``RankRequest.wave``, ``Ballot.wave``)
+WAVE_KINDS = frozenset({envelope_pb2.KIND_RANK_REQUEST, envelope_pb2.KIND_BALLOT})
+
+
+def round_slot(kind: int, message: Any) -> bytes:
+    """The slot a round message fills once: its query id, followed for wave ``k >= 1`` of a
+    RankRequest or Ballot by ``b"/wave" + k`` (4 bytes, big-endian). Wave 0, and every message
+    of the fixed schedules, keeps the bare query id, so old keys and evidence are unchanged."""
+    query_id = bytes(message.context.query_id)
+    wave = int(message.wave) if kind in WAVE_KINDS else 0
+    return query_id if wave == 0 else query_id + b"/wave" + wave.to_bytes(4, "big")
 
 
 class ReplayStore(Protocol):
@@ -93,7 +109,8 @@ class ReplayGuard:
         if not verified.query_id:
             raise Malformed(f"{kind_name(verified.kind)} carries no query id")
         envelope = verified.envelope
-        key: ReplayKey = (bytes(envelope.signer), verified.kind, verified.query_id)
+        slot = round_slot(verified.kind, verified.message)
+        key: ReplayKey = (bytes(envelope.signer), verified.kind, slot)
         existing = self.store.put_if_absent(key, envelope.SerializeToString())
         if existing is None:
             return Admission(new=True)
@@ -115,14 +132,17 @@ class ProvenEquivocation:
     offender_id: str
     kind: int
     query_id: bytes
+    wave: int = 0  # the wave both payloads name (RankRequest, Ballot; 0 otherwise)
 
 
 def verify_equivocation(first: Envelope, second: Envelope, swarm_id: str) -> ProvenEquivocation:
     """Check that two envelopes prove equivocation, with nothing but the swarm id.
 
     Both must carry valid signatures by one signer, be of one round kind, name ``swarm_id`` and
-    the same non-empty query id, and differ in payload. Timestamps are not checked: evidence
-    stays valid after the replay window closes. Raises :class:`InvalidEvidence`.
+    the same non-empty query id (and, for RankRequests and Ballots, the same wave: two waves'
+    requests or ballots are two slots, :func:`round_slot`), and differ in payload. Timestamps
+    are not checked: evidence stays valid after the replay window closes. Raises
+    :class:`InvalidEvidence`.
     """
     try:
         if first.signer != second.signer:
@@ -135,7 +155,8 @@ def verify_equivocation(first: Envelope, second: Envelope, swarm_id: str) -> Pro
             )
         check_signature(first, swarm_id)
         check_signature(second, swarm_id)
-        contexts = [parse_payload(e).context for e in (first, second)]
+        messages = [parse_payload(e) for e in (first, second)]
+        contexts = [m.context for m in messages]
     except InvalidEvidence:
         raise
     except ProtocolError as exc:
@@ -144,10 +165,13 @@ def verify_equivocation(first: Envelope, second: Envelope, swarm_id: str) -> Pro
         raise InvalidEvidence("evidence names another swarm")
     if not contexts[0].query_id or contexts[0].query_id != contexts[1].query_id:
         raise InvalidEvidence("the two payloads are for different queries")
+    if round_slot(first.kind, messages[0]) != round_slot(first.kind, messages[1]):
+        raise InvalidEvidence("the two payloads are for different waves of the round")
     return ProvenEquivocation(
         offender_id=node_id_from_public_key(first.signer),
         kind=first.kind,
         query_id=bytes(contexts[0].query_id),
+        wave=int(messages[0].wave) if first.kind in WAVE_KINDS else 0,
     )
 
 

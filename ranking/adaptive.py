@@ -2,7 +2,8 @@
 
 This module owns :class:`AdaptiveParams`, :class:`Wave`, :class:`WaveDecision`,
 :func:`schedule_wave` (the next wave, or the decision to stop), :func:`robust_separation` (the
-default "is the winner separated" test, from :func:`ranking.aggregate`) and :func:`run_waves`
+default "is the winner separated" test, from :func:`ranking.aggregate`; its numbers are
+:func:`separation_look`, its decision :func:`tied_from_look`) and :func:`run_waves`
 (the whole loop, given a judge; the simulator's and the tests' driver).
 
 The rule
@@ -61,12 +62,16 @@ __all__ = [
     "STOP_REASONS",
     "AdaptiveParams",
     "Separation",
+    "SeparationLook",
     "Wave",
     "WaveDecision",
     "concat_comparisons",
     "robust_separation",
     "run_waves",
     "schedule_wave",
+    "separation_error",
+    "separation_look",
+    "tied_from_look",
 ]
 
 STOP_REASONS = ("separated", "budget", "max-waves", "exhausted")
@@ -194,38 +199,90 @@ def robust_separation(
     """
     weights = np.asarray(ranker_weights, dtype=np.float64)
     own = None if own_item is None else np.asarray(own_item, dtype=np.int64)
-    if isinstance(looks, bool) or int(looks) != looks or looks < 1:
-        raise InvalidParameters(f"looks must be an integer >= 1, got {looks!r}")
-    error = (1.0 - float(params.level)) / int(looks)
+    error = separation_error(params, looks)
 
     def tied(comparisons: Comparisons) -> NDArray[np.int64]:
-        try:
-            result = aggregate(comparisons, n_items, weights, own_item=own, params=params)
-        except RankingError:
-            return np.arange(n_items, dtype=np.int64)
-        w = int(result.winner)
-        evidence = np.asarray(result.ranker_weights, dtype=np.float64)
-        c = comparisons
-        y = c.soft_labels()
-        mine = np.zeros(c.a.shape[0], dtype=bool) if own is None else own[c.ranker] >= 0
-        if own is not None:
-            mine &= (own[c.ranker] == c.a) | (own[c.ranker] == c.b)
-        count = evidence[c.ranker] * ~mine
-        for_w = np.zeros(n_items, dtype=np.float64)
-        against_w = np.zeros(n_items, dtype=np.float64)
-        at_a = c.a == w
-        at_b = c.b == w
-        np.add.at(for_w, c.b[at_a], count[at_a] * y[at_a])
-        np.add.at(against_w, c.b[at_a], count[at_a] * (1.0 - y[at_a]))
-        np.add.at(for_w, c.a[at_b], count[at_b] * (1.0 - y[at_b]))
-        np.add.at(against_w, c.a[at_b], count[at_b] * y[at_b])
-        # P(theta_wj <= 1/2) under Beta(1 + for, 1 + against): the chance j is not beaten
-        not_beaten = betainc(1.0 + for_w, 1.0 + against_w, 0.5)
-        inside = not_beaten > error
-        inside[w] = True
-        return np.flatnonzero(inside).astype(np.int64)
+        look = separation_look(comparisons, n_items, weights, own, params)
+        return tied_from_look(look, n_items, error)
 
     return tied
+
+
+def separation_error(params: AggregationParams, looks: int) -> float:
+    """The per-look error of :func:`robust_separation`: ``(1 - level) / looks``."""
+    if isinstance(looks, bool) or int(looks) != looks or looks < 1:
+        raise InvalidParameters(f"looks must be an integer >= 1, got {looks!r}")
+    return (1.0 - float(params.level)) / int(looks)
+
+
+@dataclass(frozen=True)
+class SeparationLook:
+    """The numbers :func:`robust_separation` decides from, on the comparisons so far.
+
+    Attributes
+    ----------
+    winner : int
+        The robust fit's winner.
+    strengths : ndarray of float64
+        The robust fit's log-strengths.
+    not_beaten : ndarray of float64
+        Per candidate ``j``, ``P(theta_wj <= 1/2)`` under the Beta(1 + weighted wins of ``w``,
+        1 + weighted wins of ``j``) posterior: the chance ``j`` is not beaten by the winner.
+    """
+
+    winner: int
+    strengths: NDArray[np.float64]
+    not_beaten: NDArray[np.float64]
+
+
+def separation_look(
+    comparisons: Comparisons,
+    n_items: int,
+    ranker_weights: ArrayLike,
+    own_item: ArrayLike | None = None,
+    params: AggregationParams = AggregationParams(),  # noqa: B008 - frozen, immutable default
+    winner: int | None = None,
+) -> SeparationLook | None:
+    """The robust fit and the winner's Beta evidence (:func:`robust_separation`'s numbers);
+    ``None`` when nothing can be fitted. ``winner`` evaluates the evidence for another
+    candidate than the fit's (a member checking a leader's look on a knife edge)."""
+    weights = np.asarray(ranker_weights, dtype=np.float64)
+    own = None if own_item is None else np.asarray(own_item, dtype=np.int64)
+    try:
+        result = aggregate(comparisons, n_items, weights, own_item=own, params=params)
+    except RankingError:
+        return None
+    w = int(result.winner) if winner is None else int(winner)
+    evidence = np.asarray(result.ranker_weights, dtype=np.float64)
+    c = comparisons
+    y = c.soft_labels()
+    mine = np.zeros(c.a.shape[0], dtype=bool) if own is None else own[c.ranker] >= 0
+    if own is not None:
+        mine &= (own[c.ranker] == c.a) | (own[c.ranker] == c.b)
+    count = evidence[c.ranker] * ~mine
+    for_w = np.zeros(n_items, dtype=np.float64)
+    against_w = np.zeros(n_items, dtype=np.float64)
+    at_a = c.a == w
+    at_b = c.b == w
+    np.add.at(for_w, c.b[at_a], count[at_a] * y[at_a])
+    np.add.at(against_w, c.b[at_a], count[at_a] * (1.0 - y[at_a]))
+    np.add.at(for_w, c.a[at_b], count[at_b] * (1.0 - y[at_b]))
+    np.add.at(against_w, c.a[at_b], count[at_b] * y[at_b])
+    # P(theta_wj <= 1/2) under Beta(1 + for, 1 + against): the chance j is not beaten
+    not_beaten = np.asarray(betainc(1.0 + for_w, 1.0 + against_w, 0.5), dtype=np.float64)
+    strengths = np.asarray(result.strengths, dtype=np.float64)
+    return SeparationLook(winner=w, strengths=strengths, not_beaten=not_beaten)
+
+
+def tied_from_look(look: SeparationLook | None, n_items: int, error: float) -> NDArray[np.int64]:
+    """The tied-for-first set a look gives: the winner and every candidate whose chance of
+    not being beaten exceeds ``error`` (every candidate for ``None``). Comparisons alone, so
+    the same recorded numbers give the same set on every machine."""
+    if look is None:
+        return np.arange(n_items, dtype=np.int64)
+    inside = np.asarray(look.not_beaten, dtype=np.float64) > error
+    inside[int(look.winner)] = True
+    return np.flatnonzero(inside).astype(np.int64)
 
 
 def _pair_index(n: int) -> NDArray[np.int64]:

@@ -75,7 +75,9 @@ __all__ = [
     "JudgeTrust",
     "consensus_scores",
     "fit_judge_trust",
+    "follow_up_gold_chance",
     "generator_weights",
+    "is_contested",
     "select_consensus",
     "update_generator_record",
     "vote_shares",
@@ -272,6 +274,32 @@ def select_consensus(shares: ArrayLike, strengths: ArrayLike, judge_weight: floa
     second = v if math.isinf(judge_weight) else np.zeros_like(v)
     order = np.lexsort((np.arange(scores.shape[0]), -second, -scores))
     return int(order[0])
+
+
+def is_contested(shares: ArrayLike, margin: float) -> bool:
+    """Whether a round's vote was contested: its two largest vote shares lie within ``margin``
+    of each other (a round with one cluster is not). A swarm whose trusted generators start
+    voting as a bloc against the rest (reputation farmers after their switch) makes more of
+    its rounds contested; the node follows such a round with a gold round more often, so the
+    bloc's gold records learn the switch sooner (``NodeConfig.round_contested_gold``)."""
+    v = np.sort(np.asarray(shares, dtype=np.float64))[::-1]
+    if not 0.0 < margin <= 1.0:
+        raise InvalidParameters(f"margin must be in (0, 1], got {margin}")
+    return bool(v.shape[0] >= 2 and v[0] - v[1] < margin)
+
+
+def follow_up_gold_chance(
+    shares: ArrayLike, gold_fraction: float, contested_gold: float, contested_margin: float
+) -> float:
+    """The chance that a finished round is followed by a gold round: ``gold_fraction``, plus
+    ``contested_gold`` when the round was contested (:func:`is_contested` of its vote
+    ``shares`` with ``contested_margin``); no gold at all when ``gold_fraction`` is 0 (gold
+    off). The node's leader draws it as a private coin after each live round
+    (``RoundSettings.gold_chance``), the simulator before each round's task."""
+    chance = gold_fraction
+    if chance > 0.0 and contested_gold > 0.0 and is_contested(shares, contested_margin):
+        chance += contested_gold
+    return chance
 
 
 def generator_weights(hits: ArrayLike, seen: ArrayLike) -> NDArray[np.float64]:

@@ -72,12 +72,15 @@ from ranking.consensus import (
     GoldRound,
     JudgeTrust,
     fit_judge_trust,
+    follow_up_gold_chance,
     generator_weights,
     select_consensus,
     update_generator_record,
     vote_shares,
 )
+from ranking.errors import RankingError
 from ranking.reputation import ReputationParams
+from ranking.robust import aggregate
 from ranking.selection import select_participants
 from ranking.trust import IdentityState, apply_exam, trust_weights
 from ranking.types import Comparisons
@@ -145,7 +148,12 @@ class RunRecord:
     correct : dict of str to ndarray of bool, shape (rounds,)
         Whether each aggregator's answer was correct.
     captured : dict of str to ndarray of bool, shape (rounds,)
-        Whether an adversary's wrong candidate won although a correct one was present.
+        Whether a wrong candidate that an adversary submitted while attacking won although a
+        correct one was present (honest co-errors on the same answer count too).
+    decisive : ndarray of bool, shape (rounds,)
+        Captures of the default that were the attackers' doing: without the attacking nodes'
+        candidates and verdicts the default would have answered correctly
+        (:meth:`_State._decisive`).
     judge_calls : ndarray of int, shape (rounds,)
         Pairwise judgements asked in the round (shared by the judged aggregators).
     correct_present : ndarray of bool
@@ -170,6 +178,7 @@ class RunRecord:
 
     correct: dict[str, BoolArray]
     captured: dict[str, BoolArray]
+    decisive: BoolArray
     judge_calls: IntArray
     correct_present: BoolArray
     gold: BoolArray
@@ -292,6 +301,7 @@ class _Generation:
     missed_generators: IntArray  # generators without a candidate
     own_label: IntArray  # each ranker's own answer label
     ranker_arrived: BoolArray  # whether each ranker's ballot arrives
+    ranker_attacking: BoolArray  # whether each ranker attacks this round
 
 
 @dataclass(frozen=True)
@@ -300,7 +310,7 @@ class _Items:
 
     labels: IntArray  # each item's answer label
     correct: BoolArray  # each item is a correct answer
-    adversarial: BoolArray  # an adversary submitted the item
+    adversarial: BoolArray  # an adversary attacking this round submitted the item
     team_items: BoolArray  # [team, item]: an attacking member of the team submitted it
     injected: FloatArray  # each item's prompt-injection success probability (0: none)
     cand_item: IntArray  # each candidate's item
@@ -359,6 +369,10 @@ class _State:
         rounds = scenario.rounds
         self.correct = {name: np.zeros(rounds, dtype=bool) for name in AGGREGATORS}
         self.captured = {name: np.zeros(rounds, dtype=bool) for name in AGGREGATORS}
+        self.decisive = np.zeros(rounds, dtype=bool)
+        # the chance the next round is gold (the node's coin after each live round: higher
+        # after a contested one, ranking.follow_up_gold_chance)
+        self.gold_chance = scenario.swarm.gold_fraction
         self.judge_calls = np.zeros(rounds, dtype=np.int64)
         self.correct_present = np.zeros(rounds, dtype=bool)
         self.gold = np.zeros(rounds, dtype=bool)
@@ -382,6 +396,7 @@ class _State:
         return RunRecord(
             correct=self.correct,
             captured=self.captured,
+            decisive=self.decisive,
             judge_calls=self.judge_calls,
             correct_present=self.correct_present,
             gold=self.gold,
@@ -403,7 +418,7 @@ class _State:
         difficulty = float(tasks.difficulty.mean + tasks.difficulty.sd * rng.standard_normal())
         persuasion = tasks.persuasiveness
         z = float(persuasion.mean + persuasion.sd * rng.standard_normal())
-        gold = bool(rng.random() < swarm.gold_fraction)
+        gold = bool(rng.random() < self.gold_chance)
         detected = gold and bool(rng.random() < swarm.gold_detection)
         return _Task(difficulty, z, gold, detected)
 
@@ -542,6 +557,7 @@ class _State:
             missed_generators=generators[~arrived],
             own_label=own_label,
             ranker_arrived=ranker_arrived,
+            ranker_attacking=self.attacking(rankers, t, task, share),
         )
 
     def cluster(self, t: int, task: _Task, gen: _Generation, rng: np.random.Generator) -> _Items:
@@ -563,15 +579,16 @@ class _State:
         n_items = int(item_labels.shape[0])
         self.items[t] = n_items
         cand_nodes = gen.cand_nodes
+        # an adversary attacking this round submitted the item (a dormant farmer's honest
+        # answer, or an adaptive team playing honest, is not an attack: winning with it is no
+        # capture)
         adversarial = np.zeros(n_items, dtype=bool)
-        np.logical_or.at(adversarial, cand_item, pop.adversary[cand_nodes])
+        np.logical_or.at(adversarial, cand_item, gen.cand_attacking & pop.adversary[cand_nodes])
         # team_items[team, item]: a member of ``team`` (attacking now) submitted this item
         team_items = np.zeros((max(self.n_teams, 1), n_items), dtype=bool)
         attacking_cands = np.flatnonzero(gen.cand_attacking)
         team_items[pop.team[cand_nodes[attacking_cands]], cand_item[attacking_cands]] = True
-        self.attacked[t] = bool(attacking_cands.size) or bool(
-            np.any(self.attacking(gen.rankers, t, task, gen.share))
-        )
+        self.attacked[t] = bool(attacking_cands.size) or bool(np.any(gen.ranker_attacking))
         injected = np.zeros(n_items, dtype=np.float64)
         injector = np.flatnonzero(gen.cand_attacking & (pop.behaviour[cand_nodes] == INJECTOR))
         np.maximum.at(injected, cand_item[injector], pop.success_probability[cand_nodes[injector]])
@@ -732,9 +749,13 @@ class _State:
         # what a gold round teaches is read without trust's caps (node.ledger.state has no
         # trust parameters); the round's own decision weighs each vote by its trust weight too
         learn_shares = shares = vote_shares(items.cand_item, items.n, weights)
+        factors = weights * self.node_weights(t)[nodes] if self.trust_on else weights
         if self.trust_on:
-            capped = self.node_weights(t)[nodes]
-            shares = vote_shares(items.cand_item, items.n, weights * capped)
+            shares = vote_shares(items.cand_item, items.n, factors)
+        swarm = self.scenario.swarm
+        self.gold_chance = follow_up_gold_chance(
+            shares, swarm.gold_fraction, swarm.contested_gold, swarm.contested_margin
+        )
         if len(comparisons) == 0:  # nobody judged: the node's fallback (node.round.consensus)
             winner = select_consensus(shares, np.zeros(items.n), self.judge_trust.judge_weight)
             for name in JUDGED:
@@ -751,22 +772,67 @@ class _State:
         )
         winner = select_consensus(shares, strengths, self.judge_trust.judge_weight)
         self._score(t, "calibrated", winner, items)
+        if self.captured["calibrated"][t]:
+            self.decisive[t] = self._decisive(t, gen, items, comparisons, own_item, factors)
         self._learn(t, gen, items, learn_shares, strengths)
         return winner
+
+    def _decisive(
+        self,
+        t: int,
+        gen: _Generation,
+        items: _Items,
+        comparisons: Comparisons,
+        own_item: IntArray,
+        factors: FloatArray,
+    ) -> bool:
+        """Whether a captured round's capture was the attackers' doing: the default, decided
+        again on the round's evidence without the attacking nodes' candidates and verdicts
+        (and without the clusters only they submitted), picks a correct answer. Honest
+        generators' own errors on the attackers' answer are then no capture. Verdicts of
+        honest judges swayed by an injection stay in (the injected text is part of a cluster
+        honest nodes also submitted), so this bounds the attack's effect from below."""
+        honest = ~gen.cand_attacking  # ``factors``: each candidate's vote weight this round
+        supported = np.bincount(items.cand_item[honest], minlength=items.n) > 0
+        if not supported.any():
+            return False
+        shares = vote_shares(items.cand_item[honest], items.n, factors[honest])
+        keep = (
+            ~gen.ranker_attacking[comparisons.ranker]
+            & supported[comparisons.a]
+            & supported[comparisons.b]
+        )
+        strengths = np.zeros(items.n)
+        if keep.any() and self.judge_trust.judge_weight > 0.0:  # at 0 the strengths do not count
+            clean = Comparisons(
+                a=comparisons.a[keep],
+                b=comparisons.b[keep],
+                outcome=comparisons.outcome[keep],
+                ranker=comparisons.ranker[keep],
+                confidence=comparisons.confidence[keep],
+            )
+            try:
+                result = aggregate(clean, items.n, self.ranker_weights(t, gen), own_item=own_item)
+                strengths = np.array(result.strengths)
+            except RankingError:  # nothing left to fit: the votes decide
+                pass
+        index = np.flatnonzero(supported)
+        pick = select_consensus(shares[index], strengths[index], self.judge_trust.judge_weight)
+        return bool(items.correct[index[pick]])
 
     def _learn(
         self, t: int, gen: _Generation, items: _Items, shares: FloatArray, strengths: FloatArray
     ) -> None:
         """On a gold round, as ``node.ledger.state.learn_from_gold``: the generators' gold
-        records move, and a round with a right and a wrong cluster joins the calibrated rule's
-        record and the judges' trust is refitted."""
-        if not self.gold[t]:
+        records move (unless no candidate was right: rules 2), and a round with a right and a
+        wrong cluster joins the calibrated rule's record and the judges' trust is refitted."""
+        if not self.gold[t] or not items.correct.any():
             return
         nodes = gen.cand_nodes
         self.gold_hits[nodes], self.gold_seen[nodes] = update_generator_record(
             self.gold_hits[nodes], self.gold_seen[nodes], items.correct[items.cand_item]
         )
-        if not items.correct.any() or items.correct.all():
+        if items.correct.all():
             return
         self.gold_rounds.append(GoldRound(shares, strengths, items.correct.copy()))
         del self.gold_rounds[:-DEFAULT_GOLD_WINDOW]
@@ -786,7 +852,7 @@ class _State:
         """Verdicts (``JUDGED_*`` or :data:`ABSTAINED`) and stated confidences of every stacked
         comparison, behaviours applied."""
         pop = self.pop
-        rankers, own_label, share = gen.rankers, gen.own_label, gen.share
+        rankers, own_label = gen.rankers, gen.own_label
         item_labels, team_items, injected = items.labels, items.team_items, items.injected
         judge = rankers[pair_ranker]
         honest = draw_pair_verdicts(
@@ -829,7 +895,7 @@ class _State:
         # colluders: back the team's item; open cliques also sabotage outsiders' pairs;
         # members that abstain when losing stay silent where their own judgement goes against
         # the team's item instead of voting for it
-        attacking = self.attacking(judge, t, task, share)
+        attacking = gen.ranker_attacking[pair_ranker]
         if np.any(attacking):
             team = np.where(attacking, pop.team[judge], 0)
             team_a = team_items[team, pair_a] & attacking

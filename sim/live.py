@@ -85,7 +85,8 @@ def check_live(scenario: Scenario) -> None:
     """Raise :class:`LiveModeError` unless ``scenario`` can run against real daemons."""
     if scenario.swarm.schedule == "adaptive":
         raise LiveModeError(
-            '--live: the node has no adaptive schedule yet (issue 17); use schedule = "3n"'
+            "--live: live mode reads one ballot per ranker and does not replay adaptive waves yet "
+            '(issue 17); use schedule = "3n"'
         )
     for group, size in zip(scenario.groups, scenario.group_sizes, strict=True):
         if size and group.behaviour not in LIVE_BEHAVIOURS:
@@ -318,6 +319,7 @@ def _record(
     return RunRecord(
         correct=correct,
         captured={name: np.zeros(rounds, dtype=bool) for name in AGGREGATORS},
+        decisive=np.zeros(rounds, dtype=bool),
         judge_calls=judge_calls,
         correct_present=correct["oracle"].copy(),
         gold=np.zeros(rounds, dtype=bool),

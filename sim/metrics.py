@@ -130,6 +130,9 @@ def summarise(scenario: Scenario, record: RunRecord) -> dict[str, Any]:
         "oracle_accuracy": aggregators["oracle"]["accuracy"],
         "margin_default_vs_majority": {"mean": mean, "ci95": [low, high]},
         "margin_default_vs_plain_bt": {"mean": bt_mean, "ci95": [bt_low, bt_high]},
+        "decisive_capture_rate": (
+            int(record.decisive.sum()) / int(decided.sum()) if decided.any() else 0.0
+        ),
         "adversary_fraction": record.adversary_fraction,
         "admitted_nodes": record.admitted,
         "gold_rounds": int(record.gold.sum()),
@@ -216,6 +219,7 @@ def summarise_seeds(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "oracle_accuracy": aggregators["oracle"]["accuracy"],
         "margin_default_vs_majority": margin("margin_default_vs_majority"),
         "margin_default_vs_plain_bt": margin("margin_default_vs_plain_bt"),
+        "decisive_capture_rate": mean([run["decisive_capture_rate"] for run in runs]),
         "adversary_fraction": first["adversary_fraction"],
         "admitted_nodes": mean([run["admitted_nodes"] for run in runs]),
         "gold_rounds": mean([run["gold_rounds"] for run in runs]),

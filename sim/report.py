@@ -130,6 +130,7 @@ def write_run(results: dict[str, Any], results_json: str, out_dir: Path) -> list
         else f"{len(seeds)} seeds ({', '.join(str(s) for s in seeds)}; means, 95% intervals "
         "across seeds)"
     )
+    default_row = results["aggregators"][results["default_aggregator"]]
     report = [
         f"# {results['scenario']['name']}",
         "",
@@ -147,6 +148,11 @@ def write_run(results: dict[str, Any], results_json: str, out_dir: Path) -> list
         f"{100 * margin['mean']:+.1f} points "
         f"(95% interval {100 * margin['ci95'][0]:+.1f} to {100 * margin['ci95'][1]:+.1f}); "
         f"minus plain BT: {_margin(results.get('margin_default_vs_plain_bt'))}.",
+        "",
+        f"Default's capture rate: {_pct(default_row['capture_rate'])}"
+        " of the rounds with a correct candidate went to an answer an attacking adversary "
+        "submitted; decisive captures (without the attackers' candidates and verdicts it would "
+        f"have answered correctly): {_pct(results.get('decisive_capture_rate', 0.0))}.",
         "",
         f"Adversaries' final share of reputation: {_pct(share['final'])}.",
         "",

@@ -200,6 +200,7 @@ def assemble_sweep(path: str, outputs: Sequence[dict[str, Any]]) -> dict[str, An
                 "final_adversary_reputation_share": results["adversary_reputation_share"]["final"],
                 "margin_default_vs_majority": results["margin_default_vs_majority"],
                 "margin_default_vs_plain_bt": results["margin_default_vs_plain_bt"],
+                "decisive_capture_rate": results["decisive_capture_rate"],
             }
         )
     name = outputs[0]["results"]["scenario"]["name"] if outputs else Path(path).stem

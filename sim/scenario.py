@@ -22,6 +22,11 @@ Schema (unknown keys and bad values raise :class:`~sim.errors.ScenarioError` nam
     gold_fraction = 0.1          # [0, 1]: rounds whose truth anchors reputation and teaches the
                                  #   calibrated consensus; default the node's own
                                  #   (NODE_GOLD_FRACTION: round_gold_fraction = 0.1)
+    contested_gold = 0.3         # [0, 1]: extra chance that a contested round (the top two
+                                 #   clusters' vote shares within contested_margin) is followed
+                                 #   by gold, when gold_fraction > 0 (the node's
+                                 #   NODE_CONTESTED_GOLD: round_contested_gold)
+    contested_margin = 0.2       # (0, 1]: what counts as contested (NODE_CONTESTED_MARGIN)
     gold_detection = 1.0         # [0, 1]: chance a gold round is recognisable as gold (1: the
                                  #   node's generated questions differ in kind from live ones;
                                  #   lower: a bank that looks like live traffic)
@@ -92,6 +97,8 @@ __all__ = [
     "ADAPTIVE_OPTIONS",
     "ADVERSARIAL",
     "BEHAVIOURS",
+    "NODE_CONTESTED_GOLD",
+    "NODE_CONTESTED_MARGIN",
     "NODE_GOLD_FRACTION",
     "GroupSpec",
     "Normal",
@@ -124,6 +131,10 @@ SCHEDULES = ("full", "3n", "random-k", "adaptive")
 #: ``swarm.gold_fraction`` runs gold as a default node does: one live round in ten is followed
 #: by a blind gold round, which is what the calibrated consensus learns from (issue 12).
 NODE_GOLD_FRACTION = 0.1
+#: The node's extra gold after a contested round (``NodeConfig.round_contested_gold``) and
+#: what counts as contested (``round_contested_margin``): see :mod:`node.round.consensus`.
+NODE_CONTESTED_GOLD = 0.3
+NODE_CONTESTED_MARGIN = 0.2
 #: The node's trust default (``NodeConfig.trust_mode = "off"``).
 NODE_TRUST = False
 
@@ -170,6 +181,8 @@ class SwarmSpec:
     k: int | None = None
     judge_budget: int | None = None
     gold_fraction: float = NODE_GOLD_FRACTION
+    contested_gold: float = NODE_CONTESTED_GOLD
+    contested_margin: float = NODE_CONTESTED_MARGIN
     gold_detection: float = 1.0
     cluster: bool = True
     trust: bool = NODE_TRUST
@@ -419,6 +432,10 @@ def parse_scenario(data: Mapping[str, Any]) -> Scenario:
         k=k,
         judge_budget=judge_budget,
         gold_fraction=_float(raw_swarm, "gold_fraction", "swarm", NODE_GOLD_FRACTION, 0.0, 1.0),
+        contested_gold=_float(raw_swarm, "contested_gold", "swarm", NODE_CONTESTED_GOLD, 0.0, 1.0),
+        contested_margin=_float(
+            raw_swarm, "contested_margin", "swarm", NODE_CONTESTED_MARGIN, 1e-9, 1.0
+        ),
         gold_detection=_float(raw_swarm, "gold_detection", "swarm", 1.0, 0.0, 1.0),
         cluster=_bool(raw_swarm, "cluster", "swarm", True),
         trust=_bool(raw_swarm, "trust", "swarm", NODE_TRUST),

@@ -10,7 +10,11 @@ Nobody writes these questions by hand:
 * arithmetic: additions, subtractions and multiplications of seeded random operands.
 
 The set is shuffled with a fixed seed so that any prefix (``swarmrank eval --limit K``) mixes
-the kinds. The output is deterministic for given package versions; the versions used are
+the kinds. It also writes ``gold-bank.json``, a private gold bank (``round_gold_bank_file``) of
+the questions from :data:`GOLD_BANK_FROM` on: questions of the same kinds as the first
+:data:`GOLD_BANK_FROM`, which an evaluation of ``--limit`` up to that many never asks, so a
+swarm can learn from gold its models can answer and that looks like its live traffic. The
+output is deterministic for given package versions; the versions used are
 written to ``questions.meta.json`` next to it. Run from the repository root::
 
     .venv/bin/python data/questions/build.py            # writes data/questions/questions.jsonl
@@ -30,6 +34,8 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "questions.jsonl"
 DEFAULT_SEED = 20261130
 ARITHMETIC_PER_OP = 40
+#: the private gold bank holds the shuffled set's questions from this index on
+GOLD_BANK_FROM = 300
 
 
 def capital_questions() -> list[dict[str, Any]]:
@@ -133,6 +139,20 @@ def write_questions(questions: list[dict[str, Any]], out: Path, seed: int) -> No
     meta_path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
 
+def gold_bank(questions: list[dict[str, Any]], start: int = GOLD_BANK_FROM) -> list[dict[str, Any]]:
+    """A private gold bank (``node.round.gold.load_private_bank``'s format) of
+    ``questions[start:]`` (gold is checked by its one answer, without the aliases)."""
+    return [{"question": q["question"], "answer": q["answer"]} for q in questions[start:]]
+
+
+def write_gold_bank(questions: list[dict[str, Any]], out: Path) -> None:
+    """``out`` as the bank's JSON list, one item a line."""
+    items = gold_bank(questions)
+    rows = ["  " + json.dumps(item, ensure_ascii=False, sort_keys=True) for item in items]
+    lines = ",\n".join(rows)
+    out.write_text("[\n" + lines + "\n]\n", encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
@@ -140,7 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     questions = build_questions(args.seed)
     write_questions(questions, args.out, args.seed)
-    print(f"{len(questions)} questions -> {args.out}")
+    bank = args.out.with_name("gold-bank.json")
+    write_gold_bank(questions, bank)
+    print(f"{len(questions)} questions -> {args.out}; {len(questions) - GOLD_BANK_FROM} -> {bank}")
     return 0
 
 

@@ -30,6 +30,7 @@ def _command_line(args: argparse.Namespace) -> str:
             parts += ["--address", address]
     else:
         parts += ["--nodes", str(args.nodes), "--backend", args.backend]
+        parts += [f"--set={item}" for item in args.set or ()]
     if args.limit is not None:
         parts += ["--limit", str(args.limit)]
     return " ".join(shlex.quote(p) for p in parts)
@@ -47,7 +48,7 @@ async def _start_swarm(args: argparse.Namespace) -> Any:
         start_gateway=False,
         ready_timeout_s=READY_TIMEOUT_S[args.backend],
         eviction_timeout_s=EVICTION_TIMEOUT_S[args.backend],
-        node_args=("--set=metrics_address=",),
+        node_args=("--set=metrics_address=", *(f"--set={item}" for item in args.set or ())),
     )
     await swarm.start()
     return swarm
@@ -142,8 +143,8 @@ async def _run_eval(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from node.eval.questions import EvalError
 
-    if args.address and (args.nodes_given or args.backend_given):
-        raise EvalError("--address reaches a running swarm: --nodes/--backend do not apply")
+    if args.address and (args.nodes_given or args.backend_given or args.set):
+        raise EvalError("--address reaches a running swarm: --nodes/--backend/--set do not apply")
     try:
         return asyncio.run(_run_eval(args))
     except asyncio.CancelledError:  # SIGTERM: the swarm was stopped, answers so far are kept
@@ -165,6 +166,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--limit", type=int, default=None, help="only the first K questions")
     p.add_argument("--timeout", type=float, default=180.0, help="seconds per round")
     p.add_argument("--state-dir", default=str(DEFAULT_EVAL_STATE_DIR), help="local swarm state")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a node config setting for every node of the local swarm (repeatable), e.g. "
+        "round_gold_bank_file=data/questions/gold-bank.json",
+    )
     p.set_defaults(handler=_with_defaults)
 
 

@@ -133,6 +133,7 @@ def round_settings(config: NodeConfig) -> RoundSettings:
             max_rankers=config.round_max_rankers,
             schedule=config.round_schedule,
             schedule_k=config.round_schedule_k,
+            judge_budget=config.round_judge_budget,
             max_ranker_share=config.round_max_ranker_share,
             quorum_generators=config.round_quorum_generators,
             quorum_rankers=config.round_quorum_rankers,
@@ -140,6 +141,8 @@ def round_settings(config: NodeConfig) -> RoundSettings:
             rank_deadline_ms=config.round_rank_deadline_ms,
             broadcast_timeout_s=config.call_timeout_s,
             gold_fraction=config.round_gold_fraction,
+            contested_gold=config.round_contested_gold,
+            contested_margin=config.round_contested_margin,
         )
     except ValueError as exc:
         raise ConfigError(f"invalid round settings: {exc}") from None

@@ -18,7 +18,7 @@ from node.ledger.trust import LedgerState
 from node.round.aggregate import DEFAULT_REPUTATION, ballots_to_comparisons
 from node.round.check import CHECKPOINT_WINDOW, CheckedRecord
 from node.round.consensus import cluster_shares, gold_round_of, update_generator_gold
-from node.round.rules import RULES_ISSUE_20, absence_penalties
+from node.round.rules import RULES_ISSUE_20, RULES_UNANSWERED_GOLD, absence_penalties
 from protocol.v1 import messages_pb2
 from ranking.consensus import GoldRound, JudgeTrust
 
@@ -135,7 +135,8 @@ def learn_from_gold(
     checked: CheckedRecord, state: LedgerState
 ) -> tuple[tuple[GoldRound, ...], JudgeTrust, dict[str, tuple[float, float]]]:
     """What a gold round teaches the calibrated consensus (:mod:`node.round.consensus`): its
-    generators' gold records move (:func:`~node.round.consensus.update_generator_gold`), and a
+    generators' gold records move (:func:`~node.round.consensus.update_generator_gold`; from
+    rules 2 only when some candidate was right, :mod:`node.round.rules`), and a
     round with a right and a wrong cluster joins the gold window with the shares the state
     before it gives and its recorded strengths, and the judges' trust is refitted
     (:func:`ranking.fit_judge_trust`). Recorded values and ledger state only, so every node
@@ -146,9 +147,11 @@ def learn_from_gold(
     if not checked.gold or not checked.record.HasField("query") or not checked.gold_correct:
         return unchanged
     shares = cluster_shares(checked.clusters, checked.candidates, state.generator_gold)
-    generator_gold = update_generator_gold(
-        state.generator_gold, checked.clusters, checked.candidates, checked.gold_correct
-    )
+    generator_gold = state.generator_gold
+    if any(checked.gold_correct) or checked.record.rules < RULES_UNANSWERED_GOLD:
+        generator_gold = update_generator_gold(
+            state.generator_gold, checked.clusters, checked.candidates, checked.gold_correct
+        )
     example = gold_round_of(shares, checked.gold_correct, checked.record.outcome)
     if example is None:
         return state.gold_rounds, state.judge_trust, generator_gold

@@ -46,7 +46,7 @@ from google.protobuf.message import DecodeError
 
 from node.errors import StoreError
 from protocol.identity import node_id_from_public_key
-from protocol.replay import ReplayKey
+from protocol.replay import ReplayKey, round_slot
 from protocol.v1 import envelope_pb2, messages_pb2
 
 SCHEMA_VERSION = 2
@@ -558,7 +558,8 @@ def _index_output(conn: sqlite3.Connection, envelope_bytes: bytes) -> None:
         message_type = OUTPUT_KINDS.get(envelope.kind)
         if message_type is None or not envelope.signer:
             return
-        query_id = bytes(message_type.FromString(envelope.payload).context.query_id)
+        # one output per round slot: the query id, and the wave of an adaptive round's ballots
+        query_id = round_slot(envelope.kind, message_type.FromString(envelope.payload))
         signer = node_id_from_public_key(bytes(envelope.signer))
     except (DecodeError, ValueError):
         return

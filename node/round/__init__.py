@@ -14,6 +14,8 @@ module             owns
                    :func:`own_cluster`
 ``schedule``       :func:`assign_pairs` (each ranker's pairs, never its own cluster);
                    adaptive waves: :func:`plan_wave`, :func:`replay_waves` (issue 17)
+``waves``          schedule ``"adaptive"``: the waves' plan, the stop test's recorded looks
+                   (checked within the numerics tolerance), a member's :func:`check_waves`
 ``aggregate``      :func:`round_outcome` (ballots -> weighted win matrix -> robust BT), the
                    record's parameter bounds, absences
 ``consensus``      the winner rule a record names (calibrated: vote shares weighed by gold

@@ -21,6 +21,7 @@ from node.ledger.trust import (
 )
 from node.round.clustering import Cluster, own_cluster
 from node.round.consensus import CONSENSUS_RULES, apply_consensus, size_shares
+from node.round.schedule import ADAPTIVE, ADAPTIVE_FIELDS
 from node.round.tolerance import NUMERICS_RULES
 from protocol.v1 import messages_pb2
 from ranking.errors import RankingError
@@ -70,8 +71,9 @@ def check_parameters(params: messages_pb2.RoundParameters) -> AggregationParams:
         raise RecordRejected(
             "query.parameters", f"em_ilsr_steps {params.em_ilsr_steps} > {MAX_EM_ILSR_STEPS}"
         )
-    if params.schedule not in SCHEDULE_KINDS:
+    if params.schedule not in (*SCHEDULE_KINDS, ADAPTIVE):
         raise RecordRejected("query.parameters", f"unknown schedule {params.schedule!r}")
+    check_adaptive_parameters(params)
     if params.schedule == "random-k" and params.schedule_k < 1:
         raise RecordRejected("query.parameters", "random-k needs schedule_k >= 1")
     if params.numerics not in NUMERICS_RULES:
@@ -82,6 +84,25 @@ def check_parameters(params: messages_pb2.RoundParameters) -> AggregationParams:
         raise RecordRejected("query.parameters", "the calibrated consensus needs numerics >= 1")
     try:
         return aggregation_params(params)
+    except RankingError as exc:
+        raise RecordRejected("query.parameters", str(exc)) from exc
+
+
+def check_adaptive_parameters(params: messages_pb2.RoundParameters) -> None:
+    """:class:`RecordRejected` (``query.parameters``) unless the adaptive fields suit the
+    schedule: each ``>= 1`` under ``"adaptive"`` (which needs numerics ``>= 1``: its stop is
+    checked within the tolerance, :mod:`node.round.waves`), all 0 under the others."""
+    from ranking.adaptive import AdaptiveParams
+
+    if params.schedule != ADAPTIVE:
+        used = [name for name in ADAPTIVE_FIELDS if getattr(params, name)]
+        if used:
+            raise RecordRejected("query.parameters", f"{used[0]} set for {params.schedule!r}")
+        return
+    if params.numerics < 1:
+        raise RecordRejected("query.parameters", "the adaptive schedule needs numerics >= 1")
+    try:
+        AdaptiveParams(*(int(getattr(params, name)) for name in ADAPTIVE_FIELDS))
     except RankingError as exc:
         raise RecordRejected("query.parameters", str(exc)) from exc
 

@@ -5,7 +5,10 @@ phases from the record's own contents and raises
 It verifies every signature in a record, the chain link, the selection
 (:mod:`node.round.selection`), the clustering and pair assignments
 (:mod:`node.round.clustering`, :mod:`node.round.schedule`), every ballot, and the aggregation
-(:mod:`node.round.aggregate`), the same functions the leader used to build it.
+(:mod:`node.round.aggregate`), the same functions the leader used to build it. Under schedule
+``"adaptive"`` the assignments are the waves': every wave's request and ballots, every wave,
+the stop test's looks and the stop are recomputed (:func:`node.round.waves.check_waves`); a
+record of a fixed schedule carries no waves, so old records check exactly as before.
 
 * :class:`CheckedRecord` — what a record that passed holds, for :mod:`node.ledger.state`.
 * :func:`check_events` — verifies a record's trust events (genesis, exams, slashes) in order.
@@ -56,12 +59,12 @@ from node.round.clustering import Cluster, cluster_candidates
 from node.round.consensus import apply_consensus, cluster_shares, consensus_discrepancy
 from node.round.gold import GoldTask, draw_gold_task, private_bank
 from node.round.rules import CURRENT_RULES, RULES_ISSUE_20
-from node.round.schedule import assign_pairs
+from node.round.schedule import ADAPTIVE, assign_pairs
 from node.round.selection import select_participants
 from node.round.tolerance import outcome_discrepancy
-from protocol.errors import ProtocolError
+from node.round.waves import WavePlan, check_waves, verify_part
 from protocol.hashing import candidate_set_digest, payload_hash
-from protocol.signing import Envelope, Verified, Verifier
+from protocol.signing import Envelope, Verifier
 from protocol.v1 import envelope_pb2, messages_pb2
 from ranking.errors import RankingError
 from ranking.trust import IdentityState, TrustParams, apply_exam, slash
@@ -182,7 +185,7 @@ def verify_forged_record(envelope: Envelope, swarm_id: str, trust: TrustParams |
     only one whose selection, assignments, ballots or aggregation do not follow from what it
     carries. Returns the leader's id; raises :class:`RecordRejected` when nothing is proven."""
     verifier = Verifier(swarm_id)
-    verified = _verify(verifier, envelope, envelope_pb2.KIND_CONSENSUS_RECORD, "record")
+    verified = verify_part(verifier, envelope, envelope_pb2.KIND_CONSENSUS_RECORD, "record")
     record: messages_pb2.ConsensusRecord = verified.message
     try:
         check_record(
@@ -206,13 +209,6 @@ def verify_forged_record(envelope: Envelope, swarm_id: str, trust: TrustParams |
             raise RecordRejected("forged_record", f"not proven: {exc}") from exc
         return verified.signer_id
     raise RecordRejected("forged_record", "the record recomputes: nothing is forged")
-
-
-def _verify(verifier: Verifier, envelope: Envelope, kind: int, field: str) -> Verified:
-    try:
-        return verifier.verify(envelope, kind, check_time=False)
-    except ProtocolError as exc:
-        raise RecordRejected(field, str(exc)) from exc
 
 
 #: ``checkpoint(height)``: the ledger head's hash when it held ``height`` records and the
@@ -314,7 +310,7 @@ def check_record(
     chain and its trust events, then the query, *select*, *generate* (candidates), *cluster*
     and *rank* (the rank request, then the ballots), *aggregate*, and the gold truth.
     """
-    verified = _verify(verifier, envelope, envelope_pb2.KIND_CONSENSUS_RECORD, "record")
+    verified = verify_part(verifier, envelope, envelope_pb2.KIND_CONSENSUS_RECORD, "record")
     record: messages_pb2.ConsensusRecord = verified.message
     ctx = _RecordCheck(
         verifier=verifier,
@@ -338,7 +334,11 @@ def check_record(
     check_selection(ctx)
     check_candidates(ctx)
     check_rank_request(ctx)
-    check_ballots(ctx)
+    if ctx.query.parameters.schedule == ADAPTIVE:
+        check_adaptive_ballots(ctx)
+    else:
+        check_fixed_schedule(ctx)
+        check_ballots(ctx)
     check_outcome(ctx)
     return ctx.checked(identities, evidence_keys, check_gold(ctx))
 
@@ -400,7 +400,7 @@ def check_query(ctx: _RecordCheck, record_query_id: bytes) -> None:
     selected from. Records made one at a time have both positions equal.
     """
     record = ctx.record
-    q = _verify(ctx.verifier, record.query, envelope_pb2.KIND_QUERY, "query")
+    q = verify_part(ctx.verifier, record.query, envelope_pb2.KIND_QUERY, "query")
     ctx.query, ctx.query_id = q.message, q.query_id
     if q.signer_id != ctx.leader:
         raise RecordRejected("query", "not signed by the record's leader")
@@ -487,7 +487,7 @@ def check_candidates(ctx: _RecordCheck) -> None:
     query_hash = payload_hash(ctx.record.query)
     seen: set[str] = set()
     for index, item in enumerate(ctx.record.candidates):
-        c = _verify(ctx.verifier, item, envelope_pb2.KIND_CANDIDATE, f"candidate[{index}]")
+        c = verify_part(ctx.verifier, item, envelope_pb2.KIND_CANDIDATE, f"candidate[{index}]")
         if c.signer_id not in ctx.query.generator_ids or c.signer_id in seen:
             raise RecordRejected(f"candidate[{index}]", "signer not selected, or duplicate")
         if c.message.query_hash != query_hash or c.query_id != ctx.query_id:
@@ -507,7 +507,8 @@ def check_rank_request(ctx: _RecordCheck) -> None:
         ctx.query_id,
         cluster=params.cluster_answers,
     )
-    r = _verify(ctx.verifier, record.rank_request, envelope_pb2.KIND_RANK_REQUEST, "rank_request")
+    kind = envelope_pb2.KIND_RANK_REQUEST
+    r = verify_part(ctx.verifier, record.rank_request, kind, "rank_request")
     ctx.request = r.message
     if r.signer_id != ctx.leader or r.query_id != ctx.query_id:
         raise RecordRejected("rank_request", "not the leader's request for this round")
@@ -521,6 +522,8 @@ def check_rank_request(ctx: _RecordCheck) -> None:
     if ctx.request.candidate_set_digest != ctx.digest:
         raise RecordRejected("rank_request.candidate_set_digest", "does not recompute")
     ctx.own = own_items_by_ranker(ctx.clusters, ctx.candidates, ctx.query.ranker_ids)
+    if params.schedule == ADAPTIVE:
+        return  # the waves' assignments are recomputed by check_adaptive_ballots
     expected_assignments = assign_pairs(
         len(ctx.clusters),
         list(ctx.query.ranker_ids),
@@ -545,10 +548,14 @@ def check_ballots(ctx: _RecordCheck) -> None:
     voters: set[str] = set()
     for index, item in enumerate(ctx.record.ballots):
         name = f"ballot[{index}]"
-        v = _verify(ctx.verifier, item, envelope_pb2.KIND_BALLOT, name)
+        v = verify_part(ctx.verifier, item, envelope_pb2.KIND_BALLOT, name)
         ballot: messages_pb2.Ballot = v.message
         if v.signer_id not in assigned or v.signer_id in voters or v.query_id != ctx.query_id:
             raise RecordRejected(name, "signer not selected, duplicate, or another round")
+        if ballot.wave != 0:
+            raise RecordRejected(
+                name, f"names wave {ballot.wave} of a {ctx.query.parameters.schedule!r} round"
+            )
         if ballot.candidate_set_digest != ctx.digest:
             raise RecordRejected(name, "judged another candidate set")
         if [(x.a, x.b) for x in ballot.verdicts] != assigned[v.signer_id]:
@@ -561,17 +568,53 @@ def check_ballots(ctx: _RecordCheck) -> None:
     check_quorum(ctx)
 
 
-def check_quorum(ctx: _RecordCheck) -> None:
+def check_fixed_schedule(ctx: _RecordCheck) -> None:
+    """A round of a fixed schedule (``3n``, ``full``, ``random-k``) carries no waves."""
+    record = ctx.record
+    if record.wave_requests or record.stop_reason or record.looks or ctx.request.wave:
+        raise RecordRejected("wave_requests", "waves in a round of a fixed schedule")
+
+
+def check_adaptive_ballots(ctx: _RecordCheck) -> None:
+    """Phase *rank* under ``"adaptive"``: every wave's request and ballots, every wave, look
+    and the stop recomputed (:func:`node.round.waves.check_waves`, the stop test's weights as
+    :func:`check_outcome`'s); each ranker's ballots then count as one; the absent list and
+    the quorum recompute over all waves."""
+    record = ctx.record
+    weights = ballot_weights(
+        record.reputation_ids,
+        record.reputations,
+        record.admitted_at,
+        ctx.query.height,
+        list(ctx.query.ranker_ids),
+        ctx.opened_reputations,
+        ctx.trust,
+    )
+    plan = WavePlan.of(
+        ctx.clusters, ctx.query.ranker_ids, ctx.own, ctx.query_id, ctx.query.parameters, weights
+    )
+    checked = check_waves(record, ctx.request, plan, ctx.verifier, ctx.leader, ctx.digest)
+    ctx.ballots = checked.ballots
+    expected_absent = absent_ids(ctx.query, ctx.candidates, checked.assignments, ctx.ballots)
+    if list(record.absent_ids) != expected_absent:
+        raise RecordRejected("absent_ids", "does not recompute")
+    check_quorum(ctx, checked.assignments)
+
+
+def check_quorum(
+    ctx: _RecordCheck, assignments: Sequence[messages_pb2.Assignment] | None = None
+) -> None:
     """The quorum the Query declares holds (issue 20, finding 4): at least
     ``quorum_generators`` candidates, and at least ``quorum_rankers`` ballots when any ranker
-    had pairs to judge, the very test the leader's phases apply (at least one of each)."""
+    had pairs to judge (``assignments``: default the RankRequest's), the very test the
+    leader's phases apply (at least one of each)."""
     params = ctx.query.parameters
     if len(ctx.candidates) < max(1, params.quorum_generators):
         raise RecordRejected(
             "candidates",
             f"{len(ctx.candidates)} candidates, below the quorum of {params.quorum_generators}",
         )
-    called = any(a.pairs for a in ctx.request.assignments)
+    called = any(a.pairs for a in (ctx.request.assignments if assignments is None else assignments))
     if called and len(ctx.ballots) < max(1, params.quorum_rankers):
         raise RecordRejected(
             "ballots", f"{len(ctx.ballots)} ballots, below the quorum of {params.quorum_rankers}"

@@ -21,6 +21,9 @@ cluster        :func:`cluster`: :func:`~node.round.        the same ``cluster_ca
 rank           :func:`rank` (fan-out) then                 ballots signed by assigned rankers,
                :func:`collect_ballots` (pure), keeping     for this round and candidate set,
                what :func:`ballot_answers`                 verdicts matching the assignment
+               ``"adaptive"``: :func:`rank_in_waves`,      every wave's request and ballots,
+               a signed RankRequest and ballots per wave   every wave and the stop
+                                                           (:func:`~node.round.waves.check_waves`)
 aggregate      :func:`aggregate`: :func:`~node.round.      the same ``round_outcome`` with the
                aggregate.round_outcome`                    same ``ballot_weights``, bit for bit
 record         :func:`record`: the signed                  ``absent_ids``, the answer, the gold
@@ -49,6 +52,7 @@ from typing import Any
 from node.errors import RoundFailed
 from node.ledger.trust import LedgerState, admitted_height, eligible_ids
 from node.membership.registry import Member
+from node.round import waves
 from node.round.aggregate import (
     DEFAULT_REPUTATION,
     absent_ids,
@@ -63,7 +67,7 @@ from node.round.check import CheckedRecord, check_events
 from node.round.clustering import Cluster, cluster_candidates
 from node.round.consensus import cluster_shares
 from node.round.rules import CURRENT_RULES
-from node.round.schedule import assign_pairs
+from node.round.schedule import ADAPTIVE, assign_pairs
 from node.round.selection import Selection, select_participants
 from node.round.settings import RoundSettings
 from node.transport.client import PeerClient
@@ -71,8 +75,10 @@ from protocol.hashing import candidate_set_digest, payload_hash
 from protocol.identity import Identity
 from protocol.signing import Clock, Envelope, Verified, Verifier, seal
 from protocol.v1 import envelope_pb2, messages_pb2
+from ranking.adaptive import Wave
 from ranking.errors import RankingError
 from ranking.trust import TrustParams
+from ranking.types import Comparisons
 
 #: ``fan_out(members, call, timeout_s)``: call every member concurrently, return the verified
 #: replies that arrived in time (:meth:`node.swarm.links.PeerLinks.fan_out`)
@@ -143,6 +149,11 @@ class RoundContext:
     ranker_ids: tuple[str, ...] = ()  # rankers whose ballots count, in selection order
     ballot_envs: tuple[Envelope, ...] = ()
     ballots: tuple[messages_pb2.Ballot, ...] = ()
+    # rank, schedule "adaptive" (node.round.waves): ballots above are each ranker's merged
+    wave_request_envs: tuple[Envelope, ...] = ()  # signed RankRequests of waves 1, 2, ...
+    stop_reason: str = ""  # why no further wave was asked
+    looks: tuple[messages_pb2.SeparationLook, ...] = ()  # the stop test's recorded looks
+    all_assignments: tuple[messages_pb2.Assignment, ...] = ()  # each ranker's pairs, all waves
     # aggregate
     outcome: messages_pb2.AggregationOutcome = field(
         default_factory=messages_pb2.AggregationOutcome
@@ -291,14 +302,20 @@ def cluster(ctx: RoundContext, signer: Signer) -> RoundContext:
     )
     rankers = ctx.selection.ranker_ids
     own = own_items_by_ranker(clusters, candidates, rankers)
-    assignments = assign_pairs(
-        len(clusters),
-        list(rankers),
-        own,
-        ctx.query_id,
-        ctx.settings.schedule,
-        ctx.settings.schedule_k,
-    )
+    if ctx.settings.schedule == ADAPTIVE:  # wave 0 (node.round.waves)
+        plan = wave_plan(dataclasses.replace(ctx, clusters=tuple(clusters), own=own))
+        assignments: Sequence[tuple[str, Any]] = [
+            (a.ranker_id, _pairs(a)) for a in waves.first_wave(plan)
+        ]
+    else:
+        assignments = assign_pairs(
+            len(clusters),
+            list(rankers),
+            own,
+            ctx.query_id,
+            ctx.settings.schedule,
+            ctx.settings.schedule_k,
+        )
     request = messages_pb2.RankRequest(
         context=signer.context(ctx.query_id),
         query=ctx.query_env,
@@ -326,14 +343,23 @@ def cluster(ctx: RoundContext, signer: Signer) -> RoundContext:
     )
 
 
+def _pairs(assignment: messages_pb2.Assignment) -> list[tuple[int, int]]:
+    return [(int(p.a), int(p.b)) for p in assignment.pairs]
+
+
 def assigned_rankers(ctx: RoundContext) -> list[str]:
     """Rankers with at least one pair to judge (the ones the rank phase calls)."""
     return [a.ranker_id for a in ctx.rank_request.assignments if a.pairs]
 
 
-async def rank(ctx: RoundContext, fan_out: FanOut) -> RoundContext:
+async def rank(ctx: RoundContext, fan_out: FanOut, signer: Signer | None = None) -> RoundContext:
     """Phase *rank*: send the RankRequest to every ranker with pairs to judge, keep the ballots
-    that arrive in time (:func:`collect_ballots`)."""
+    that arrive in time (:func:`collect_ballots`). Under schedule ``"adaptive"`` the waves of
+    :func:`node.round.waves.rank_in_waves` instead (``signer`` signs the later waves)."""
+    if ctx.settings.schedule == ADAPTIVE:
+        if signer is None:
+            raise RoundFailed("the adaptive schedule needs the leader's signer")
+        return await rank_in_waves(ctx, fan_out, signer)
     timeout_s = ctx.rank_timeout_s
     request_env = ctx.rank_request_env
     replies = await fan_out(
@@ -366,6 +392,7 @@ def ballot_answers(ctx: RoundContext, reply: Verified) -> bool:
     ballot: messages_pb2.Ballot = reply.message
     return (
         reply.query_id == ctx.query_id
+        and ballot.wave == 0
         and ballot.candidate_set_digest == ctx.rank_request.candidate_set_digest
         and [(x.a, x.b) for x in ballot.verdicts] == ctx.expected_pairs.get(reply.signer_id)
         and confidences_in_range(ballot)
@@ -389,6 +416,120 @@ def collect_ballots(ctx: RoundContext, replies: Sequence[Verified]) -> RoundCont
         ranker_ids=tuple(ordered),
         ballot_envs=tuple(by_ranker[r].envelope for r in ordered),
         ballots=tuple(by_ranker[r].message for r in ordered),
+    )
+
+
+# --- rank under schedule "adaptive" (node.round.waves) ---
+
+
+@dataclass
+class _Waves:
+    """The leader's waves so far."""
+
+    history: list[Wave] = field(default_factory=list)
+    answers: list[Comparisons] = field(default_factory=list)
+    requests: list[messages_pb2.RankRequest] = field(default_factory=list)
+    request_envs: list[Envelope] = field(default_factory=list)
+    ballot_envs: list[Envelope] = field(default_factory=list)
+    ballots: list[messages_pb2.Ballot] = field(default_factory=list)
+
+
+def wave_plan(ctx: RoundContext) -> waves.WavePlan:
+    """The plan of the leader's adaptive round (the stop test's weights as :func:`aggregate`'s,
+    over every selected ranker)."""
+    rankers = ctx.selection.ranker_ids
+    weights = ballot_weights(
+        ctx.pool,
+        ctx.pool_reputations,
+        ctx.admitted,
+        ctx.height,
+        rankers,
+        ctx.state.reputations,
+        ctx.trust,
+    )
+    return waves.WavePlan.of(ctx.clusters, rankers, ctx.own, ctx.query_id, ctx.params, weights)
+
+
+def wave_ballot_answers(
+    ctx: RoundContext, request: messages_pb2.RankRequest, reply: Verified
+) -> bool:
+    """Whether a Ballot answers this wave as a member checks it: this round, this candidate
+    set, this wave, verdicts on exactly the signer's pairs of the wave, confidences in range."""
+    ballot: messages_pb2.Ballot = reply.message
+    expected = {a.ranker_id: _pairs(a) for a in request.assignments}
+    return (
+        reply.query_id == ctx.query_id
+        and ballot.wave == request.wave
+        and ballot.candidate_set_digest == request.candidate_set_digest
+        and [(x.a, x.b) for x in ballot.verdicts] == expected.get(reply.signer_id)
+        and confidences_in_range(ballot)
+    )
+
+
+async def rank_in_waves(ctx: RoundContext, fan_out: FanOut, signer: Signer) -> RoundContext:
+    """Phase *rank* under ``"adaptive"``: waves until the plan stops (see the module
+    docstring). Each wave waits for all its rankers or the rank deadline; the ranker quorum
+    counts rankers that answered at least one wave."""
+    plan = wave_plan(ctx)
+    book = waves.LookBook(plan)
+    done = _Waves()
+    timeout_s = ctx.rank_timeout_s
+    while True:
+        decision = plan.next(done.history, done.answers, book)
+        if decision.stop:
+            break
+        k = len(done.history)
+        request, request_env = ctx.rank_request, ctx.rank_request_env
+        if k > 0:
+            context = signer.context(ctx.query_id)
+            request = waves.wave_request(
+                ctx.rank_request, context, k, decision.wave, plan.ranker_ids
+            )
+            request_env = signer.seal(envelope_pb2.KIND_RANK_REQUEST, request)
+        called = {a.ranker_id for a in request.assignments}
+        replies = await fan_out(
+            [ctx.members[r] for r in plan.ranker_ids if r in called and r in ctx.members],
+            _call_rank(request_env, timeout_s),
+            timeout_s,
+        )
+        by_ranker = {v.signer_id: v for v in replies if wave_ballot_answers(ctx, request, v)}
+        ordered = [r for r in plan.ranker_ids if r in by_ranker]
+        done.history.append(decision.wave)
+        done.requests.append(request)
+        done.request_envs.append(request_env)
+        done.ballot_envs.extend(by_ranker[r].envelope for r in ordered)
+        wave_ballots = [by_ranker[r].message for r in ordered]
+        done.ballots.extend(wave_ballots)
+        done.answers.append(waves.wave_comparisons(wave_ballots, plan.ranker_ids))
+    return _finish(ctx, plan, done, book, decision.reason)
+
+
+def _call_rank(
+    request_env: Envelope, timeout_s: float
+) -> Callable[[PeerClient], Awaitable[Verified]]:
+    return lambda client: client.call_rank(request_env, timeout_s=timeout_s)
+
+
+def _finish(
+    ctx: RoundContext, plan: waves.WavePlan, done: _Waves, book: waves.LookBook, reason: str
+) -> RoundContext:
+    merged = waves.merge_ballots(done.ballots, plan.ranker_ids)
+    assignments = waves.merge_assignments(done.requests or [ctx.rank_request], plan.ranker_ids)
+    quorum = ctx.settings.quorum_rankers
+    if any(a.pairs for a in assignments) and len(merged) < max(1, quorum):
+        raise RoundFailed(
+            f"only {len(merged)} of {len(assignments)} rankers answered any wave within "
+            f"{ctx.rank_timeout_s:g} s (quorum {quorum})"
+        )
+    return dataclasses.replace(
+        ctx,
+        ranker_ids=tuple(b.ranker_id for b in merged),
+        ballot_envs=tuple(done.ballot_envs),
+        ballots=tuple(merged),
+        wave_request_envs=tuple(done.request_envs[1:]),
+        stop_reason=reason,
+        looks=tuple(book.looks),
+        all_assignments=tuple(assignments),
     )
 
 
@@ -471,13 +612,21 @@ def record(
         ballots=ctx.ballot_envs,
         outcome=ctx.outcome,
         answer=ctx.clusters[ctx.outcome.winner].answer,
-        absent_ids=absent_ids(ctx.query, ctx.candidates, ctx.rank_request.assignments, ctx.ballots),
+        absent_ids=absent_ids(
+            ctx.query,
+            ctx.candidates,
+            ctx.all_assignments or ctx.rank_request.assignments,
+            ctx.ballots,
+        ),
         reputation_ids=ctx.pool,
         reputations=ctx.pool_reputations,
         admitted_at=ctx.admitted,
         events=at.events,
         trust=ctx.trust is not None,
         rules=CURRENT_RULES,
+        wave_requests=ctx.wave_request_envs,
+        stop_reason=ctx.stop_reason,
+        looks=ctx.looks,
     )
     if ctx.gold_task is not None:
         record.gold.CopyFrom(

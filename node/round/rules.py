@@ -33,6 +33,12 @@ rules     what a record is held to (issue 20)
           "missing = wrong", or to choose which answers count) has its record refused, and a
           candidate that did not answer everything is simply not graded
           (:func:`node.ledger.trust.grade_exam_event`).
+2         **Unanswered gold** (issue 12): a gold round in which no candidate was right
+          teaches the generators' gold records nothing. Under rules 1 every generator of
+          such a round was counted a miss, so on questions the whole swarm gets wrong (small
+          real models) the generators' records sank together to the floor and the
+          calibrated rule's vote shares were decided by the few rounds' noise
+          (:func:`node.ledger.state.learn_from_gold`).
 ========  =================================================================================
 """
 
@@ -41,9 +47,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 #: the rules a leader writes today
-CURRENT_RULES = 1
+CURRENT_RULES = 2
 #: the first rules version with issue 20's findings 4 and 8 closed
 RULES_ISSUE_20 = 1
+#: the first rules version in which a gold round nobody answered right teaches generators
+#: nothing (issue 12)
+RULES_UNANSWERED_GOLD = 2
 #: distinct leaders that must record a node absent, with no answer of its own recorded in
 #: between, before it loses reputation for absence (rules >= 1, trust on)
 ABSENCE_LEADERS = 2

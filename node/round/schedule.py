@@ -11,15 +11,17 @@
   decision recomputed.
 
 Deterministic, because every member recomputes it. The adaptive stop refits the ballots so
-far (:func:`ranking.adaptive.robust_separation`), so a replay is exact on the same numpy build;
-across float builds a stop taken on a knife edge can differ (the record's waves are then the
-evidence, as for the aggregation's own tolerance).
+far (:func:`ranking.adaptive.robust_separation`); a node's rounds pass a per-wave test
+(:class:`PerWaveSeparation`) that records the numbers of each look (leader) or checks them
+within the numerics tolerance and decides from the recorded ones (member), so a stop replays
+the same on every float build (:mod:`node.round.waves`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -35,13 +37,32 @@ from ranking.adaptive import (
 from ranking.types import Comparisons
 
 __all__ = [
+    "ADAPTIVE",
+    "ADAPTIVE_FIELDS",
+    "PerWaveSeparation",
     "WaveReplay",
     "assign_pairs",
     "own_item_vector",
     "plan_wave",
     "replay_waves",
     "wave_assignments",
+    "wave_from_assignments",
 ]
+
+#: the schedule name of adaptive rounds (``RoundParameters.schedule``, :mod:`node.round.waves`)
+ADAPTIVE = "adaptive"
+#: RoundParameters fields only schedule "adaptive" uses (0 under the other schedules)
+ADAPTIVE_FIELDS = ("judge_budget", "wave_size", "min_rankers", "max_waves")
+
+
+@runtime_checkable
+class PerWaveSeparation(Protocol):
+    """A separation test that knows which wave it decides (:mod:`node.round.waves` records,
+    and a member checks, the numbers of each look by wave)."""
+
+    def at(self, wave: int) -> Separation:
+        """The test for the decision before wave ``wave`` (``wave`` waves asked so far)."""
+        ...
 
 
 def assign_pairs(
@@ -83,7 +104,7 @@ def plan_wave(
     history: Sequence[Wave],
     comparisons: Comparisons,
     params: AdaptiveParams,
-    separation: Separation | None = None,
+    separation: Separation | PerWaveSeparation | None = None,
     cluster_sizes: Sequence[int] | None = None,
 ) -> WaveDecision:
     """The next wave of an adaptive round, or the decision to stop.
@@ -97,9 +118,8 @@ def plan_wave(
     rng = seeded_generator(b"wave", query_id, len(history).to_bytes(4, "big"))
     own = own_item_vector(ranker_ids, own_items)
     prior = None if cluster_sizes is None else np.asarray(cluster_sizes, dtype=np.float64)
-    return schedule_wave(
-        n_items, own, history, comparisons, params, rng, separation, item_prior=prior
-    )
+    test = separation.at(len(history)) if isinstance(separation, PerWaveSeparation) else separation
+    return schedule_wave(n_items, own, history, comparisons, params, rng, test, item_prior=prior)
 
 
 def wave_assignments(wave: Wave, ranker_ids: Sequence[str]) -> list[tuple[str, np.ndarray]]:
@@ -112,6 +132,23 @@ def wave_assignments(wave: Wave, ranker_ids: Sequence[str]) -> list[tuple[str, n
             pairs = np.stack([wave.a[mine], wave.b[mine]], axis=1).astype(np.int64)
             out.append((ranker_id, pairs))
     return out
+
+
+def wave_from_assignments(
+    assignments: Sequence[tuple[str, Sequence[tuple[int, int]]]], ranker_ids: Sequence[str]
+) -> Wave:
+    """The inverse of :func:`wave_assignments` up to the order of calls: each ranker's pairs,
+    in ``ranker_ids`` order (a ranker not in ``ranker_ids`` is an error: ``ValueError``)."""
+    index = {r: i for i, r in enumerate(ranker_ids)}
+    ranker: list[int] = []
+    a: list[int] = []
+    b: list[int] = []
+    for ranker_id, pairs in sorted(assignments, key=lambda item: index[item[0]]):
+        for x, y in pairs:
+            ranker.append(index[ranker_id])
+            a.append(int(x))
+            b.append(int(y))
+    return Wave(ranker=np.asarray(ranker), a=np.asarray(a), b=np.asarray(b))
 
 
 @dataclass(frozen=True)
@@ -133,12 +170,13 @@ def replay_waves(
     answers: Sequence[Comparisons],
     stop_reason: str,
     params: AdaptiveParams,
-    separation: Separation | None = None,
+    separation: Separation | PerWaveSeparation | None = None,
     cluster_sizes: Sequence[int] | None = None,
 ) -> WaveReplay:
     """Recompute recorded waves: wave ``k`` must be :func:`plan_wave` of waves ``0..k-1`` and
     their answers (``answers[k]``: the verdicts of wave ``k``'s ballots), and after the last
-    wave the schedule must stop for ``stop_reason``."""
+    wave the schedule must stop for ``stop_reason``. Waves compare as per-ranker calls (the
+    order of calls within a wave is not recorded: a RankRequest lists each ranker's pairs)."""
     if len(answers) != len(waves):
         return WaveReplay(False, 0, f"{len(waves)} waves but {len(answers)} answer sets")
     so_far: list[Comparisons] = []
@@ -175,6 +213,11 @@ def replay_waves(
 
 
 def _same_wave(x: Wave, y: Wave) -> bool:
+    # stable by ranker: each ranker's calls keep their order, as in its Assignment
+    ox = np.argsort(x.ranker, kind="stable")
+    oy = np.argsort(y.ranker, kind="stable")
     return (
-        np.array_equal(x.ranker, y.ranker) and np.array_equal(x.a, y.a) and np.array_equal(x.b, y.b)
+        np.array_equal(x.ranker[ox], y.ranker[oy])
+        and np.array_equal(x.a[ox], y.a[oy])
+        and np.array_equal(x.b[ox], y.b[oy])
     )

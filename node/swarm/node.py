@@ -48,6 +48,7 @@ from node.membership.static import MembershipView, StaticMembership
 from node.round import leader
 from node.round.aggregate import DEFAULT_REPUTATION
 from node.round.check import CHECKPOINT_WINDOW, CheckedRecord, gold_task_for
+from node.round.consensus import cluster_shares
 from node.round.leader import RoundContext, Signer
 from node.round.settings import RoundSettings
 from node.swarm.catchup import SingleFlight, catch_up
@@ -389,7 +390,7 @@ class SwarmNode(Node):
         timer = _PhaseTimer(self.metrics.round_phase)
         ctx = await leader.generate(ctx, self.links.fan_out)
         timer.lap("generate")
-        ctx = await leader.rank(leader.cluster(ctx, self.signer), self.links.fan_out)
+        ctx = await leader.rank(leader.cluster(ctx, self.signer), self.links.fan_out, self.signer)
         timer.lap("rank")
         ctx = leader.aggregate(ctx)
         timer.lap("aggregate")
@@ -398,9 +399,12 @@ class SwarmNode(Node):
         self._broadcast(record_env, members.values())
         # Leader-local coin: which live round is followed by gold is unpredictable to the
         # rankers; the gold question itself is drawn from the ledger (not cherry-picked).
-        coin = int.from_bytes(os.urandom(8), "big") / 2**64
-        if not gold and coin < self.settings.gold_fraction:
-            self._spawn(self._gold_round_quietly())
+        # More often after a contested round (issue 12): gold teaches where the vote is unsure.
+        if not gold:
+            coin = int.from_bytes(os.urandom(8), "big") / 2**64
+            shares = cluster_shares(checked.clusters, checked.candidates, ctx.state.generator_gold)
+            if coin < self.settings.gold_chance(shares):
+                self._spawn(self._gold_round_quietly())
         response = response_from_record(
             checked.record,
             ctx.clusters,

@@ -55,11 +55,12 @@ from node.ledger.store import SignedOutput, Store
 from node.logging import get_logger
 from node.metrics import NodeMetrics
 from node.round.numerics import numerics_capability
+from node.round.schedule import ADAPTIVE
 from node.transport.ratelimit import RateLimiter
 from protocol.errors import Equivocation, Malformed, Oversize
 from protocol.hashing import candidate_set_digest, content_hash, payload_hash
 from protocol.identity import Identity
-from protocol.replay import ReplayGuard, verify_evidence
+from protocol.replay import ReplayGuard, round_slot, verify_evidence
 from protocol.signing import Clock, Envelope, SystemClock, Verified, Verifier, kind_name, seal
 from protocol.v1 import envelope_pb2, messages_pb2, services_pb2
 
@@ -298,11 +299,12 @@ class Node:
             # running. Its reply was never sent (replies are cached before sending), so
             # computing now cannot produce a second *released* answer; the output insert below
             # keeps the first one if both finish.
-        signed = self._signed_before(output_kind, request.query_id, content)
+        slot = round_slot(request.kind, request.message)  # one output per query id and wave
+        signed = self._signed_before(output_kind, slot, content)
         if signed is None:
             reply = await compute()
             known = self.store.put_output_if_absent(
-                self.node_id, output_kind, request.query_id, content, reply.SerializeToString()
+                self.node_id, output_kind, slot, content, reply.SerializeToString()
             )
             signed = reply if known is None else self._same_round(known, content)
         else:
@@ -386,6 +388,7 @@ class Node:
             raise Malformed("the nested Query is signed by another leader than the RankRequest")
         if query_verified.query_id != verified.query_id:
             raise Malformed("the nested Query is for another query id than the RankRequest")
+        check_wave(request, query_verified.message)
         hashes = []
         for i, candidate in enumerate(request.candidates):
             expected = content_hash(candidate.answer)
@@ -442,6 +445,7 @@ class Node:
                 ranker_id=self.node_id,
                 candidate_set_digest=request.candidate_set_digest,
                 verdicts=verdicts,
+                wave=request.wave,
             )
             log.info(
                 "ballot signed",
@@ -521,6 +525,16 @@ class Node:
         limit = min(limit, MAX_RECORDS_LIMIT)
         for entry in self.store.records_from(request.from_height, limit):
             yield Envelope.FromString(entry.envelope)
+
+
+def check_wave(request: messages_pb2.RankRequest, query: messages_pb2.Query) -> None:
+    """A RankRequest's wave must be one its Query's parameters allow: 0 outside schedule
+    ``"adaptive"``, below ``max_waves`` in it. Each wave is one more ballot this node signs (a
+    model call per pair), so a leader cannot make it judge without bound by inventing waves."""
+    params = query.parameters
+    limit = params.max_waves if params.schedule == ADAPTIVE else 1
+    if request.wave >= max(1, limit):
+        raise Malformed(f"wave {request.wave} of a {params.schedule!r} round (at most {limit})")
 
 
 def _envelope(data: bytes) -> Envelope:

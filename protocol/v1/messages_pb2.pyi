@@ -70,7 +70,7 @@ class Heartbeat(_message.Message):
     def __init__(self, context: _Optional[_Union[MessageContext, _Mapping]] = ..., node_id: _Optional[str] = ..., ledger_height: _Optional[int] = ..., ledger_head: _Optional[bytes] = ...) -> None: ...
 
 class RoundParameters(_message.Message):
-    __slots__ = ("max_generators", "max_rankers", "schedule", "schedule_k", "alpha", "max_ranker_share", "em_iterations", "confidence_level", "quorum_generators", "quorum_rankers", "generate_deadline_ms", "rank_deadline_ms", "cluster_answers", "em_ilsr_steps", "numerics", "consensus")
+    __slots__ = ("max_generators", "max_rankers", "schedule", "schedule_k", "alpha", "max_ranker_share", "em_iterations", "confidence_level", "quorum_generators", "quorum_rankers", "generate_deadline_ms", "rank_deadline_ms", "cluster_answers", "em_ilsr_steps", "numerics", "consensus", "judge_budget", "wave_size", "min_rankers", "max_waves")
     MAX_GENERATORS_FIELD_NUMBER: _ClassVar[int]
     MAX_RANKERS_FIELD_NUMBER: _ClassVar[int]
     SCHEDULE_FIELD_NUMBER: _ClassVar[int]
@@ -87,6 +87,10 @@ class RoundParameters(_message.Message):
     EM_ILSR_STEPS_FIELD_NUMBER: _ClassVar[int]
     NUMERICS_FIELD_NUMBER: _ClassVar[int]
     CONSENSUS_FIELD_NUMBER: _ClassVar[int]
+    JUDGE_BUDGET_FIELD_NUMBER: _ClassVar[int]
+    WAVE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    MIN_RANKERS_FIELD_NUMBER: _ClassVar[int]
+    MAX_WAVES_FIELD_NUMBER: _ClassVar[int]
     max_generators: int
     max_rankers: int
     schedule: str
@@ -103,7 +107,11 @@ class RoundParameters(_message.Message):
     em_ilsr_steps: int
     numerics: int
     consensus: int
-    def __init__(self, max_generators: _Optional[int] = ..., max_rankers: _Optional[int] = ..., schedule: _Optional[str] = ..., schedule_k: _Optional[int] = ..., alpha: _Optional[float] = ..., max_ranker_share: _Optional[float] = ..., em_iterations: _Optional[int] = ..., confidence_level: _Optional[float] = ..., quorum_generators: _Optional[int] = ..., quorum_rankers: _Optional[int] = ..., generate_deadline_ms: _Optional[int] = ..., rank_deadline_ms: _Optional[int] = ..., cluster_answers: _Optional[bool] = ..., em_ilsr_steps: _Optional[int] = ..., numerics: _Optional[int] = ..., consensus: _Optional[int] = ...) -> None: ...
+    judge_budget: int
+    wave_size: int
+    min_rankers: int
+    max_waves: int
+    def __init__(self, max_generators: _Optional[int] = ..., max_rankers: _Optional[int] = ..., schedule: _Optional[str] = ..., schedule_k: _Optional[int] = ..., alpha: _Optional[float] = ..., max_ranker_share: _Optional[float] = ..., em_iterations: _Optional[int] = ..., confidence_level: _Optional[float] = ..., quorum_generators: _Optional[int] = ..., quorum_rankers: _Optional[int] = ..., generate_deadline_ms: _Optional[int] = ..., rank_deadline_ms: _Optional[int] = ..., cluster_answers: _Optional[bool] = ..., em_ilsr_steps: _Optional[int] = ..., numerics: _Optional[int] = ..., consensus: _Optional[int] = ..., judge_budget: _Optional[int] = ..., wave_size: _Optional[int] = ..., min_rankers: _Optional[int] = ..., max_waves: _Optional[int] = ...) -> None: ...
 
 class Query(_message.Message):
     __slots__ = ("context", "question", "leader_id", "previous_record_hash", "height", "generator_ids", "ranker_ids", "parameters")
@@ -168,18 +176,20 @@ class Assignment(_message.Message):
     def __init__(self, ranker_id: _Optional[str] = ..., pairs: _Optional[_Iterable[_Union[Pair, _Mapping]]] = ...) -> None: ...
 
 class RankRequest(_message.Message):
-    __slots__ = ("context", "query", "candidates", "candidate_set_digest", "assignments")
+    __slots__ = ("context", "query", "candidates", "candidate_set_digest", "assignments", "wave")
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     QUERY_FIELD_NUMBER: _ClassVar[int]
     CANDIDATES_FIELD_NUMBER: _ClassVar[int]
     CANDIDATE_SET_DIGEST_FIELD_NUMBER: _ClassVar[int]
     ASSIGNMENTS_FIELD_NUMBER: _ClassVar[int]
+    WAVE_FIELD_NUMBER: _ClassVar[int]
     context: MessageContext
     query: _envelope_pb2.Envelope
     candidates: _containers.RepeatedCompositeFieldContainer[AnonymousCandidate]
     candidate_set_digest: bytes
     assignments: _containers.RepeatedCompositeFieldContainer[Assignment]
-    def __init__(self, context: _Optional[_Union[MessageContext, _Mapping]] = ..., query: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., candidates: _Optional[_Iterable[_Union[AnonymousCandidate, _Mapping]]] = ..., candidate_set_digest: _Optional[bytes] = ..., assignments: _Optional[_Iterable[_Union[Assignment, _Mapping]]] = ...) -> None: ...
+    wave: int
+    def __init__(self, context: _Optional[_Union[MessageContext, _Mapping]] = ..., query: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., candidates: _Optional[_Iterable[_Union[AnonymousCandidate, _Mapping]]] = ..., candidate_set_digest: _Optional[bytes] = ..., assignments: _Optional[_Iterable[_Union[Assignment, _Mapping]]] = ..., wave: _Optional[int] = ...) -> None: ...
 
 class Verdict(_message.Message):
     __slots__ = ("a", "b", "outcome", "confidence", "rationale")
@@ -196,16 +206,18 @@ class Verdict(_message.Message):
     def __init__(self, a: _Optional[int] = ..., b: _Optional[int] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., confidence: _Optional[float] = ..., rationale: _Optional[str] = ...) -> None: ...
 
 class Ballot(_message.Message):
-    __slots__ = ("context", "ranker_id", "candidate_set_digest", "verdicts")
+    __slots__ = ("context", "ranker_id", "candidate_set_digest", "verdicts", "wave")
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     RANKER_ID_FIELD_NUMBER: _ClassVar[int]
     CANDIDATE_SET_DIGEST_FIELD_NUMBER: _ClassVar[int]
     VERDICTS_FIELD_NUMBER: _ClassVar[int]
+    WAVE_FIELD_NUMBER: _ClassVar[int]
     context: MessageContext
     ranker_id: str
     candidate_set_digest: bytes
     verdicts: _containers.RepeatedCompositeFieldContainer[Verdict]
-    def __init__(self, context: _Optional[_Union[MessageContext, _Mapping]] = ..., ranker_id: _Optional[str] = ..., candidate_set_digest: _Optional[bytes] = ..., verdicts: _Optional[_Iterable[_Union[Verdict, _Mapping]]] = ...) -> None: ...
+    wave: int
+    def __init__(self, context: _Optional[_Union[MessageContext, _Mapping]] = ..., ranker_id: _Optional[str] = ..., candidate_set_digest: _Optional[bytes] = ..., verdicts: _Optional[_Iterable[_Union[Verdict, _Mapping]]] = ..., wave: _Optional[int] = ...) -> None: ...
 
 class AggregationOutcome(_message.Message):
     __slots__ = ("strengths", "lower", "upper", "winner", "tied_for_first", "unjudged", "ranker_weights", "tie_gap", "judge_weight")
@@ -230,7 +242,7 @@ class AggregationOutcome(_message.Message):
     def __init__(self, strengths: _Optional[_Iterable[float]] = ..., lower: _Optional[_Iterable[float]] = ..., upper: _Optional[_Iterable[float]] = ..., winner: _Optional[int] = ..., tied_for_first: _Optional[_Iterable[int]] = ..., unjudged: _Optional[_Iterable[int]] = ..., ranker_weights: _Optional[_Iterable[float]] = ..., tie_gap: _Optional[_Iterable[float]] = ..., judge_weight: _Optional[float] = ...) -> None: ...
 
 class ConsensusRecord(_message.Message):
-    __slots__ = ("context", "leader_id", "height", "previous_record_hash", "query", "candidates", "rank_request", "ballots", "outcome", "answer", "absent_ids", "reputation_ids", "reputations", "admitted_at", "events", "gold", "trust", "rules")
+    __slots__ = ("context", "leader_id", "height", "previous_record_hash", "query", "candidates", "rank_request", "ballots", "outcome", "answer", "absent_ids", "reputation_ids", "reputations", "admitted_at", "events", "gold", "trust", "rules", "wave_requests", "stop_reason", "looks")
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     LEADER_ID_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
@@ -249,6 +261,9 @@ class ConsensusRecord(_message.Message):
     GOLD_FIELD_NUMBER: _ClassVar[int]
     TRUST_FIELD_NUMBER: _ClassVar[int]
     RULES_FIELD_NUMBER: _ClassVar[int]
+    WAVE_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    STOP_REASON_FIELD_NUMBER: _ClassVar[int]
+    LOOKS_FIELD_NUMBER: _ClassVar[int]
     context: MessageContext
     leader_id: str
     height: int
@@ -267,7 +282,24 @@ class ConsensusRecord(_message.Message):
     gold: GoldReveal
     trust: bool
     rules: int
-    def __init__(self, context: _Optional[_Union[MessageContext, _Mapping]] = ..., leader_id: _Optional[str] = ..., height: _Optional[int] = ..., previous_record_hash: _Optional[bytes] = ..., query: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., candidates: _Optional[_Iterable[_Union[_envelope_pb2.Envelope, _Mapping]]] = ..., rank_request: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., ballots: _Optional[_Iterable[_Union[_envelope_pb2.Envelope, _Mapping]]] = ..., outcome: _Optional[_Union[AggregationOutcome, _Mapping]] = ..., answer: _Optional[str] = ..., absent_ids: _Optional[_Iterable[str]] = ..., reputation_ids: _Optional[_Iterable[str]] = ..., reputations: _Optional[_Iterable[float]] = ..., admitted_at: _Optional[_Iterable[int]] = ..., events: _Optional[_Iterable[_Union[LedgerEvent, _Mapping]]] = ..., gold: _Optional[_Union[GoldReveal, _Mapping]] = ..., trust: _Optional[bool] = ..., rules: _Optional[int] = ...) -> None: ...
+    wave_requests: _containers.RepeatedCompositeFieldContainer[_envelope_pb2.Envelope]
+    stop_reason: str
+    looks: _containers.RepeatedCompositeFieldContainer[SeparationLook]
+    def __init__(self, context: _Optional[_Union[MessageContext, _Mapping]] = ..., leader_id: _Optional[str] = ..., height: _Optional[int] = ..., previous_record_hash: _Optional[bytes] = ..., query: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., candidates: _Optional[_Iterable[_Union[_envelope_pb2.Envelope, _Mapping]]] = ..., rank_request: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., ballots: _Optional[_Iterable[_Union[_envelope_pb2.Envelope, _Mapping]]] = ..., outcome: _Optional[_Union[AggregationOutcome, _Mapping]] = ..., answer: _Optional[str] = ..., absent_ids: _Optional[_Iterable[str]] = ..., reputation_ids: _Optional[_Iterable[str]] = ..., reputations: _Optional[_Iterable[float]] = ..., admitted_at: _Optional[_Iterable[int]] = ..., events: _Optional[_Iterable[_Union[LedgerEvent, _Mapping]]] = ..., gold: _Optional[_Union[GoldReveal, _Mapping]] = ..., trust: _Optional[bool] = ..., rules: _Optional[int] = ..., wave_requests: _Optional[_Iterable[_Union[_envelope_pb2.Envelope, _Mapping]]] = ..., stop_reason: _Optional[str] = ..., looks: _Optional[_Iterable[_Union[SeparationLook, _Mapping]]] = ...) -> None: ...
+
+class SeparationLook(_message.Message):
+    __slots__ = ("wave", "fitted", "winner", "strengths", "not_beaten")
+    WAVE_FIELD_NUMBER: _ClassVar[int]
+    FITTED_FIELD_NUMBER: _ClassVar[int]
+    WINNER_FIELD_NUMBER: _ClassVar[int]
+    STRENGTHS_FIELD_NUMBER: _ClassVar[int]
+    NOT_BEATEN_FIELD_NUMBER: _ClassVar[int]
+    wave: int
+    fitted: bool
+    winner: int
+    strengths: _containers.RepeatedScalarFieldContainer[float]
+    not_beaten: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, wave: _Optional[int] = ..., fitted: _Optional[bool] = ..., winner: _Optional[int] = ..., strengths: _Optional[_Iterable[float]] = ..., not_beaten: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class GoldReveal(_message.Message):
     __slots__ = ("task_id", "answer")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -13,12 +14,36 @@ pytestmark = pytest.mark.integration
 
 @pytest.mark.parametrize("one_process", [True, False], ids=["one-process", "processes"])
 def test_bench_round_tiny_swarm(capsys: pytest.CaptureFixture[str], one_process: bool) -> None:
+    # in one process both schedules side by side; one process per node: the adaptive one
+    schedules = ("3n", "adaptive") if one_process else ("adaptive",)
     result = bench_round.run(
-        json_output=True, sizes=[3], rounds=3, warmup=1, one_process=one_process
+        json_output=True,
+        sizes=[3],
+        rounds=3,
+        warmup=1,
+        one_process=one_process,
+        schedules=schedules,
+        judge_budget=6,
     )
 
     assert json.loads(capsys.readouterr().out) == result
-    (size,) = result["sizes"]
+    assert [s["schedule"] for s in result["sizes"]] == list(schedules)
+    assert result["judge_budget"] == 6
+    for size in result["sizes"]:
+        check_size(size, one_process)
+    adaptive = result["sizes"][-1]
+    assert adaptive["judge_budget"] == 6 and adaptive["judge_calls_max"] <= 6
+    assert sum(adaptive["stop_reasons"].values()) <= 3
+    assert set(adaptive["stop_reasons"]) <= {"separated", "budget", "max-waves", "exhausted"}
+    if one_process:
+        three_n = result["sizes"][0]
+        assert three_n["judge_budget"] is None and three_n["stop_reasons"] == {}
+        assert three_n["waves_mean"] <= 1.0
+
+
+def check_size(size: dict[str, Any], one_process: bool) -> None:
+    """One size's row: timings, CPU, record checks and ledgers, judge calls."""
+    assert isinstance(size["judge_calls_mean"], float) and size["judge_calls_mean"] >= 0
     assert size["nodes"] == 3
     assert size["rounds"] == 3
     assert size["mode"] == ("one-process" if one_process else "processes")
@@ -55,11 +80,12 @@ def test_swarmrank_bench_round_cli(capsys: pytest.CaptureFixture[str]) -> None:
     from node.cli.main import main
 
     argv = ["bench", "--json", "round", "--sizes", "3", "--rounds", "2", "--warmup", "1"]
-    assert main([*argv, "--one-process"]) == 0
+    assert main([*argv, "--one-process", "--schedules", "adaptive", "--judge-budget", "5"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["benchmark"] == "round" and result["mode"] == "one-process"
     (size,) = result["sizes"]
     assert size["nodes"] == 3 and size["rounds"] == 2
+    assert size["schedule"] == "adaptive" and size["judge_budget"] == 5
     assert size["ledger_heights"] == [3, 3, 3]
 
 
@@ -77,5 +103,8 @@ def test_table_output_with_progress(capsys: pytest.CaptureFixture[str]) -> None:
     result = bench_round.run(json_output=False, sizes=[3], rounds=2, warmup=1)
     out, err = capsys.readouterr()
     assert "swarm round vs three bare gRPC fan-outs" in out and "ask/bare" in out
-    assert "3 nodes: start, then rounds" in err and "100%" in err
-    assert result["sizes"][0]["rounds"] == 2
+    assert "judge calls and latency per round, by pair schedule" in out
+    for schedule in ("3n", "adaptive"):
+        assert f"3 nodes, {schedule}: start, then rounds" in err
+    assert "100%" in err
+    assert [s["rounds"] for s in result["sizes"]] == [2, 2]

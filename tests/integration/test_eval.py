@@ -112,7 +112,10 @@ def test_eval_starts_its_own_local_swarm_and_stops_it(
     assert "starting a local swarm" not in again.err
 
 
-def test_address_and_a_local_swarm_are_exclusive(capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["eval", str(QUESTIONS), "--out", "unused", "--address", "127.0.0.1:1", "--nodes", "3"]
+@pytest.mark.parametrize("local", [["--nodes", "3"], ["--set", "round_gold_fraction=0"]])
+def test_address_and_a_local_swarm_are_exclusive(
+    capsys: pytest.CaptureFixture[str], local: list[str]
+) -> None:
+    argv = ["eval", str(QUESTIONS), "--out", "unused", "--address", "127.0.0.1:1", *local]
     assert main(argv) == 2
-    assert "--nodes/--backend do not apply" in capsys.readouterr().err
+    assert "--nodes/--backend/--set do not apply" in capsys.readouterr().err

@@ -75,6 +75,32 @@ async def test_mutated_records_are_accepted_or_rejected_never_crash(tmp_path: Pa
     assert len(fields) >= 10, fields
 
 
+async def test_mutated_adaptive_records_are_accepted_or_rejected_never_crash(
+    tmp_path: Path,
+) -> None:
+    """An adaptive round (issue 17): several waves' requests and ballots, the stop test's
+    looks and the stop reason, all fuzzed."""
+    backends = [FakeBackend(answer=str(i + 1), judge_fn=_smaller_wins) for i in range(N_NODES)]
+    settings = RoundSettings(
+        generate_deadline_ms=5000,
+        rank_deadline_ms=5000,
+        schedule="adaptive",
+        judge_budget=12,
+        wave_size=4,
+    )
+    async with in_process_swarm(tmp_path, backends, swarm_id=SWARM, settings=settings) as swarm:
+        result = await swarm.nodes[0].ask("Which number is smallest?")
+        node_ids = [node.node_id for node in swarm.nodes]
+    record = messages_pb2.ConsensusRecord.FromString(result.record.payload)
+    assert record.wave_requests and record.looks and record.stop_reason
+    verifier = Verifier(SWARM)
+    fields = fuzz(
+        result.record, lambda env: check_record(env, verifier, 0, b"", {}), node_ids, 20261125
+    )
+    assert sum(fields.values()) > TRIALS // 2, fields
+    assert {"looks", "wave_requests"} & set(fields), fields
+
+
 async def test_mutated_trust_records_are_accepted_or_rejected_never_crash(
     tmp_path: Path,
 ) -> None:

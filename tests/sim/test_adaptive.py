@@ -56,11 +56,15 @@ def test_gold_aware_keeps_its_reputation_and_beats_reputation_weighting() -> Non
 
 
 @pytest.mark.slow
-def test_opportunistic_attacks_less_and_captures_more() -> None:
+def test_opportunistic_attacks_less_and_captures_more_where_it_attacks() -> None:
+    """A team that attacks only when it holds 30% of the round's rankers attacks in fewer
+    rounds, wins more of the rounds it attacks (weighted BT: 16.2% against 13.5%, 3 seeds) and
+    keeps more reputation. Over the whole run it captures fewer rounds (11.0% against 13.5%):
+    a capture counts only in a round the team attacked."""
     twin = outcome({})
     adaptive = outcome({"opportunistic": True, "min_ranker_share": 0.3})
     assert adaptive["attacked"] < twin["attacked"]
-    assert adaptive["capture"] > twin["capture"]
+    assert adaptive["capture"] / adaptive["attacked"] > twin["capture"] / twin["attacked"]
     assert adaptive["share"] > twin["share"]
 
 
@@ -87,13 +91,15 @@ def test_abstaining_when_losing_keeps_reputation() -> None:
 @pytest.mark.slow
 def test_patient_sybils_wait_out_probation() -> None:
     """With trust on, fresh identities are weight-capped for probation_rounds after admission;
-    Sybils that play honest until then attack with uncapped weight and capture more rounds of
-    the reputation-weighted aggregator in the window after probation (over the whole run they
-    attack less, so the gain is confined to that window; docs/sim/README.md)."""
+    Sybils that play honest until then keep their reputation for the attack (17.2% of it at
+    the end of probation against 0.6% for Sybils that attack at once, 6 seeds). Under the
+    node's defaults that no longer buys captures in the window after probation (weighted BT
+    8.1% against 7.8%, 6 seeds; before contested-round gold and the attacking-only capture
+    count it measured 2 points more): gold drains the kept reputation as soon as they attack."""
     probation = 60
-    captures = {}
+    shares = {}
     for patience in (0, probation):
-        window = []
+        kept = []
         for seed in (1, 2, 3):
             overrides = {
                 "seed": seed,
@@ -104,9 +110,9 @@ def test_patient_sybils_wait_out_probation() -> None:
                 "swarm.probation_rounds": probation,
             }
             record = simulate(load_scenario(SCENARIO, overrides))
-            window.append(float(record.captured["weighted-bt"][probation : 2 * probation].mean()))
-        captures[patience] = float(np.mean(window))
-    assert captures[probation] > captures[0] + 0.02, captures
+            kept.append(float(record.adversary_share[probation - 1]))
+        shares[patience] = float(np.mean(kept))
+    assert shares[probation] > shares[0] + 0.1, shares
 
 
 @pytest.mark.slow

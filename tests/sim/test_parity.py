@@ -21,7 +21,13 @@ from sim import aggregators
 from sim.engine import absent_nodes, next_reputation, select_round
 from sim.model import JUDGED_A, JUDGED_B, JUDGED_TIE, task_bank
 from sim.population import ESTABLISHED_REPUTATION
-from sim.scenario import NODE_GOLD_FRACTION, NODE_TRUST, SwarmSpec
+from sim.scenario import (
+    NODE_CONTESTED_GOLD,
+    NODE_CONTESTED_MARGIN,
+    NODE_GOLD_FRACTION,
+    NODE_TRUST,
+    SwarmSpec,
+)
 
 _OUTCOME = {
     JUDGED_A: messages_pb2.OUTCOME_A,
@@ -38,6 +44,9 @@ def node_id(index: int) -> str:
 def test_defaults_are_the_nodes() -> None:
     config = NodeConfig()
     assert NODE_GOLD_FRACTION == config.round_gold_fraction == 0.1
+    assert NODE_CONTESTED_GOLD == config.round_contested_gold == 0.3
+    assert config.round_contested_margin == NODE_CONTESTED_MARGIN
+    assert RoundSettings().contested_gold == 0.0
     assert RoundSettings().gold_fraction == 0.0  # in-process swarms run gold only when asked
     assert (config.trust_mode == "on") == NODE_TRUST
     assert SwarmSpec(nodes=2, generators=1, rankers=1).probation_reputation == DEFAULT_REPUTATION

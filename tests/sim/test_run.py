@@ -164,3 +164,24 @@ def test_rounds_with_nobody_admitted_fail_without_a_record() -> None:
     record = simulate(parse_scenario(data))
     assert record.admitted == 0 and not record.candidates.any()
     assert not record.correct["robust-bt"].any() and (record.final_reputation == 0.5).all()
+
+
+@pytest.mark.slow
+def test_farmers_capture_counts_only_attacks_and_contested_gold_cuts_the_decisive_ones(
+    scenarios: Path,
+) -> None:
+    """Reputation farmers (30%, switching at round 200): no capture while they farm (their
+    honest errors are not attacks); decisive captures are a subset of captures; extra gold
+    after contested rounds (the node's default) cuts the decisive captures against the same
+    swarm without it."""
+    path = scenarios / "reputation-farmer.toml"
+    with_extra = load_scenario(path)
+    without = load_scenario(path, {"swarm.contested_gold": 0.0})
+    assert with_extra.swarm.contested_gold == 0.3
+    runs = {name: simulate(s) for name, s in (("extra", with_extra), ("none", without))}
+    for record in runs.values():
+        captured = record.captured[DEFAULT_AGGREGATOR]
+        assert not captured[:200].any() and not record.decisive[:200].any()
+        assert not (record.decisive & ~captured).any()
+    assert runs["extra"].gold.mean() > runs["none"].gold.mean() + 0.03
+    assert runs["extra"].decisive.sum() < runs["none"].decisive.sum()

@@ -32,6 +32,10 @@ def test_the_shipped_set_is_the_build_scripts_output(tmp_path: Path) -> None:
     out = tmp_path / "questions.jsonl"
     assert build.main(["--out", str(out)]) == 0
     assert out.read_text(encoding="utf-8") == SHIPPED.read_text(encoding="utf-8")
+    bank = SHIPPED.with_name("gold-bank.json")
+    assert (tmp_path / "gold-bank.json").read_text(encoding="utf-8") == bank.read_text(
+        encoding="utf-8"
+    )
     meta = json.loads((tmp_path / "questions.meta.json").read_text())
     assert meta["questions"] >= 300
     assert set(meta["kinds"]) == {"capital", "symbol", "atomic-number", "arithmetic"}
@@ -58,3 +62,18 @@ def test_another_seed_shuffles_the_same_questions() -> None:
     assert sorted(q["id"] for q in default if q["kind"] != "arithmetic") == sorted(
         q["id"] for q in other if q["kind"] != "arithmetic"
     )
+
+
+def test_the_gold_bank_never_asks_what_an_evaluation_of_300_questions_asks() -> None:
+    """The private gold bank (``round_gold_bank_file``) holds the set's questions from 300 on,
+    of the same kinds as the live questions, and loads as a bank; ``--limit`` up to 300 never
+    asks one of them as a live question."""
+    from node.round.gold import load_private_bank
+
+    shipped = list(load_questions(SHIPPED))
+    bank = load_private_bank(SHIPPED.with_name("gold-bank.json"))
+    asked = {q.question for q in shipped[:300]}
+    assert len(bank.tasks) == len(shipped) - 300
+    assert not asked & {t.question for t in bank.tasks}
+    assert {t.answer for t in bank.tasks} == {q.answer for q in shipped[300:]}
+    assert {q.kind for q in shipped[300:]} == {q.kind for q in shipped[:300]}

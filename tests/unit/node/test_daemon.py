@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 from pathlib import Path
 
@@ -94,6 +95,11 @@ def test_round_settings_members_would_reject_are_a_config_error(tmp_path: Path) 
         swarm_id="s", data_dir=tmp_path, round_schedule="random-k", round_schedule_k=5
     )
     assert round_settings(fixed).schedule_k == 5
+    adaptive = NodeConfig(swarm_id="s", data_dir=tmp_path, round_schedule="adaptive")
+    with pytest.raises(ConfigError, match="judge_budget must be an integer >= 1"):
+        round_settings(adaptive)
+    budgeted = dataclasses.replace(adaptive, round_judge_budget=40)
+    assert round_settings(budgeted).to_proto().judge_budget == 40
 
 
 @pytest.mark.parametrize("mode", ["text", "prob"])

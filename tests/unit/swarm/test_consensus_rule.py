@@ -4,7 +4,11 @@ winner and what a member checks of it."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from node.ledger.state import learn_from_gold
+from node.ledger.trust import LedgerState
+from node.round.check import CheckedRecord
 from node.round.clustering import Cluster
 from node.round.consensus import (
     apply_consensus,
@@ -12,9 +16,11 @@ from node.round.consensus import (
     consensus_discrepancy,
     update_generator_gold,
 )
+from node.round.rules import CURRENT_RULES, RULES_UNANSWERED_GOLD
+from node.round.settings import RoundSettings
 from node.round.tolerance import OUTCOME_TOLERANCE
 from protocol.v1 import messages_pb2
-from ranking import Comparisons, aggregate
+from ranking import Comparisons, InvalidParameters, aggregate, is_contested
 
 
 def clusters_of(sizes: list[int]) -> list[Cluster]:
@@ -128,3 +134,53 @@ def test_with_trust_on_identities_on_probation_vote_as_little_as_they_rank() -> 
     plain = cluster_shares(clusters, candidates, {})
     capped = cluster_shares(clusters, candidates, {}, factors)
     assert plain[1] > plain[0] and capped[0] > capped[1]
+
+
+def gold_record(rules: int, correct: tuple[bool, ...]) -> CheckedRecord:
+    """A checked gold record with two clusters (sizes 2 and 1) and the given correctness."""
+    record = messages_pb2.ConsensusRecord(rules=rules)
+    record.query.payload = b"query"
+    record.outcome.strengths.extend([0.0, 0.0])
+    return CheckedRecord(
+        record=record,
+        record_id=b"r" * 32,
+        leader_id="leader",
+        query_id=b"q" * 16,
+        candidates=tuple(candidates_of(3)),
+        ballots=(),
+        clusters=tuple(clusters_of([2, 1])),
+        gold=True,
+        gold_correct=correct,
+    )
+
+
+@pytest.mark.parametrize("rules", [1, CURRENT_RULES])
+def test_a_gold_round_nobody_answered_right_teaches_generators_nothing_from_rules_2(
+    rules: int,
+) -> None:
+    state = LedgerState(generator_gold={"g0": (3.0, 4.0)})
+    _, _, after = learn_from_gold(gold_record(rules, (False, False)), state)
+    if rules >= RULES_UNANSWERED_GOLD:
+        assert after == state.generator_gold
+    else:  # rules 1: every generator of the round counted a miss, as old ledgers replay
+        assert after["g0"][1] > state.generator_gold["g0"][1] * 0.8
+        assert after["g0"][0] < state.generator_gold["g0"][0]
+        assert set(after) == {"g0", "g1", "g2"}
+
+
+def test_a_gold_round_someone_answered_right_still_moves_every_generator() -> None:
+    state = LedgerState()
+    _, _, after = learn_from_gold(gold_record(CURRENT_RULES, (False, True)), state)
+    assert after["g2"][0] > after["g0"][0] == after["g1"][0]
+    assert {seen for _, seen in after.values()} == {1.0}
+
+
+def test_contested_rounds_are_followed_by_gold_more_often_and_never_with_gold_off() -> None:
+    settings = RoundSettings(gold_fraction=0.1, contested_gold=0.3, contested_margin=0.2)
+    assert settings.gold_chance(np.array([0.5, 0.4, 0.1])) == pytest.approx(0.4)
+    assert settings.gold_chance(np.array([0.7, 0.3])) == pytest.approx(0.1)
+    assert settings.gold_chance(np.array([1.0])) == pytest.approx(0.1)  # one cluster
+    off = RoundSettings(gold_fraction=0.0, contested_gold=0.3)
+    assert off.gold_chance(np.array([0.5, 0.5])) == 0.0
+    with pytest.raises(InvalidParameters):
+        is_contested([0.5, 0.5], 0.0)

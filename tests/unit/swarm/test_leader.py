@@ -21,9 +21,9 @@ from node.round.rules import CURRENT_RULES
 from node.round.schedule import assign_pairs
 from node.round.selection import select_participants
 from node.round.settings import RoundSettings
+from node.testing import offline_member
 from node.transport.client import PeerClient
 from protocol.hashing import candidate_set_digest, payload_hash
-from protocol.identity import Identity
 from protocol.signing import Verified, Verifier, seal
 from protocol.testing import FakeClock, test_identity
 from protocol.v1 import envelope_pb2, messages_pb2
@@ -34,18 +34,6 @@ QUERY_ID = b"q" * 16
 HEAD = b"h" * 32
 IDENTITIES = [test_identity(i) for i in range(10)]
 BY_ID = {i.node_id: i for i in IDENTITIES}
-
-
-def _member(identity: Identity) -> Member:
-    return Member(
-        node_id=identity.node_id,
-        public_key=identity.public_key,
-        address="unused:0",
-        model="fake",
-        capabilities=(),
-        info_envelope=b"",
-        last_seen_ms=0,
-    )
 
 
 @pytest.fixture
@@ -68,7 +56,7 @@ def _context(**changes: object) -> RoundContext:
         query_id=QUERY_ID,
         question="What is 6 x 7?",
         settings=RoundSettings(max_generators=4, max_rankers=4),
-        members={i.node_id: _member(i) for i in IDENTITIES},
+        members={i.node_id: offline_member(i) for i in IDENTITIES},
         height=3,
         head=HEAD,
         state=LedgerState(height=3, reputations={IDENTITIES[1].node_id: 0.9}),
@@ -180,7 +168,7 @@ def test_select_with_trust_pools_every_eligible_identity_even_one_out_of_view(
         i.node_id: IdentityState(status="admitted", stake=trust.min_stake, admitted_at=0)
         for i in IDENTITIES[:3]
     }
-    members = {i.node_id: _member(i) for i in IDENTITIES[:2]}
+    members = {i.node_id: offline_member(i) for i in IDENTITIES[:2]}
     state = LedgerState(height=3, identities=admitted)
     ctx = leader.select(_context(trust=trust, state=state, members=members), signer)
     assert ctx.pool == tuple(sorted(admitted))
