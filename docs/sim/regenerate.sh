@@ -78,3 +78,6 @@ done
 # minutes). The committed tables were measured before the 10% gold default; a rerun measures
 # with it.
 .venv/bin/python $D/adaptive-schedule/compare.py --seeds 8 --jobs 2 --out $D/adaptive-schedule
+
+# the README's tables, from the outputs above
+.venv/bin/python $D/tables.py > $D/tables.md
