@@ -43,13 +43,24 @@ the learned weight mostly acts as a switch that can also settle in between.
 Generators' votes are weighed by their own gold record (Dawid & Skene's one-coin model, in a
 form exact on every machine): each generator keeps decayed counts of gold rounds it answered
 and got right (:func:`update_generator_record`, decay :data:`GENERATOR_DECAY`); its vote
-weighs ``max(0, (p - c) / (1 - c)) + floor`` with ``p = (hits + 1) / (seen + 2)`` and ``c =``
-:data:`GENERATOR_CHANCE` (:func:`generator_weights`). Only ``+ - * /`` enter, which IEEE 754
-rounds the same everywhere, so every node computes the same shares from the same ledger.
-Measured on the simulator (10% gold, 2 seeds, ``docs/sim/README.md``): with the weights the
-default answers 79.9% against prompt injectors (majority 76.0%), 78.5% against reputation
-farmers (73.6%) and 81.4% against a 30% open clique (69.8%); without them 74.5%, 64.0% and
-59.0% on one seed.
+weighs ``max(0, (p - c) / (1 - c)) ** k + floor`` with ``p = (hits + 1) / (seen + 2)``, ``c =``
+:data:`GENERATOR_CHANCE` and ``k =`` :data:`GENERATOR_POWER` (:func:`generator_weights`).
+Only ``+ - * /`` enter, which IEEE 754 rounds the same everywhere, so every node computes the
+same shares from the same ledger.
+
+Why a cube and about ten gold rounds of memory: with an honest swarm's skills spread (paper-like,
+sd 0.6 logits), the votes of a good generator are worth far more than a mediocre one's, and
+on a hard question a weak generator's vote is more often the popular distractor than the
+answer. ``docs/sim/vote-bound`` measures what reading the votes can reach on paper-like at
+judging parity: majority 61.7%, weights of this form with every *true* skill 70.6%, the
+Bayes-optimal reading with every true skill 82.3%; with skills estimated from 5 gold answers
+each weighted voting reaches 66.4%, from 30 answers 69.3%. Memory is what limits the
+estimate, and it must stay short enough that a node that turns (a reputation farmer) loses
+its weight within a few gold misses. Measured on the simulator (10% gold, 3 seeds, the
+default's accuracy, its capture rate where adversaries attack): decay 0.8 and power 1 (rules
+2) against decay 0.9 and power 3 (rules 3): paper-like 68.4% -> 72.9%, reputation farmers
+79.8% -> 82.6% (capture 10.8% -> 8.2%), prompt injection 79.2% -> 83.5% (capture 15.5% ->
+13.1%); decay 0.95 with log-odds weights measured no better and is not exact arithmetic.
 
 Everything here is a pure function of the gold rounds and the round's numbers; the node keeps
 the gold rounds in its ledger state, so every member recomputes ``lam`` from the ledger.
@@ -71,6 +82,7 @@ __all__ = [
     "GENERATOR_CHANCE",
     "GENERATOR_DECAY",
     "GENERATOR_FLOOR",
+    "GENERATOR_POWER",
     "GoldRound",
     "JudgeTrust",
     "consensus_scores",
@@ -86,9 +98,13 @@ __all__ = [
 #: Most recent gold rounds the fit reads (older ones no longer describe the swarm's models).
 DEFAULT_GOLD_WINDOW = 200
 #: Each gold round a generator answers multiplies its earlier gold record by this: about the
-#: last five count, so a node that turns (a reputation farmer) loses its weight within a few
-#: gold misses, and an honest node's unlucky streak is soon forgotten.
-GENERATOR_DECAY = 0.8
+#: last ten count, enough to tell a good generator from a mediocre one, few enough that a node
+#: that turns (a reputation farmer) loses its weight within a few gold misses (module
+#: docstring; ledgers before rules 3 decay at 0.8, :mod:`node.round.rules`).
+GENERATOR_DECAY = 0.9
+#: A generator's vote weighs its gold accuracy above chance to this power: the best
+#: generators' votes count far more than middling ones' (module docstring; 1 before rules 3).
+GENERATOR_POWER = 3
 #: A generator's vote counts in proportion to its gold accuracy above this chance level (one
 #: of four plausible answers): a node right no more often than a guess, or never right on gold
 #: (a prompt injector, a clique member attacking), carries next to no vote.
@@ -302,21 +318,29 @@ def follow_up_gold_chance(
     return chance
 
 
-def generator_weights(hits: ArrayLike, seen: ArrayLike) -> NDArray[np.float64]:
+def generator_weights(
+    hits: ArrayLike, seen: ArrayLike, power: int = GENERATOR_POWER
+) -> NDArray[np.float64]:
     """Each generator's vote weight from its decayed gold counts (module docstring):
-    ``max(0, (p - c) / (1 - c)) + floor``, ``p = (hits + 1) / (seen + 2)``. A node without a
-    gold record weighs ``(0.5 - c) / (1 - c) + floor`` (one third, plus the floor)."""
+    ``max(0, (p - c) / (1 - c)) ** power + floor``, ``p = (hits + 1) / (seen + 2)``, the power
+    taken by repeated multiplication (exact everywhere). A node without a gold record weighs
+    ``((0.5 - c) / (1 - c)) ** power + floor`` (one third to the power, plus the floor)."""
     h = np.asarray(hits, dtype=np.float64)
     n = np.asarray(seen, dtype=np.float64)
     if h.shape != n.shape or np.any(h < 0.0) or np.any(n < h) or not np.all(np.isfinite(n)):
         raise InvalidParameters("hits and seen must be finite with 0 <= hits <= seen")
+    if isinstance(power, bool) or not isinstance(power, int) or power < 1:
+        raise InvalidParameters(f"power must be a positive integer, got {power!r}")
     p = (h + 1.0) / (n + 2.0)
-    above = (p - GENERATOR_CHANCE) / (1.0 - GENERATOR_CHANCE)
-    return np.asarray(np.maximum(above, 0.0) + GENERATOR_FLOOR, dtype=np.float64)
+    above = np.maximum((p - GENERATOR_CHANCE) / (1.0 - GENERATOR_CHANCE), 0.0)
+    weight = above.copy()
+    for _ in range(power - 1):
+        weight = weight * above
+    return np.asarray(weight + GENERATOR_FLOOR, dtype=np.float64)
 
 
 def update_generator_record(
-    hits: ArrayLike, seen: ArrayLike, correct: ArrayLike
+    hits: ArrayLike, seen: ArrayLike, correct: ArrayLike, decay: float = GENERATOR_DECAY
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Decayed gold counts after one gold round, for the generators that answered it
     (``correct``: whether each one's answer was right): ``hits <- decay hits + correct``,
@@ -326,7 +350,9 @@ def update_generator_record(
     ok = np.asarray(correct, dtype=bool)
     if h.shape != n.shape or h.shape != ok.shape:
         raise InvalidParameters("hits, seen and correct must have one entry per generator")
-    return GENERATOR_DECAY * h + ok, GENERATOR_DECAY * n + 1.0
+    if not 0.0 < decay <= 1.0:
+        raise InvalidParameters(f"decay must be in (0, 1], got {decay}")
+    return decay * h + ok, decay * n + 1.0
 
 
 def vote_shares(cand_item: ArrayLike, n_items: int, weights: ArrayLike) -> NDArray[np.float64]:

@@ -73,6 +73,10 @@ for name in clique-open clique-stealth; do
     --param nodes.clique.fraction=$FRACTIONS --out $D/gold/$name-sweep-no-gold --quiet
 done
 
+# issue 12: how far reading one round's votes can go on paper-like (true skills, the Bayes-optimal
+# reading): the ceiling a judging-parity default answers against (about a minute)
+.venv/bin/python $D/vote-bound/bound.py $S/paper-like.toml --tasks 3000 --out $D/vote-bound
+
 # issue 17: the adaptive schedule against 3n on the same seeds (paper-like, both cliques at 30%,
 # weak judges): accuracy of every aggregator against mean judge calls per round (about 10
 # minutes). The committed tables were measured before the 10% gold default; a rerun measures

@@ -146,11 +146,16 @@ def learn_from_gold(
     unchanged = state.gold_rounds, state.judge_trust, state.generator_gold
     if not checked.gold or not checked.record.HasField("query") or not checked.gold_correct:
         return unchanged
-    shares = cluster_shares(checked.clusters, checked.candidates, state.generator_gold)
+    rules = int(checked.record.rules)
+    shares = cluster_shares(checked.clusters, checked.candidates, state.generator_gold, rules=rules)
     generator_gold = state.generator_gold
-    if any(checked.gold_correct) or checked.record.rules < RULES_UNANSWERED_GOLD:
+    if any(checked.gold_correct) or rules < RULES_UNANSWERED_GOLD:
         generator_gold = update_generator_gold(
-            state.generator_gold, checked.clusters, checked.candidates, checked.gold_correct
+            state.generator_gold,
+            checked.clusters,
+            checked.candidates,
+            checked.gold_correct,
+            rules=rules,
         )
     example = gold_round_of(shares, checked.gold_correct, checked.record.outcome)
     if example is None:

@@ -654,7 +654,9 @@ def check_outcome(ctx: _RecordCheck) -> None:
             ctx.query.height,
             ctx.trust,
         )
-        shares = cluster_shares(ctx.clusters, ctx.candidates, opened.generator_gold, factors)
+        shares = cluster_shares(
+            ctx.clusters, ctx.candidates, opened.generator_gold, factors, rules=int(record.rules)
+        )
         problem = consensus_discrepancy(record.outcome, shares, opened.judge_weight)
         if problem is not None:
             raise RecordRejected(*problem)

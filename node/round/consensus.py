@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from node.round.clustering import Cluster
+from node.round.rules import CURRENT_RULES, generator_rule
 from node.round.tolerance import OUTCOME_TOLERANCE, within_tolerance
 from protocol.v1 import messages_pb2
 
@@ -63,14 +64,16 @@ def cluster_shares(
     candidates: Sequence[messages_pb2.Candidate],
     generator_gold: Mapping[str, tuple[float, float]],
     trust_factors: Sequence[float] | None = None,
+    rules: int = CURRENT_RULES,
 ) -> np.ndarray:
     """Each cluster's share of the round's generator weight: every candidate weighs its
     generator's gold record (:func:`ranking.generator_weights` of ``generator_gold``, decayed
     (hits, seen) per node id; unknown nodes have none), times its ``trust_factors`` entry
     (with trust on: the generator's capped trust weight,
     :func:`node.round.aggregate.vote_factors`, so identities on
-    probation vote as little as they rank), summed per cluster. Basic arithmetic only, so every
-    node gets the same shares from the same ledger."""
+    probation vote as little as they rank), summed per cluster, with the vote power of the
+    record's ``rules`` (:func:`node.round.rules.generator_rule`). Basic arithmetic only, so
+    every node gets the same shares from the same ledger."""
     from ranking.consensus import generator_weights, vote_shares
 
     cand_item = np.zeros(len(candidates), dtype=np.int64)
@@ -79,7 +82,7 @@ def cluster_shares(
     records = [generator_gold.get(c.generator_id, (0.0, 0.0)) for c in candidates]
     hits = np.asarray([r[0] for r in records], dtype=np.float64)
     seen = np.asarray([r[1] for r in records], dtype=np.float64)
-    weights = generator_weights(hits, seen)
+    weights = generator_weights(hits, seen, power=generator_rule(rules)[1])
     if trust_factors is not None:
         weights = weights * np.asarray(trust_factors, dtype=np.float64)
     return vote_shares(cand_item, len(clusters), weights)
@@ -107,9 +110,11 @@ def update_generator_gold(
     clusters: Sequence[Cluster],
     candidates: Sequence[messages_pb2.Candidate],
     correct: Sequence[bool],
+    rules: int = CURRENT_RULES,
 ) -> dict[str, tuple[float, float]]:
     """The generators' gold records after a gold round (:func:`ranking.update_generator_record`
-    for every candidate's generator: right when its cluster holds the gold answer)."""
+    for every candidate's generator: right when its cluster holds the gold answer), with the
+    decay of the record's ``rules`` (:func:`node.round.rules.generator_rule`)."""
     from ranking.consensus import update_generator_record
 
     right = [False] * len(candidates)
@@ -118,7 +123,9 @@ def update_generator_gold(
             right[member] = bool(correct[index])
     ids = [c.generator_id for c in candidates]
     records = [generator_gold.get(node_id, (0.0, 0.0)) for node_id in ids]
-    hits, seen = update_generator_record([r[0] for r in records], [r[1] for r in records], right)
+    hits, seen = update_generator_record(
+        [r[0] for r in records], [r[1] for r in records], right, decay=generator_rule(rules)[0]
+    )
     out = dict(generator_gold)
     out.update(zip(ids, zip(hits.tolist(), seen.tolist(), strict=True), strict=True))
     return out

@@ -566,6 +566,7 @@ def aggregate(ctx: RoundContext) -> RoundContext:
                     ctx.height,
                     ctx.trust,
                 ),
+                rules=CURRENT_RULES,
             ),
         )
     except RankingError as exc:  # e.g. alpha = 0 and a unanimous winner: no MLE exists

@@ -402,7 +402,8 @@ class SwarmNode(Node):
         # More often after a contested round (issue 12): gold teaches where the vote is unsure.
         if not gold:
             coin = int.from_bytes(os.urandom(8), "big") / 2**64
-            shares = cluster_shares(checked.clusters, checked.candidates, ctx.state.generator_gold)
+            gold_record, rules = ctx.state.generator_gold, int(checked.record.rules)
+            shares = cluster_shares(checked.clusters, checked.candidates, gold_record, rules=rules)
             if coin < self.settings.gold_chance(shares):
                 self._spawn(self._gold_round_quietly())
         response = response_from_record(

@@ -121,7 +121,7 @@ def test_a_clique_that_abstains_when_losing_cannot_stop_rounds_on_its_own(
         "swarm.schedule": "adaptive",
         "swarm.judge_budget": 66,
     }
-    adaptive = engine.simulate(load_scenario(scenarios / "clique-open.toml", overrides))
+    engine.simulate(load_scenario(scenarios / "clique-open.toml", overrides))
     need = AdaptiveParams(judge_budget=66).min_rankers
     separated = [(r, own) for r, own in rounds if r.reason == "separated"]
     for result, own in separated:
@@ -134,13 +134,16 @@ def test_a_clique_that_abstains_when_losing_cannot_stop_rounds_on_its_own(
             on_pair = ((c.a == winner) & (c.b == other)) | ((c.a == other) & (c.b == winner))
             eligible = int(np.count_nonzero((own != winner) & (own != other)))
             assert np.unique(c.ranker[on_pair]).shape[0] >= min(need, eligible)
-    fixed = engine.simulate(
-        load_scenario(
-            scenarios / "clique-open.toml",
-            {"rounds": 80, "nodes.clique.abstain_when_losing": True},
-        )
-    )
-    assert adaptive.captured["robust-bt"].sum() <= fixed.captured["robust-bt"].sum() + 4
+    # the clique's captures over 8 seeds (one seed's adaptive-minus-3n difference varies by
+    # about 6 rounds either way, as reputations and gold rounds part between the two runs)
+    monkeypatch.setattr(engine, "run_waves", run)
+    captured = {"adaptive": 0, "3n": 0}
+    for seed in range(42, 50):
+        base = {"rounds": 80, "nodes.clique.abstain_when_losing": True, "seed": seed}
+        for name, extra in (("adaptive", overrides), ("3n", {})):
+            scenario = load_scenario(scenarios / "clique-open.toml", {**extra, **base})
+            captured[name] += int(engine.simulate(scenario).captured["robust-bt"].sum())
+    assert captured["adaptive"] <= 1.1 * captured["3n"] + 4
 
 
 def test_live_mode_refuses_the_adaptive_schedule() -> None:

@@ -16,7 +16,12 @@ from node.round.consensus import (
     consensus_discrepancy,
     update_generator_gold,
 )
-from node.round.rules import CURRENT_RULES, RULES_UNANSWERED_GOLD
+from node.round.rules import (
+    CURRENT_RULES,
+    RULES_SHARP_VOTES,
+    RULES_UNANSWERED_GOLD,
+    generator_rule,
+)
 from node.round.settings import RoundSettings
 from node.round.tolerance import OUTCOME_TOLERANCE
 from protocol.v1 import messages_pb2
@@ -184,3 +189,23 @@ def test_contested_rounds_are_followed_by_gold_more_often_and_never_with_gold_of
     assert off.gold_chance(np.array([0.5, 0.5])) == 0.0
     with pytest.raises(InvalidParameters):
         is_contested([0.5, 0.5], 0.0)
+
+
+@pytest.mark.parametrize("rules", [RULES_SHARP_VOTES - 1, RULES_SHARP_VOTES])
+def test_records_replay_with_the_generator_rule_of_their_rules_version(rules: int) -> None:
+    """Rules 3 decays gold records at 0.9 and cubes the vote weight; a record of rules 2
+    replays as it was written (decay 0.8, the first power), so old ledgers keep their shares."""
+    decay, power = (0.9, 3) if rules >= RULES_SHARP_VOTES else (0.8, 1)
+    assert generator_rule(rules) == (decay, power)
+    state = LedgerState(generator_gold={"g0": (3.0, 4.0), "g2": (1.0, 4.0)})
+    _, _, after = learn_from_gold(gold_record(rules, (True, False)), state)
+    assert after["g0"] == pytest.approx((3.0 * decay + 1.0, 4.0 * decay + 1.0))
+    assert after["g2"] == pytest.approx((1.0 * decay, 4.0 * decay + 1.0))
+    shares = cluster_shares(clusters_of([2, 1]), candidates_of(3), after, rules=rules)
+    right = (
+        (np.array([after[g][0] for g in ("g0", "g1", "g2")]) + 1.0)
+        / (np.array([after[g][1] for g in ("g0", "g1", "g2")]) + 2.0)
+        - 0.25
+    ) / 0.75
+    weights = np.maximum(right, 0.0) ** power + 1e-3
+    assert shares == pytest.approx([weights[:2].sum() / weights.sum(), weights[2] / weights.sum()])
