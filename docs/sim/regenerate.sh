@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerate docs/sim from the shipped scenarios (issue 21: the honest model, 5 seeds each;
 # issue 12: the calibrated default, 10% gold as the node runs).
-# Run from the repository root: bash docs/sim/regenerate.sh  (about 15 minutes on 2 cores)
+# Run from the repository root: bash docs/sim/regenerate.sh  (55 minutes on 2 shared cores on
+# 2026-12-01, with other work running; the adaptive-schedule comparison is about half of it)
 set -euo pipefail
 SIM="${SIM:-.venv/bin/swarmrank sim}"
 S=sim/scenarios
@@ -78,9 +79,8 @@ done
 .venv/bin/python $D/vote-bound/bound.py $S/paper-like.toml --tasks 3000 --out $D/vote-bound
 
 # issue 17: the adaptive schedule against 3n on the same seeds (paper-like, both cliques at 30%,
-# weak judges): accuracy of every aggregator against mean judge calls per round (about 10
-# minutes). The committed tables were measured before the 10% gold default; a rerun measures
-# with it.
+# weak judges): accuracy of every aggregator against mean judge calls per round (about 30
+# minutes on 2 shared cores).
 .venv/bin/python $D/adaptive-schedule/compare.py --seeds 8 --jobs 2 --out $D/adaptive-schedule
 
 # the README's tables, from the outputs above

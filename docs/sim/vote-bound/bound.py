@@ -7,10 +7,12 @@ scenario's own answer model (:func:`sim.model.draw_answers` with
 :func:`sim.judging.task_concentration`), one round at a time:
 
 * ``majority``: the largest cluster, ties by a coin (what the engine's majority does);
-* ``weighted-true``: votes weighed by the default's formula (``ranking.generator_weights``'s
-  ``(p - 1/4) / (3/4)``) with each generator's *true* accuracy on an average task;
-* ``weighted-gold-N``: the same with the accuracy estimated from N gold answers (the default
-  keeps decayed counts, about the last 5; see ``ranking.consensus.GENERATOR_DECAY``);
+* ``weighted-true-powerK``: votes weighed by the default's formula
+  (``ranking.generator_weights``: ``((p - 1/4) / (3/4)) ** K``; rules 2 used K = 1, rules 3
+  uses K = 3) with each generator's *true* accuracy on an average task;
+* ``weighted-gold-N-powerK``: the same with the accuracy estimated from N gold answers (rules
+  2's decayed counts held about the last 5, rules 3's about the last 10; see
+  ``ranking.consensus.GENERATOR_DECAY``);
 * ``bayes-true``: the Bayes-optimal choice given every generator's true skill and the exact
   answer model (which label is right and which is the popular distractor unknown; the task's
   difficulty and persuasiveness integrated over their priors on a grid). No rule that reads
@@ -108,28 +110,36 @@ def measure(scenario: Scenario, generators: int, tasks: int, seed: int) -> dict[
         else group.error_correlation
     )
     rng = np.random.default_rng(seed)
-    gold_counts = (5, 30)
-    hits: dict[str, int] = {"majority": 0, "weighted-true": 0, "bayes-true": 0, "bayes-mean": 0}
-    hits.update({f"weighted-gold-{n}": 0 for n in gold_counts})
+    gold_counts = (5, 10, 30)
+    powers = (1, 3)
+    hits: dict[str, int] = {"majority": 0, "bayes-true": 0, "bayes-mean": 0}
+    hits.update({f"weighted-true-power{k}": 0 for k in powers})
+    hits.update({f"weighted-gold-{n}-power{k}": 0 for n in gold_counts for k in powers})
     average = scenario.tasks.difficulty.mean
-    for _ in track(
+    rounds = track(
         range(tasks), description="rounds", transient=True, disable=not sys.stderr.isatty()
-    ):
+    )
+    for _ in rounds:
         skills = rng.normal(group.generation_skill.mean, group.generation_skill.sd, generators)
         d = rng.normal(scenario.tasks.difficulty.mean, scenario.tasks.difficulty.sd)
         z = rng.normal(scenario.tasks.persuasiveness.mean, scenario.tasks.persuasiveness.sd)
         labels = draw_answers(skills, d, task_concentration(correlation, z), options - 1, rng)
         hits["majority"] += weighted_pick(labels, np.ones(generators), options, rng) == 0
         true_p = sigmoid(skills - average)
-        weights = generator_weights(true_p * 1e6, np.full(generators, 1e6))
-        hits["weighted-true"] += weighted_pick(labels, weights, options, rng) == 0
+        for k in powers:
+            weights = generator_weights(true_p * 1e6, np.full(generators, 1e6), power=k)
+            hits[f"weighted-true-power{k}"] += weighted_pick(labels, weights, options, rng) == 0
         for n in gold_counts:
             gold_d = rng.normal(
                 scenario.tasks.difficulty.mean, scenario.tasks.difficulty.sd, (generators, n)
             )
             right = (rng.random((generators, n)) < sigmoid(skills[:, None] - gold_d)).sum(axis=1)
-            estimated = generator_weights(right.astype(float), np.full(generators, float(n)))
-            hits[f"weighted-gold-{n}"] += weighted_pick(labels, estimated, options, rng) == 0
+            for k in powers:
+                estimated = generator_weights(
+                    right.astype(float), np.full(generators, float(n)), power=k
+                )
+                pick = weighted_pick(labels, estimated, options, rng)
+                hits[f"weighted-gold-{n}-power{k}"] += pick == 0
         hits["bayes-true"] += bayes_pick(labels, skills, options, correlation, scenario) == 0
         mean_skills = np.full(generators, group.generation_skill.mean)
         hits["bayes-mean"] += bayes_pick(labels, mean_skills, options, correlation, scenario) == 0
