@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -61,20 +62,38 @@ def _grid(mean: float, sd: float) -> tuple[FloatArray, FloatArray]:
     return points, np.exp(-0.5 * ((points - mean) / sd) ** 2)
 
 
-def bayes_pick(
-    labels: IntArray, skills: FloatArray, options: int, correlation: float, scenario: Scenario
-) -> int:
+@dataclass(frozen=True)
+class TaskGrid:
+    """The task priors on the integration grid, computed once per run: difficulty points,
+    each (difficulty, persuasiveness) point's log prior weight, and a wrong answer's chance of
+    being the popular distractor at each persuasiveness point."""
+
+    difficulty: FloatArray
+    log_prior: FloatArray
+    concentration: FloatArray
+    n_wrong: int
+
+    @classmethod
+    def of(cls, scenario: Scenario, correlation: float) -> TaskGrid:
+        tasks = scenario.tasks
+        d, wd = _grid(tasks.difficulty.mean, tasks.difficulty.sd)
+        z, wz = _grid(tasks.persuasiveness.mean, tasks.persuasiveness.sd)
+        return cls(
+            difficulty=d,
+            log_prior=np.log(wd)[:, None] + np.log(wz)[None, :],
+            concentration=task_concentration(correlation, z)[None, :, None],  # 1 x z x 1
+            n_wrong=tasks.options - 1,
+        )
+
+
+def bayes_pick(labels: IntArray, skills: FloatArray, grid: TaskGrid) -> int:
     """The label with the highest posterior of being correct (module docstring)."""
-    tasks = scenario.tasks
-    d, wd = _grid(tasks.difficulty.mean, tasks.difficulty.sd)
-    z, wz = _grid(tasks.persuasiveness.mean, tasks.persuasiveness.sd)
-    p = sigmoid(skills[None, None, :] - d[:, None, None])  # P(right): difficulty x 1 x G
-    c = task_concentration(correlation, z)[None, :, None]  # P(popular | wrong): 1 x z x 1
-    n_wrong = options - 1
+    p = sigmoid(skills[None, None, :] - grid.difficulty[:, None, None])  # difficulty x 1 x G
+    c, n_wrong = grid.concentration, grid.n_wrong
     log_right = np.log(p)
     log_popular = np.log1p(-p) + np.log(c + (1.0 - c) / n_wrong)
     log_other = np.log1p(-p) + np.log((1.0 - c) / n_wrong)
-    prior = np.log(wd)[:, None] + np.log(wz)[None, :]
+    options = n_wrong + 1
     posterior = np.full(options, -np.inf)
     for right in range(options):
         terms = []
@@ -84,7 +103,7 @@ def bayes_pick(
             per_vote = np.where(
                 labels == right, log_right, np.where(labels == popular, log_popular, log_other)
             )
-            terms.append(per_vote.sum(axis=-1) + prior)
+            terms.append(per_vote.sum(axis=-1) + grid.log_prior)
         stacked = np.stack(terms)
         top = stacked.max()
         posterior[right] = top + np.log(np.exp(stacked - top).sum())
@@ -102,7 +121,7 @@ def weighted_pick(
 
 def measure(scenario: Scenario, generators: int, tasks: int, seed: int) -> dict[str, float]:
     """Each rule's accuracy over ``tasks`` rounds of ``generators`` honest generators."""
-    (group,) = [g for g in scenario.groups if g.behaviour == "honest"][:1]
+    group = next(g for g in scenario.groups if g.behaviour == "honest")
     options = scenario.tasks.options
     correlation = (
         scenario.tasks.distractor_concentration
@@ -116,6 +135,8 @@ def measure(scenario: Scenario, generators: int, tasks: int, seed: int) -> dict[
     hits.update({f"weighted-true-power{k}": 0 for k in powers})
     hits.update({f"weighted-gold-{n}-power{k}": 0 for n in gold_counts for k in powers})
     average = scenario.tasks.difficulty.mean
+    grid = TaskGrid.of(scenario, correlation)
+    mean_skills = np.full(generators, group.generation_skill.mean)
     rounds = track(
         range(tasks), description="rounds", transient=True, disable=not sys.stderr.isatty()
     )
@@ -140,9 +161,8 @@ def measure(scenario: Scenario, generators: int, tasks: int, seed: int) -> dict[
                 )
                 pick = weighted_pick(labels, estimated, options, rng)
                 hits[f"weighted-gold-{n}-power{k}"] += pick == 0
-        hits["bayes-true"] += bayes_pick(labels, skills, options, correlation, scenario) == 0
-        mean_skills = np.full(generators, group.generation_skill.mean)
-        hits["bayes-mean"] += bayes_pick(labels, mean_skills, options, correlation, scenario) == 0
+        hits["bayes-true"] += bayes_pick(labels, skills, grid) == 0
+        hits["bayes-mean"] += bayes_pick(labels, mean_skills, grid) == 0
     return {name: count / tasks for name, count in hits.items()}
 
 
