@@ -20,19 +20,42 @@ where the correct cluster is known::
 fitted by penalised maximum likelihood (Newton, a Gaussian prior of precision
 ``prior_precision`` on ``(a, b)``, so a handful of rounds cannot make either weight extreme;
 several correct clusters in one round share the probability mass). The decision is
-conservative about the judges: their weight is the **lower** edge ``b - z se(b)`` (``z =
-trust_margin``), so they count only once the gold record shows, beyond noise, that they add
-to the votes. The round's winner maximises ``v_i + lam s_i`` with ``lam = max(0, b - z
-se(b)) / a``. (Taking the votes' weight at its upper edge ``a + z se(a)`` as well was tried:
-it slows the switch to strong judges and cost 2.7 points at judging +2 logits on paper-like,
-89.1% against 91.8% for robust BT, so it is not the default.)
+conservative about the judges: their weight is the edge of ``b``'s interval ``b -+ z se(b)``
+(``z = trust_margin``) nearest zero, so they count only once the gold record shows, beyond
+noise, that they add to the votes (or, rules 4, that they point away from the answer: below).
+The round's winner maximises ``v_i + lam s_i`` with ``lam = max(0, b - z se(b)) / a``, or
+``lam = (b + z se(b)) / a`` when that is negative. (Taking the votes' weight at its upper
+edge ``a + z se(a)`` as well was tried: it slows the switch to strong judges and cost 2.7
+points at judging +2 logits on paper-like, 89.1% against 91.8% for robust BT, so it is not
+the default.)
 
 * ``lam = 0`` (no gold yet, or judges that carry no signal beyond the votes): **majority
   vote** (weighted by the generators' gold records), exact ties to the seeded presentation
   order;
 * large ``lam``: the judges decide, the votes break their ties;
 * ``a <= 0`` with trusted judges (votes that carry nothing or mislead, e.g. a voting clique):
-  ``lam = inf``, the judges alone.
+  ``lam = inf``, the judges alone;
+* judges that point away (rules 4, ``signed=True``): when the gold record shows beyond noise
+  that, *given the votes*, the cluster the judges prefer is less often right (``b + z se(b) <
+  0``), ``lam = (b + z se(b)) / a`` is negative and the judges' preference counts against a
+  cluster, by the edge of the interval nearest zero, and only between clusters the vote
+  leaves within :data:`AGAINST_MARGIN` of the top (:func:`select_consensus`).
+
+Judges that point away. Judges and generators are fooled by the same thing: an answer that
+looks right. On the honest simulator at judging parity (paper-like: a persuasive distractor
+draws wrong generators and sways judges) plain BT answers 37% against majority's 63.5%, and
+conditional on the vote split the judges' favourite is more often the persuasive distractor
+than the answer: fitted on the gold rounds of the other seeds, ``b`` is negative and the vote
+share with the strengths counted against answers 74.4% where the share alone answers 70.0%
+(``docs/sim/evidence-bound``, which also bounds what any reading of a round could reach).
+Clamping ``b`` at zero threw that evidence away. The weight is learned from gold like the
+positive one, so it follows the swarm: where judges beat generators it comes out positive
+(``docs/sim/evidence-bound``). An adversary that judges
+*against* its own answer on live rounds can use a negative weight: its verdicts then look
+like good judging (they go against the persuasive answer honest judges favour), so robust
+BT's reputation weights do not discount them. Measured (simulator option ``exploit_sign``):
+uncapped, such a clique turned the weight into captures; restricted to clusters the vote
+leaves close (:data:`AGAINST_MARGIN`), it gains little over what it had under rules 3.
 
 Why these two features and not others (measured on the simulator's paper-like swarm, 600
 rounds, 10% gold; ``docs/sim/judging-sweep``): net pairwise wins combine with votes no better
@@ -79,6 +102,7 @@ from numpy.typing import ArrayLike, NDArray
 from ranking.errors import InvalidParameters
 
 __all__ = [
+    "AGAINST_MARGIN",
     "DEFAULT_GOLD_WINDOW",
     "GENERATOR_CHANCE",
     "GENERATOR_DECAY",
@@ -96,6 +120,13 @@ __all__ = [
     "vote_shares",
 ]
 
+#: With a negative judge weight (rules 4) only clusters whose vote share is within this of the
+#: top share can win (:func:`select_consensus`). A clique that judges *against* its own answer
+#: (``sim`` option ``exploit_sign``) turned a negative weight into captures: on paper-like with
+#: a 30% stealth clique, 3 seeds, decisive captures 2.9% uncapped against 1.7% within 0.2,
+#: while the honest paper-like swarm keeps the gain (docs/sim/README.md, "Judges that point
+#: away"). 0.2 is also the node's default contested margin (``round_contested_margin``).
+AGAINST_MARGIN = 0.2
 #: Most recent gold rounds the fit reads (older ones no longer describe the swarm's models).
 DEFAULT_GOLD_WINDOW = 200
 #: Each gold round a generator answers multiplies its earlier gold record by this: about the
@@ -188,6 +219,7 @@ def fit_judge_trust(
     prior_precision: float = 1.0,
     trust_margin: float = 1.0,
     window: int = DEFAULT_GOLD_WINDOW,
+    signed: bool = True,
 ) -> JudgeTrust:
     """Learn how far to trust the judges from past gold rounds (module docstring's model).
 
@@ -201,6 +233,11 @@ def fit_judge_trust(
         ``z``: judges count with ``b - z se(b)``.
     window : int
         Most recent gold rounds read.
+    signed : bool
+        Whether judges whose preference the gold record shows, beyond noise, to point *away*
+        from the correct cluster given the votes count against it (``b + z se(b) < 0``: a
+        negative weight; module docstring, "Judges that point away"). ``False`` is the rule
+        before rules 4: such judges weigh 0.
 
     Returns
     -------
@@ -223,12 +260,13 @@ def fit_judge_trust(
     vote_coef, judge_coef = float(theta[0]), float(theta[1])
     judge_se = math.sqrt(max(float(covariance[1, 1]), 0.0))
     trusted = judge_coef - trust_margin * judge_se
-    if trusted <= 0.0:
-        weight = 0.0
-    elif vote_coef <= 0.0:
-        weight = math.inf
+    distrusted = judge_coef + trust_margin * judge_se
+    if trusted > 0.0:
+        weight = math.inf if vote_coef <= 0.0 else trusted / vote_coef
+    elif signed and distrusted < 0.0 and vote_coef > 0.0:
+        weight = distrusted / vote_coef
     else:
-        weight = trusted / vote_coef
+        weight = 0.0
     return JudgeTrust(weight, vote_coef, judge_coef, judge_se, len(rounds))
 
 
@@ -265,8 +303,8 @@ def consensus_scores(
     s = np.asarray(strengths, dtype=np.float64)
     if v.shape != s.shape or v.ndim != 1:
         raise InvalidParameters("shares and strengths must be one-dimensional and equally long")
-    if math.isnan(judge_weight) or judge_weight < 0.0:
-        raise InvalidParameters(f"judge_weight must be non-negative, got {judge_weight}")
+    if math.isnan(judge_weight) or judge_weight == -math.inf:
+        raise InvalidParameters(f"judge_weight must be a number or +inf, got {judge_weight}")
     if judge_weight == 0.0:
         return v.copy()
     if math.isinf(judge_weight):
@@ -279,6 +317,11 @@ def select_consensus(shares: ArrayLike, strengths: ArrayLike, judge_weight: floa
     (clusters are in a seeded order, so that is a fair coin), except with ``lam = inf``, where
     the higher share breaks a tie of strengths first.
 
+    With ``lam < 0`` (judges that point away, rules 4) only clusters whose share is within
+    :data:`AGAINST_MARGIN` of the top share can win: verdicts counted against a cluster are a
+    signal an adversary fakes cheaply (judging against its own answer), so they may decide a
+    contested vote but never overturn a clear one.
+
     With ``lam = 0`` the judges do not even break ties: judges that have not shown on gold
     that they know better than a coin would break them worse than one where their errors
     follow the generators' (paper-like at judging parity, 5 seeds: 1.4 points below majority
@@ -288,6 +331,8 @@ def select_consensus(shares: ArrayLike, strengths: ArrayLike, judge_weight: floa
     scores = consensus_scores(v, s, judge_weight)
     if scores.shape[0] == 0:
         raise InvalidParameters("no clusters to choose from")
+    if judge_weight < 0.0:  # judges counted against decide only among the vote's close clusters
+        scores = np.where(v >= v.max() - AGAINST_MARGIN, scores, -np.inf)
     second = v if math.isinf(judge_weight) else np.zeros_like(v)
     order = np.lexsort((np.arange(scores.shape[0]), -second, -scores))
     return int(order[0])

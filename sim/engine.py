@@ -803,7 +803,7 @@ class _State:
             & supported[comparisons.b]
         )
         strengths = np.zeros(items.n)
-        if keep.any() and self.judge_trust.judge_weight > 0.0:  # at 0 the strengths do not count
+        if keep.any() and self.judge_trust.judge_weight != 0.0:  # at 0 the strengths do not count
             clean = Comparisons(
                 a=comparisons.a[keep],
                 b=comparisons.b[keep],
@@ -892,7 +892,8 @@ class _State:
         verdict = np.where(
             promoting & (la == own), JUDGED_A, np.where(promoting & (lb == own), JUDGED_B, verdict)
         )
-        # colluders: back the team's item; open cliques also sabotage outsiders' pairs;
+        # colluders: back the team's item (vote against it while the judge weight is negative,
+        # exploit_sign); open cliques also sabotage outsiders' pairs;
         # members that abstain when losing stay silent where their own judgement goes against
         # the team's item instead of voting for it
         attacking = gen.ranker_attacking[pair_ranker]
@@ -901,6 +902,10 @@ class _State:
             team_a = team_items[team, pair_a] & attacking
             team_b = team_items[team, pair_b] & attacking
             backs = np.where(team_a & ~team_b, JUDGED_A, np.where(team_b & ~team_a, JUDGED_B, -1))
+            if self.judge_trust.judge_weight < 0.0:  # exploit_sign: verdicts count against
+                backs = np.where(
+                    pop.exploit_sign[judge] & (backs >= 0), JUDGED_A + JUDGED_B - backs, backs
+                )
             wrong_side = np.where(a_ok & ~b_ok, JUDGED_B, np.where(b_ok & ~a_ok, JUDGED_A, coin))
             open_attack = attacking & ~pop.stealth[judge] & (backs < 0)
             losing = (backs >= 0) & (honest.verdict != backs) & pop.abstain_when_losing[judge]

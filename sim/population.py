@@ -86,6 +86,9 @@ class Population:
         Difficulties of the calibration bank's gold tasks (drawn like the scenario's tasks).
     gold_aware, opportunistic, inflate_confidence, abstain_when_losing : ndarray of bool
         Adaptive adversary options (:data:`sim.scenario.ADAPTIVE_OPTIONS`).
+    exploit_sign : ndarray of bool
+        Adaptive option: colluders that judge against their team's answer while the swarm's
+        judge weight is negative.
     min_ranker_share : ndarray of float
         The share of a round's rankers an opportunistic team needs before it attacks.
     patience, grind : ndarray of int
@@ -114,6 +117,7 @@ class Population:
     min_ranker_share: FloatArray
     inflate_confidence: BoolArray
     abstain_when_losing: BoolArray
+    exploit_sign: BoolArray
     patience: IntArray
     grind: IntArray
 
@@ -189,6 +193,7 @@ def build_population(scenario: Scenario, rng: np.random.Generator) -> Population
         min_ranker_share=per_group([g.min_ranker_share for g in groups], np.float64),
         inflate_confidence=per_group([g.inflate_confidence for g in groups], np.bool_),
         abstain_when_losing=per_group([g.abstain_when_losing for g in groups], np.bool_),
+        exploit_sign=per_group([g.exploit_sign for g in groups], np.bool_),
         patience=per_group([g.patience for g in groups], np.int64),
         grind=per_group([g.grind for g in groups], np.int64),
     )

@@ -77,6 +77,8 @@ Schema (unknown keys and bad values raise :class:`~sim.errors.ScenarioError` nam
                                  #   self-promoting)
     abstain_when_losing = false  # abstains, instead of voting, where its own judgement goes
                                  #   against the team's answer
+    exploit_sign = false         # judges *against* the team's answer while the swarm's judge
+                                 #   weight is negative (rules 4), for it otherwise
     patience = 0                 # rounds after admission spent honest before attacking
     grind = 0                    # as leader, tries this many query ids and keeps the selection
                                  #   with the most team rankers (0: no grinding)
@@ -146,6 +148,7 @@ ADAPTIVE_OPTIONS: dict[str, frozenset[str]] = {
     "min_ranker_share": _TEAM,
     "inflate_confidence": _TEAM | {"inverted", "self-promoting"},
     "abstain_when_losing": _TEAM,
+    "exploit_sign": _TEAM,
     "patience": _TEAM,
     "grind": _TEAM,
 }
@@ -229,6 +232,7 @@ class GroupSpec:
     min_ranker_share: float = 0.3
     inflate_confidence: bool = False
     abstain_when_losing: bool = False
+    exploit_sign: bool = False
     patience: int = 0
     grind: int = 0
 
@@ -534,6 +538,7 @@ def _parse_group(raw: Any, index: int, rounds: int) -> GroupSpec:
         min_ranker_share=_float(raw, "min_ranker_share", where, 0.3, 0.0, 1.0),
         inflate_confidence=_bool(raw, "inflate_confidence", where, False),
         abstain_when_losing=_bool(raw, "abstain_when_losing", where, False),
+        exploit_sign=_bool(raw, "exploit_sign", where, False),
         patience=_int(raw, "patience", where, 0, 0),
         grind=_int(raw, "grind", where, 0, 0),
     )

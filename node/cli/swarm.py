@@ -54,6 +54,12 @@ def _print_answer(response: Any, console: Any) -> None:
             how = "the judges alone (the gold record says the votes add nothing)"
         elif weight > 0:
             how = f"the generators' vote and the judges (judge weight {weight:.3g})"
+        elif weight < 0:
+            how = (
+                f"the generators' vote, against the judges' preference (judge weight "
+                f"{weight:.3g}: on gold rounds the answer the judges favoured was less often "
+                "right than the vote alone says)"
+            )
         else:
             how = (
                 "the generators' vote, each weighed by its gold record (the judges have not "

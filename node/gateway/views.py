@@ -186,7 +186,8 @@ def _consensus_view(
     query: messages_pb2.Query | None, outcome: messages_pb2.AggregationOutcome
 ) -> dict[str, Any]:
     """Which rule chose the winner (``node.round.consensus``) and how far it trusted the
-    judges: ``judge_weight`` 0 is a vote of the generators, ``judges_alone`` the judges only."""
+    judges: ``judge_weight`` 0 is a vote of the generators, negative a vote that counts the
+    judges' preference against a cluster (rules 4), ``judges_alone`` the judges only."""
     rule = int(query.parameters.consensus) if query is not None else 0
     weight = float(outcome.judge_weight)
     return {

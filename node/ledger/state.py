@@ -18,7 +18,12 @@ from node.ledger.trust import LedgerState
 from node.round.aggregate import DEFAULT_REPUTATION, ballots_to_comparisons
 from node.round.check import CHECKPOINT_WINDOW, CheckedRecord
 from node.round.consensus import cluster_shares, gold_round_of, update_generator_gold
-from node.round.rules import RULES_ISSUE_20, RULES_UNANSWERED_GOLD, absence_penalties
+from node.round.rules import (
+    RULES_ISSUE_20,
+    RULES_UNANSWERED_GOLD,
+    absence_penalties,
+    signed_judges,
+)
 from protocol.v1 import messages_pb2
 from ranking.consensus import GoldRound, JudgeTrust
 
@@ -161,4 +166,4 @@ def learn_from_gold(
     if example is None:
         return state.gold_rounds, state.judge_trust, generator_gold
     gold_rounds = (*state.gold_rounds, example)[-DEFAULT_GOLD_WINDOW:]
-    return gold_rounds, fit_judge_trust(gold_rounds), generator_gold
+    return gold_rounds, fit_judge_trust(gold_rounds, signed=signed_judges(rules)), generator_gold

@@ -183,7 +183,7 @@ def consensus_discrepancy(
     the tied-for-first set are checked by :func:`node.round.tolerance.outcome_discrepancy`
     around the winner this returns as correct."""
     weight = float(recorded.judge_weight)
-    if np.isnan(weight) or weight < 0.0:
+    if np.isnan(weight) or weight == -np.inf:
         return "outcome.judge_weight", f"{weight} is not a weight"
     if not within_tolerance([weight], [expected_weight]):
         return (

@@ -45,6 +45,13 @@ rules     what a record is held to (issue 20)
           (:data:`ranking.consensus.GENERATOR_POWER`); before, 0.8 and the first power
           (:func:`generator_rule`). On the simulator the default gains 4-5 points on
           paper-like, reputation farmers and prompt injection (``ranking.consensus``).
+4         **Signed judges** (issue 12): a gold round refits the judges' trust with
+          ``signed=True`` (:func:`ranking.fit_judge_trust`): judges whose preference the
+          gold record shows, beyond noise, to point *away* from the answer given the votes
+          (they favour what fools the crowd) get a negative weight and count against the
+          cluster they prefer; before, such judges weighed 0 (:func:`signed_judges`). On the
+          simulator's paper-like swarm at judging parity the weight settles near -0.1 and the
+          default gains several points (``docs/sim/evidence-bound``).
 ========  =================================================================================
 """
 
@@ -53,7 +60,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 #: the rules a leader writes today
-CURRENT_RULES = 3
+CURRENT_RULES = 4
 #: the first rules version with issue 20's findings 4 and 8 closed
 RULES_ISSUE_20 = 1
 #: the first rules version in which a gold round nobody answered right teaches generators
@@ -62,6 +69,8 @@ RULES_UNANSWERED_GOLD = 2
 #: the first rules version whose generator records decay and weigh votes as
 #: :mod:`ranking.consensus` does today (issue 12)
 RULES_SHARP_VOTES = 3
+#: the first rules version whose gold rounds fit the judges' trust with a sign (issue 12)
+RULES_SIGNED_JUDGES = 4
 #: the generators' gold-record decay and vote power before :data:`RULES_SHARP_VOTES`
 LEGACY_GENERATOR_DECAY = 0.8
 LEGACY_GENERATOR_POWER = 1
@@ -108,3 +117,8 @@ def absence_penalties(
         else:
             after[node_id] = leaders
     return penalised, after
+
+
+def signed_judges(rules: int) -> bool:
+    """Whether a gold record of ``rules`` refits the judges' trust with a sign (rules 4)."""
+    return rules >= RULES_SIGNED_JUDGES

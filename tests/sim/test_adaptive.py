@@ -125,3 +125,29 @@ def test_grinding_leader_packs_the_rankers() -> None:
     no_gold = {"gold_fraction": 0.0}
     twin, adaptive = outcome({}, no_gold), outcome({"grind": 32}, no_gold)
     assert adaptive["plain-bt"] < twin["plain-bt"] - 0.05
+
+
+@pytest.mark.slow
+def test_judging_against_its_own_answer_games_a_negative_judge_weight_only_in_close_votes() -> None:
+    """At judging parity the calibrated default learns a negative judge weight (rules 4: the
+    judges' favourite is the persuasive distractor). A clique that judges *against* its own
+    answer then looks like a good judge and pushes its answer up. It does better than its twin
+    (measured on this seed: accuracy 73.3% -> 65.3%, majority 46.0% -> 35.7%: its reputation
+    rises, so it is selected to generate more), but with the weight restricted to clusters the
+    vote leaves within AGAINST_MARGIN of the top the rounds its own evidence decides stay few
+    (sim/scenarios/sign-exploit.toml: the paper-like swarm with a 30% stealth clique; one seed,
+    300 rounds; 5 seeds in docs/sim/adaptive/exploit-sign)."""
+    path = SCENARIO.parent / "sign-exploit.toml"
+    rows = {}
+    for exploit in (False, True):
+        record = simulate(
+            load_scenario(path, {"rounds": 300, "nodes.clique.exploit_sign": exploit})
+        )
+        rows[exploit] = (
+            float(record.correct["calibrated"].mean()),
+            float(record.decisive.mean()),
+        )
+    (twin_accuracy, twin_decisive), (accuracy, decisive) = rows[False], rows[True]
+    assert decisive > twin_decisive  # the option does better than its twin...
+    assert accuracy < twin_accuracy
+    assert decisive < 0.02  # ...but its own evidence decides few rounds

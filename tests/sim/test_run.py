@@ -72,6 +72,7 @@ def test_bad_scenario_exits_2_with_the_key(
         "small-live",
         "mixed-small",
         "adaptive",
+        "sign-exploit",
     ],
 )
 def test_shipped_scenarios_load(scenarios: Path, name: str) -> None:

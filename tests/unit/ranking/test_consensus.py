@@ -87,6 +87,31 @@ def test_misleading_votes_and_trusted_judges_give_the_judges_alone() -> None:
     assert select_consensus(shares, np.array([1.0, 1.0]), math.inf) == 0
 
 
+def test_judges_that_point_away_from_the_answer_count_against_it_from_rules_4() -> None:
+    # on gold, the cluster the judges prefer is (given the votes) a wrong one: judges fooled by
+    # what also fools the crowd (the honest simulator's persuasive distractor at parity)
+    rounds = gold_rounds(60, judges_right=0.05, votes_right=0.7, seed=7)
+    signed = fit_judge_trust(rounds)
+    assert signed.judge_coef + signed.judge_se < 0.0 and signed.judge_weight < 0.0
+    assert signed.judge_weight == pytest.approx(
+        (signed.judge_coef + signed.judge_se) / signed.vote_coef
+    )
+    assert fit_judge_trust(rounds, signed=False).judge_weight == 0.0  # rules 3 and before
+    close = np.array([0.45, 0.45, 0.1])
+    strengths = np.array([2.0, -1.0, -1.0])  # the judges' favourite leads the tied vote
+    assert select_consensus(close, strengths, signed.judge_weight) == 1
+    assert select_consensus(close, strengths, 0.0) == 0
+    # a clear vote still wins against a mild preference of the judges
+    mild = np.array([0.5, -0.25, -0.25])
+    assert select_consensus(np.array([0.8, 0.1, 0.1]), mild, signed.judge_weight) == 0
+    # but never overturns a clear vote, however strongly the judges lean (AGAINST_MARGIN)
+    clear = np.array([0.6, 0.35, 0.05])
+    assert select_consensus(clear, np.array([10.0, -10.0, -10.0]), -1.0) == 0
+    assert select_consensus(np.array([0.5, 0.35, 0.15]), np.array([1.0, -1.0, -9.0]), -1.0) == 1
+    # one round pointing away is not beyond noise
+    assert fit_judge_trust(rounds[:1]).judge_weight == 0.0
+
+
 def test_the_fit_reads_only_the_last_window_of_gold_rounds() -> None:
     old = gold_rounds(50, judges_right=0.95, votes_right=0.3, seed=1)
     recent = gold_rounds(50, judges_right=1 / 3, votes_right=0.9, seed=2)
@@ -98,8 +123,10 @@ def test_scores_and_parameters_are_checked() -> None:
     np.testing.assert_array_equal(consensus_scores([0.5, 0.5], [1.0, -1.0], 2.0), [2.5, -1.5])
     with pytest.raises(InvalidParameters):
         consensus_scores([0.5], [1.0, 2.0], 1.0)
-    with pytest.raises(InvalidParameters):
-        consensus_scores([0.5, 0.5], [1.0, 2.0], -1.0)
+    np.testing.assert_array_equal(consensus_scores([0.5, 0.5], [1.0, -1.0], -0.5), [0.0, 1.0])
+    for bad in (-math.inf, math.nan):
+        with pytest.raises(InvalidParameters):
+            consensus_scores([0.5, 0.5], [1.0, 2.0], bad)
     with pytest.raises(InvalidParameters):
         select_consensus([], [], 0.0)
     with pytest.raises(InvalidParameters, match="correct and a wrong"):

@@ -19,13 +19,15 @@ from node.round.consensus import (
 from node.round.rules import (
     CURRENT_RULES,
     RULES_SHARP_VOTES,
+    RULES_SIGNED_JUDGES,
     RULES_UNANSWERED_GOLD,
     generator_rule,
+    signed_judges,
 )
 from node.round.settings import RoundSettings
 from node.round.tolerance import OUTCOME_TOLERANCE
 from protocol.v1 import messages_pb2
-from ranking import Comparisons, InvalidParameters, aggregate, is_contested
+from ranking import Comparisons, GoldRound, InvalidParameters, aggregate, is_contested
 
 
 def clusters_of(sizes: list[int]) -> list[Cluster]:
@@ -209,3 +211,30 @@ def test_records_replay_with_the_generator_rule_of_their_rules_version(rules: in
     ) / 0.75
     weights = np.maximum(right, 0.0) ** power + 1e-3
     assert shares == pytest.approx([weights[:2].sum() / weights.sum(), weights[2] / weights.sum()])
+
+
+@pytest.mark.parametrize("rules", [RULES_SIGNED_JUDGES - 1, RULES_SIGNED_JUDGES])
+def test_judges_that_point_away_weigh_against_from_rules_4_and_old_ledgers_replay_at_zero(
+    rules: int,
+) -> None:
+    """A gold window in which the judges' favourite was always the wrong cluster of a close
+    vote: a rules 4 gold record refits the judges' trust with a sign (a negative weight), a
+    rules 3 record as it was written (0), and a member holds the leader to that weight."""
+    away = GoldRound(np.array([0.5, 0.5]), np.array([1.0, -1.0]), np.array([False, True]))
+    led = GoldRound(np.array([0.6, 0.4]), np.array([-1.0, 1.0]), np.array([True, False]))
+    pointing_away = (away, led) * 20
+    state = LedgerState(gold_rounds=pointing_away)
+    record = gold_record(rules, (True, False))
+    record.record.outcome.strengths[:] = [-1.0, 1.0]
+    _, trust, _ = learn_from_gold(record, state)
+    assert signed_judges(rules) == (rules >= RULES_SIGNED_JUDGES)
+    if rules >= RULES_SIGNED_JUDGES:
+        assert trust.judge_weight < 0.0
+    else:
+        assert trust.judge_weight == 0.0
+    shares = np.array([0.45, 0.55])
+    outcome, result = judged(2, favourite=1)
+    decided = apply_consensus(outcome, result, shares, trust.judge_weight, 0.95)
+    assert decided.winner == (0 if rules >= RULES_SIGNED_JUDGES else 1)
+    assert consensus_discrepancy(decided, shares, trust.judge_weight) is None
+    assert consensus_discrepancy(decided, shares, 0.5) is not None
