@@ -47,6 +47,11 @@ $SIM sweep $S/adaptive.toml --seeds $SEEDS --param nodes.team.grind=0,32 \
 $SIM sweep $S/adaptive.toml --seeds $SEEDS --param nodes.team.behaviour='"sybil"' \
   --param nodes.team.fraction=0.5 --param swarm.trust=true --param swarm.probation_rounds=60 \
   --param nodes.team.patience=0,60 --out $D/adaptive/patience --quiet
+# issue 12, rules 4: a clique that judges against its own answer while the judge weight is
+# negative, on the paper-like swarm, against its twin (and the same swarm under rules 3)
+$SIM sweep $S/sign-exploit.toml --seeds $SEEDS --param nodes.clique.stealth=true,false \
+  --param nodes.clique.exploit_sign=false,true --out $D/adaptive/exploit-sign --quiet
+.venv/bin/python $D/sign-exploit/rules3.py --seeds $SEEDS --out $D/sign-exploit
 
 # the former headlines' assumptions under the new judge model: judges one logit better than
 # generators and 10% gold rounds that no adversary recognises
@@ -77,6 +82,15 @@ done
 # issue 12: how far reading one round's votes can go on paper-like (true skills, the Bayes-optimal
 # reading): the ceiling a judging-parity default answers against (about a minute)
 .venv/bin/python $D/vote-bound/bound.py $S/paper-like.toml --tasks 3000 --out $D/vote-bound
+
+# issue 12: how far reading a round's votes *and verdicts* can go (the Bayes oracle on the
+# engine's own rounds, 5 seeds: about 20 minutes on 2 shared cores), and the default's judge
+# weight fitted on the other seeds' gold rounds at judging +0.5, +1 and +1.5 logits
+.venv/bin/python $D/evidence-bound/bound.py $S/paper-like.toml --seeds $SEEDS --out $D/evidence-bound
+for ease in 0.5 1 1.5; do
+  .venv/bin/python $D/evidence-bound/bound.py $S/paper-like.toml --seeds $SEEDS --no-oracle \
+    --judging-ease $ease --out $D/evidence-bound/ease-$ease
+done
 
 # issue 17: the adaptive schedule against 3n on the same seeds (paper-like, both cliques at 30%,
 # weak judges): accuracy of every aggregator against mean judge calls per round (about 30
