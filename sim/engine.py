@@ -252,6 +252,19 @@ def next_reputation(
     )
 
 
+def start_run(
+    scenario: Scenario, state_type: type[_State] | None = None
+) -> tuple[_State, np.random.Generator]:
+    """A run's state (``state_type``, a subclass of the engine's state for instrumented runs
+    such as ``docs/sim/evidence-bound``) and its rounds' generator, seeded as :func:`simulate`
+    seeds them: the population from the scenario seed's first child, the rounds from the
+    second."""
+    root = np.random.SeedSequence(scenario.seed)
+    pop_seed, round_seed = root.spawn(2)
+    population = build_population(scenario, np.random.default_rng(pop_seed))
+    return (state_type or _State)(scenario, population), np.random.default_rng(round_seed)
+
+
 def simulate(scenario: Scenario, progress: Callable[[int], None] | None = None) -> RunRecord:
     """Run ``scenario`` with the fast engine.
 
@@ -267,11 +280,7 @@ def simulate(scenario: Scenario, progress: Callable[[int], None] | None = None) 
     RunRecord
         Identical for identical scenarios (same seed, same numpy).
     """
-    root = np.random.SeedSequence(scenario.seed)
-    pop_seed, round_seed = root.spawn(2)
-    population = build_population(scenario, np.random.default_rng(pop_seed))
-    rng = np.random.default_rng(round_seed)
-    state = _State(scenario, population)
+    state, rng = start_run(scenario)
     for round_index in range(scenario.rounds):
         state.play_round(round_index, rng)
         if progress is not None:

@@ -50,10 +50,9 @@ from ranking.consensus import (
     vote_shares,
 )
 from sim import aggregators
-from sim.engine import _Generation, _Items, _State
+from sim.engine import _Generation, _Items, _State, start_run
 from sim.judging import task_concentration
 from sim.model import EQUAL_TIE_RATE, sigmoid
-from sim.population import build_population
 from sim.runner import seed_list
 from sim.scenario import Scenario, load_scenario, with_seed
 
@@ -122,9 +121,7 @@ def _unique_rows(comparisons: Comparisons) -> tuple[IntArray, IntArray, IntArray
 class _Recording(_State):
     """The engine's state, recording each round's evidence as the aggregate step sees it."""
 
-    def __init__(self, scenario: Scenario, capture: Capture, *args: object) -> None:
-        super().__init__(scenario, *args)  # type: ignore[arg-type]
-        self.capture = capture
+    capture = Capture()  # replaced per run (measure)
 
     def aggregate(
         self,
@@ -354,7 +351,7 @@ def _fitted(train: list[Round], test: list[Round]) -> dict[str, tuple[int, float
     for name, signed in FITTED.items():
         weight = 0.0
         if signed is not None:
-            trust = fit_judge_trust(gold, trust_margin=0.0, window=len(gold), signed=signed)
+            trust = fit_judge_trust(gold, trust_margin=0.0, window=max(len(gold), 1), signed=signed)
             weight = trust.judge_weight
         hits = sum(bool(r.correct[select_consensus(r.shares, r.strengths, weight)]) for r in test)
         out[name] = (hits, weight)
@@ -377,11 +374,9 @@ def measure(scenario: Scenario, seeds: int, oracle: bool = True) -> dict[str, ob
         for seed in seed_list(scenario, seeds):
             run = with_seed(scenario, seed)
             capture = Capture()
-            root = np.random.SeedSequence(run.seed)
-            pop_seed, round_seed = root.spawn(2)
-            population = build_population(run, np.random.default_rng(pop_seed))
-            rng = np.random.default_rng(round_seed)
-            state = _Recording(run, capture, population)
+            state, rng = start_run(run, _Recording)
+            assert isinstance(state, _Recording)
+            state.capture = capture
             seed_hits = dict.fromkeys(hits, 0)
             for t in range(run.rounds):
                 before = len(capture.rounds)
