@@ -350,6 +350,11 @@ class _Verdicts:
         )
 
 
+def _reversed(verdict: IntArray) -> IntArray:
+    """A for B and B for A; ties, abstentions and "no side" (-1) stay as they are."""
+    return np.where(verdict == JUDGED_A, JUDGED_B, np.where(verdict == JUDGED_B, JUDGED_A, verdict))
+
+
 def _unjudged(rows: BoolArray) -> tuple[IntArray, FloatArray, IntArray]:
     """Verdict and confidence placeholders for ``rows`` calls, and no absences."""
     n = int(np.count_nonzero(rows))
@@ -890,10 +895,7 @@ class _State:
         lazy = behaviour == LAZY
         verdict = np.where(lazy, np.where(pop.always_a[judge], JUDGED_A, coin), verdict)
         # inverted: the honest verdict reversed
-        flipped = np.where(
-            verdict == JUDGED_A, JUDGED_B, np.where(verdict == JUDGED_B, JUDGED_A, verdict)
-        )
-        verdict = np.where(behaviour == INVERTED, flipped, verdict)
+        verdict = np.where(behaviour == INVERTED, _reversed(verdict), verdict)
         # self-promoting: backs its own answer wherever it is in the pair
         promoting = behaviour == SELF_PROMOTING
         own = own_label[pair_ranker]
@@ -912,9 +914,7 @@ class _State:
             team_b = team_items[team, pair_b] & attacking
             backs = np.where(team_a & ~team_b, JUDGED_A, np.where(team_b & ~team_a, JUDGED_B, -1))
             if self.judge_trust.judge_weight < 0.0:  # exploit_sign: verdicts count against
-                backs = np.where(
-                    pop.exploit_sign[judge] & (backs >= 0), JUDGED_A + JUDGED_B - backs, backs
-                )
+                backs = np.where(pop.exploit_sign[judge], _reversed(backs), backs)
             wrong_side = np.where(a_ok & ~b_ok, JUDGED_B, np.where(b_ok & ~a_ok, JUDGED_A, coin))
             open_attack = attacking & ~pop.stealth[judge] & (backs < 0)
             losing = (backs >= 0) & (honest.verdict != backs) & pop.abstain_when_losing[judge]

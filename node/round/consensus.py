@@ -182,8 +182,10 @@ def consensus_discrepancy(
     fails (see the module docstring), or ``None``. The strengths themselves, the tie gaps and
     the tied-for-first set are checked by :func:`node.round.tolerance.outcome_discrepancy`
     around the winner this returns as correct."""
+    from ranking.consensus import is_judge_weight
+
     weight = float(recorded.judge_weight)
-    if np.isnan(weight) or weight == -np.inf:
+    if not is_judge_weight(weight):
         return "outcome.judge_weight", f"{weight} is not a weight"
     if not within_tolerance([weight], [expected_weight]):
         return (

@@ -42,14 +42,7 @@ import numpy.typing as npt
 from rich.progress import Progress
 
 from ranking import OUTCOME_A, OUTCOME_B, Comparisons
-from ranking.consensus import (
-    GoldRound,
-    fit_judge_trust,
-    generator_weights,
-    select_consensus,
-    vote_shares,
-)
-from sim import aggregators
+from ranking.consensus import GoldRound, fit_judge_trust, select_consensus
 from sim.engine import _Generation, _Items, _State, start_run
 from sim.judging import task_concentration
 from sim.model import EQUAL_TIE_RATE, sigmoid
@@ -119,9 +112,11 @@ def _unique_rows(comparisons: Comparisons) -> tuple[IntArray, IntArray, IntArray
 
 
 class _Recording(_State):
-    """The engine's state, recording each round's evidence as the aggregate step sees it."""
+    """The engine's state, recording each round's evidence as the aggregate step sees it: the
+    comparisons it is given and the vote shares and strengths it hands the learning step."""
 
     capture = Capture()  # replaced per run (measure)
+    _seen: tuple[Comparisons, IntArray] | None = None
 
     def aggregate(
         self,
@@ -132,17 +127,16 @@ class _Recording(_State):
         own_item: IntArray,
         majority: int,
     ) -> int:
+        self._seen = (comparisons, own_item)
+        return super().aggregate(t, gen, items, comparisons, own_item, majority)
+
+    def _learn(
+        self, t: int, gen: _Generation, items: _Items, shares: FloatArray, strengths: FloatArray
+    ) -> None:
+        assert self._seen is not None
+        comparisons, own_item = self._seen
         pop = self.pop
         ranker, lo, hi, outcome = _unique_rows(comparisons)
-        nodes = gen.cand_nodes
-        weights = generator_weights(self.gold_hits[nodes], self.gold_seen[nodes])
-        strengths = np.zeros(items.n)
-        if len(comparisons):
-            fitted = aggregators.aggregate_all(
-                comparisons, items.n, self.ranker_weights(t, gen), own_item, majority
-            ).default
-            if fitted is not None:
-                strengths = np.array(fitted.strengths)
         self.capture.rounds.append(
             Round(
                 voter_skill=pop.generation_skill[gen.cand_nodes].astype(np.float64),
@@ -156,12 +150,12 @@ class _Recording(_State):
                 row_outcome=outcome,
                 correct=items.correct.copy(),
                 n_items=items.n,
-                shares=vote_shares(items.cand_item, items.n, weights),
-                strengths=strengths,
+                shares=np.array(shares, dtype=np.float64),
+                strengths=np.array(strengths, dtype=np.float64),
                 gold=bool(self.gold[t]),
             )
         )
-        return super().aggregate(t, gen, items, comparisons, own_item, majority)
+        super()._learn(t, gen, items, shares, strengths)
 
 
 @dataclass(frozen=True)
