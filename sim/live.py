@@ -37,7 +37,9 @@ Where each field comes from
 * ``final_reputation``: the reputation table of the last record (at that round's start).
 * Capture rate and adversary reputation share are zero: live mode runs honest nodes only
   (the node daemon has no adversarial modes); lazy, inverted, colluding, dead or slow groups
-  are rejected with :class:`LiveModeError`. There are no gold rounds in live mode.
+  are rejected with :class:`LiveModeError`. There are no gold rounds in live mode: every
+  daemon gets the scenario's ``gold_fraction`` (which :func:`check_live` requires to be 0), so
+  the daemons' default gold rounds are off and the judge weight stays 0, as in the engine.
 """
 
 from __future__ import annotations
@@ -144,6 +146,12 @@ def node_settings(scenario: Scenario) -> tuple[tuple[str, ...], tuple[tuple[str,
         f"--set=round_schedule={swarm.schedule}",
         "--set=round_generate_deadline_ms=20000",
         "--set=round_rank_deadline_ms=20000",
+        # the scenario's gold, not the daemon's default (10% plus 30% after a contested round):
+        # a live swarm that ran gold rounds the engine does not would learn a judge weight the
+        # engine never has, and its accuracy would depend on when its first gold rounds fell
+        f"--set=round_gold_fraction={swarm.gold_fraction!r}",
+        f"--set=round_contested_gold={swarm.contested_gold!r}",
+        f"--set=round_contested_margin={swarm.contested_margin!r}",
     ]
     if swarm.k is not None:
         common.append(f"--set=round_schedule_k={swarm.k}")
@@ -230,11 +238,16 @@ async def _fetch_records(addresses: list[str], wanted: set[bytes]) -> dict[bytes
         for address in addresses:
             async with grpc.aio.insecure_channel(address) as channel:
                 stub = services_pb2_grpc.NodeServiceStub(channel)  # type: ignore[no-untyped-call]
-                stream = stub.GetRecords(services_pb2.GetRecordsRequest(from_height=0), timeout=30)
-                async for envelope in stream:
-                    record_id = hashlib.sha256(envelope.payload).digest()
-                    if record_id in wanted:
-                        found[record_id] = messages_pb2.ConsensusRecord.FromString(envelope.payload)
+                height, page = 0, True
+                while page:  # a node serves at most MAX_RECORDS_LIMIT records per call
+                    page = False
+                    request = services_pb2.GetRecordsRequest(from_height=height)
+                    async for envelope in stub.GetRecords(request, timeout=30):
+                        record = messages_pb2.ConsensusRecord.FromString(envelope.payload)
+                        record_id = hashlib.sha256(envelope.payload).digest()
+                        if record_id in wanted:
+                            found[record_id] = record
+                        height, page = int(record.height) + 1, True
             if wanted <= set(found):
                 return found
         await asyncio.sleep(0.2)

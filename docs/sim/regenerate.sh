@@ -97,5 +97,8 @@ done
 # minutes on 2 shared cores).
 .venv/bin/python $D/adaptive-schedule/compare.py --seeds 8 --jobs 2 --out $D/adaptive-schedule
 
+# live mode: the small honest scenario through five real daemons (needs Ray; about a minute)
+$SIM run $S/small-live.toml --live --out $D/small-live --quiet
+
 # the README's tables, from the outputs above
 .venv/bin/python $D/tables.py > $D/tables.md
