@@ -17,7 +17,14 @@ non-generating rankers' own answers (which tie their judging to their errors) su
 * ``oracle-votes-verdicts-ties``: the same reading ties as the model says (the artefact
   included: an upper bound of the upper bound);
 * ``*-mean``: the same readings with every skill at its group mean (the model's structure, no
-  knowledge of who is good).
+  knowledge of who is good);
+* ``*-gen``: every true generation skill, every judging skill at its group mean (how much of
+  the oracle's lead is knowing the generators);
+* ``*-learned``: generation skills *estimated* the way a node could, from each node's own gold
+  answers before the round (every gold round with a right candidate, no decay: the posterior
+  mean under the group's skill prior, with the task difficulty integrated out), judging skills
+  at the group mean. The oracle still knows the model's structure and the group's prior; a node
+  would have to fit those few numbers on its gold rounds too.
 
 No rule that reads one round's evidence can beat the oracle on average (up to the grid), so
 where ``oracle-votes-verdicts`` stays below a target, the scenario does not contain the
@@ -87,6 +94,8 @@ class Round:
     shares: FloatArray  # the default's vote shares (generators' gold records, as learned)
     strengths: FloatArray  # robust BT log-strengths (zeros when nothing was fitted)
     gold: bool
+    voter_learned: FloatArray  # each candidate's author's generation skill, estimated from gold
+    ranker_learned: FloatArray  # each ranker's, the same way
 
 
 @dataclass
@@ -116,7 +125,10 @@ class _Recording(_State):
     comparisons it is given and the vote shares and strengths it hands the learning step."""
 
     capture = Capture()  # replaced per run (measure)
+    estimate: SkillEstimate | None = None  # replaced per run (measure)
     _seen: tuple[Comparisons, IntArray] | None = None
+    _gold_hits: FloatArray | None = None
+    _gold_seen: FloatArray | None = None
 
     def aggregate(
         self,
@@ -133,9 +145,12 @@ class _Recording(_State):
     def _learn(
         self, t: int, gen: _Generation, items: _Items, shares: FloatArray, strengths: FloatArray
     ) -> None:
-        assert self._seen is not None
+        assert self._seen is not None and self.estimate is not None
         comparisons, own_item = self._seen
         pop = self.pop
+        if self._gold_hits is None or self._gold_seen is None:
+            self._gold_hits, self._gold_seen = np.zeros(pop.size), np.zeros(pop.size)
+        learned = self.estimate(self._gold_hits, self._gold_seen)
         ranker, lo, hi, outcome = _unique_rows(comparisons)
         self.capture.rounds.append(
             Round(
@@ -153,8 +168,13 @@ class _Recording(_State):
                 shares=np.array(shares, dtype=np.float64),
                 strengths=np.array(strengths, dtype=np.float64),
                 gold=bool(self.gold[t]),
+                voter_learned=learned[gen.cand_nodes],
+                ranker_learned=learned[gen.rankers],
             )
         )
+        if self.gold[t] and items.correct.any():  # after the round: estimates use the past only
+            self._gold_hits[gen.cand_nodes] += items.correct[items.cand_item]
+            self._gold_seen[gen.cand_nodes] += 1.0
         super()._learn(t, gen, items, shares, strengths)
 
 
@@ -191,6 +211,29 @@ class Model:
             ease=tasks.judging_ease,
             correlation=tasks.judge_correlation,
         )
+
+
+class SkillEstimate:
+    """Posterior-mean generation skill from gold counts: the group's normal skill prior, and a
+    gold answer right with chance ``sigmoid(skill - difficulty)`` averaged over the model's
+    difficulty grid (the engine's gold tasks are drawn like its other tasks)."""
+
+    def __init__(self, model: Model, mean: float, sd: float) -> None:
+        self.skills = np.linspace(mean - GRID_SDS * sd, mean + GRID_SDS * sd, 4 * GRID_POINTS)
+        weights = np.exp(model.log_prior - model.log_prior.max())
+        weights /= weights.sum()
+        p = sigmoid(self.skills[:, None] - model.difficulty[None, :]) @ weights
+        self.log_right, self.log_wrong = np.log(p), np.log1p(-p)
+        self.log_prior = -0.5 * ((self.skills - mean) / sd) ** 2 if sd > 0 else 0.0 * p
+
+    def __call__(self, hits: FloatArray, seen: FloatArray) -> FloatArray:
+        log_post = (
+            self.log_prior[None, :]
+            + hits[:, None] * self.log_right[None, :]
+            + (seen - hits)[:, None] * self.log_wrong[None, :]
+        )
+        post = np.exp(log_post - log_post.max(axis=1, keepdims=True))
+        return np.asarray((post @ self.skills) / post.sum(axis=1), dtype=np.float64)
 
 
 def _logsumexp(x: FloatArray, axis: int) -> FloatArray:
@@ -260,19 +303,39 @@ def _tie_logs(rnd: Round, right: int) -> float:
     )
 
 
-def posterior(rnd: Round, model: Model, mean_skills: tuple[float, float] | None) -> FloatArray:
+#: What the oracle knows of the nodes' skills (suffix of its rows): ``""`` every true skill,
+#: ``-gen`` the true generation skills, ``-learned`` generation skills estimated from gold,
+#: ``-mean`` none (the last three with judging skills at the group mean).
+KNOWLEDGE = ("", "-gen", "-learned", "-mean")
+
+
+def knowing(rnd: Round, knowledge: str, means: tuple[float, float]) -> Round:
+    """``rnd`` with the skills the oracle of ``knowledge`` (:data:`KNOWLEDGE`) reads."""
+    if knowledge == "":
+        return rnd
+    judging = np.full_like(rnd.ranker_judge, means[1])
+    if knowledge == "-gen":
+        return replace(rnd, ranker_judge=judging)
+    if knowledge == "-learned":
+        return replace(
+            rnd,
+            voter_skill=rnd.voter_learned,
+            ranker_gen=rnd.ranker_learned,
+            ranker_judge=judging,
+        )
+    return replace(
+        rnd,
+        voter_skill=np.full_like(rnd.voter_skill, means[0]),
+        ranker_gen=np.full_like(rnd.ranker_gen, means[0]),
+        ranker_judge=judging,
+    )
+
+
+def posterior(rnd: Round, model: Model) -> FloatArray:
     """Log posterior (up to a constant) of each item being the right one, for each reading
-    (READINGS x items). ``mean_skills``: (generation, judging) to use for every node instead
-    of the true skills."""
+    (READINGS x items), with the skills ``rnd`` carries (:func:`knowing`)."""
     n = rnd.n_items
     voter = rnd.voter_skill
-    if mean_skills is not None:
-        voter = np.full_like(voter, mean_skills[0])
-        rnd = replace(
-            rnd,
-            ranker_gen=np.full_like(rnd.ranker_gen, mean_skills[0]),
-            ranker_judge=np.full_like(rnd.ranker_judge, mean_skills[1]),
-        )
     _, v_right, v_pop, v_other = _answer_logs(voter, model)
     q_r, r_right, r_pop, r_other = _answer_logs(rnd.ranker_gen, model)
     n_rankers = rnd.ranker_gen.shape[0]
@@ -358,7 +421,8 @@ def measure(scenario: Scenario, seeds: int, oracle: bool = True) -> dict[str, ob
     model = Model.of(scenario)
     group = next(g for g in scenario.groups if g.behaviour == "honest")
     means = (group.generation_skill.mean, group.judging_skill.mean)
-    hits = {f"oracle-{r}{s}": 0 for r in READINGS for s in ("", "-mean")} if oracle else {}
+    hits = {f"oracle-{r}{s}": 0 for r in READINGS for s in KNOWLEDGE} if oracle else {}
+    estimate = SkillEstimate(model, group.generation_skill.mean, group.generation_skill.sd)
     engine_hits = {name: 0 for name in ENGINE_RULES}
     total = 0
     per_seed: list[dict[str, float]] = []
@@ -371,14 +435,15 @@ def measure(scenario: Scenario, seeds: int, oracle: bool = True) -> dict[str, ob
             state, rng = start_run(run, _Recording)
             assert isinstance(state, _Recording)
             state.capture = capture
+            state.estimate = estimate
             seed_hits = dict.fromkeys(hits, 0)
             for t in range(run.rounds):
                 before = len(capture.rounds)
                 state.play_round(t, rng)
                 if oracle and len(capture.rounds) > before:
                     rnd = capture.rounds[-1]
-                    for suffix, skills in (("", None), ("-mean", means)):
-                        post = posterior(rnd, model, skills)
+                    for suffix in KNOWLEDGE:
+                        post = posterior(knowing(rnd, suffix, means), model)
                         for k, reading in enumerate(READINGS):
                             pick = int(np.argmax(post[k]))
                             seed_hits[f"oracle-{reading}{suffix}"] += bool(rnd.correct[pick])
