@@ -252,17 +252,22 @@ def next_reputation(
     )
 
 
+def seed_run(scenario: Scenario) -> tuple[Population, np.random.Generator]:
+    """A run's population and its rounds' generator: the population from the scenario seed's
+    first child, the rounds from the second (the engine and live mode alike)."""
+    pop_seed, round_seed = np.random.SeedSequence(scenario.seed).spawn(2)
+    population = build_population(scenario, np.random.default_rng(pop_seed))
+    return population, np.random.default_rng(round_seed)
+
+
 def start_run(
     scenario: Scenario, state_type: type[_State] | None = None
 ) -> tuple[_State, np.random.Generator]:
     """A run's state (``state_type``, a subclass of the engine's state for instrumented runs
     such as ``docs/sim/evidence-bound``) and its rounds' generator, seeded as :func:`simulate`
-    seeds them: the population from the scenario seed's first child, the rounds from the
-    second."""
-    root = np.random.SeedSequence(scenario.seed)
-    pop_seed, round_seed = root.spawn(2)
-    population = build_population(scenario, np.random.default_rng(pop_seed))
-    return (state_type or _State)(scenario, population), np.random.default_rng(round_seed)
+    seeds them (:func:`seed_run`)."""
+    population, rng = seed_run(scenario)
+    return (state_type or _State)(scenario, population), rng
 
 
 def simulate(scenario: Scenario, progress: Callable[[int], None] | None = None) -> RunRecord:

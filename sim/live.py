@@ -57,10 +57,10 @@ import numpy as np
 from ranking.errors import RankingError
 from ranking.types import Comparisons
 from sim import aggregators
-from sim.engine import AGGREGATORS, RunRecord
+from sim.engine import AGGREGATORS, RunRecord, seed_run
 from sim.errors import SimError
 from sim.model import JUDGING_EASE, Task, task_bank
-from sim.population import build_population
+from sim.population import Population
 from sim.scenario import Scenario
 
 __all__ = ["LIVE_BEHAVIOURS", "MAX_LIVE_NODES", "LiveModeError", "check_live", "run_live"]
@@ -71,6 +71,8 @@ LIVE_BEHAVIOURS = frozenset({"honest"})
 MAX_LIVE_NODES = 16
 #: Per-round deadline handed to the swarm.
 ASK_TIMEOUT_S = 30.0
+#: Records asked for per ``GetRecords`` call (a node serves at most its own cap, 1000).
+_PAGE = 500
 
 _OUTCOME = {1: 0, 2: 1, 3: 2}  # protocol Outcome (A, B, TIE) -> ranking outcome codes
 
@@ -134,11 +136,13 @@ def live_task(difficulty: float, rng: np.random.Generator) -> Task:
     return tasks[int(nearest[int(rng.integers(nearest.shape[0]))])]
 
 
-def node_settings(scenario: Scenario) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
-    """``--set`` arguments: the ones every node shares, and node ``i``'s profile."""
-    root = np.random.SeedSequence(scenario.seed)
-    pop_seed, _ = root.spawn(2)
-    pop = build_population(scenario, np.random.default_rng(pop_seed))
+def node_settings(
+    scenario: Scenario, pop: Population | None = None
+) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
+    """``--set`` arguments: the ones every node shares, and node ``i``'s profile (``pop``:
+    the run's population, drawn from the scenario's seed when not given)."""
+    if pop is None:
+        pop, _ = seed_run(scenario)
     swarm = scenario.swarm
     common = [
         f"--set=round_max_generators={swarm.generators}",
@@ -189,15 +193,13 @@ async def _run(
     gateway_module = importlib.import_module("node.gateway.app")
     up_module = importlib.import_module("node.daemon.local")
     Gateway, LocalSwarm = gateway_module.Gateway, up_module.LocalSwarm
-    common, per_node = node_settings(scenario)
-    root = np.random.SeedSequence(scenario.seed)
-    pop_seed, round_seed = root.spawn(2)
-    pop = build_population(scenario, np.random.default_rng(pop_seed))
-    rng = np.random.default_rng(round_seed)
+    pop, rng = seed_run(scenario)
+    common, per_node = node_settings(scenario, pop)
+    swarm_id = f"sim-live-{scenario.name}"
     swarm = LocalSwarm(
         nodes=scenario.swarm.nodes,
         state_dir=state_dir,
-        swarm_id=f"sim-live-{scenario.name}",
+        swarm_id=swarm_id,
         fresh=True,
         node_args=common,
         per_node_args=per_node,
@@ -219,35 +221,36 @@ async def _run(
         finally:
             for channel in gateway._channels.values():
                 await channel.close()
-        records = await _fetch_records(swarm.addresses, {rid for rid, _ in asked})
+        records = await _fetch_records(swarm.addresses, swarm_id, {rid for rid, _ in asked})
         node_index = {n.node_id: n.index for n in swarm.nodes}
     finally:
         await swarm.stop()
     return _record(scenario, pop.generation_skill, node_index, asked, records)
 
 
-async def _fetch_records(addresses: list[str], wanted: set[bytes]) -> dict[bytes, Any]:
+async def _fetch_records(
+    addresses: list[str], swarm_id: str, wanted: set[bytes]
+) -> dict[bytes, Any]:
     """Decoded ConsensusRecords by record id (SHA-256 of the payload), from the first node
-    whose ledger holds them all (records replicate asynchronously: retry for a while)."""
-    import grpc
-
-    from protocol.v1 import messages_pb2, services_pb2, services_pb2_grpc
+    whose ledger holds them all (records replicate asynchronously: retry for a while). Each
+    ledger is read in pages, as a catching-up node reads it (``PeerClient.call_get_records``)."""
+    from node.transport.client import PeerClient
+    from protocol.signing import Verifier
+    from protocol.v1 import messages_pb2
 
     found: dict[bytes, Any] = {}
+    verifier = Verifier(swarm_id)
     for _attempt in range(50):
         for address in addresses:
-            async with grpc.aio.insecure_channel(address) as channel:
-                stub = services_pb2_grpc.NodeServiceStub(channel)  # type: ignore[no-untyped-call]
-                height, page = 0, True
-                while page:  # a node serves at most MAX_RECORDS_LIMIT records per call
-                    page = False
-                    request = services_pb2.GetRecordsRequest(from_height=height)
-                    async for envelope in stub.GetRecords(request, timeout=30):
+            async with PeerClient(address, verifier, call_timeout_s=30.0) as client:
+                height = 0
+                while page := await client.call_get_records(height, _PAGE):
+                    for envelope in page:
                         record = messages_pb2.ConsensusRecord.FromString(envelope.payload)
                         record_id = hashlib.sha256(envelope.payload).digest()
                         if record_id in wanted:
                             found[record_id] = record
-                        height, page = int(record.height) + 1, True
+                        height = int(record.height) + 1
             if wanted <= set(found):
                 return found
         await asyncio.sleep(0.2)
