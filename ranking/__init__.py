@@ -24,6 +24,11 @@ Modules and what lives where:
 * :mod:`ranking.consensus`: the calibrated consensus (:func:`fit_judge_trust`,
   :func:`select_consensus`, :func:`generator_weights`, :class:`GoldRound`): generators' votes
   and judges' verdicts weighed by what each has earned on gold rounds.
+* :mod:`ranking.evidence`: the evidence reading (:func:`posterior_items`,
+  :func:`fit_evidence_model`, :class:`EvidenceModel`, :class:`RoundEvidence`): the posterior
+  over a round's clusters from votes and verdicts through one model of answers and judging,
+  its few shared numbers chosen on gold rounds (compared beside the default in the simulator;
+  not yet the node's rule).
 * :mod:`ranking.adaptive`: adaptive waves under a judge budget (:func:`schedule_wave`,
   :func:`run_waves`, :func:`robust_separation`, :class:`AdaptiveParams`, :class:`Wave`).
 * :mod:`ranking.baselines`: :func:`majority_vote`, :func:`aggregate_plain`,

@@ -79,6 +79,7 @@ from ranking.consensus import (
     vote_shares,
 )
 from ranking.errors import RankingError
+from ranking.evidence import RoundEvidence
 from ranking.reputation import ReputationParams
 from ranking.robust import aggregate
 from ranking.selection import select_participants
@@ -100,6 +101,7 @@ from sim.population import (
     sit_exams,
     trust_params,
 )
+from sim.reading import EvidenceReading
 from sim.scenario import Scenario
 
 __all__ = [
@@ -120,13 +122,14 @@ AGGREGATORS = (
     "robust-bt",
     "borda",
     "calibrated",
+    "evidence",
     "best-single",
     "oracle",
 )
 #: The aggregator the node uses.
 DEFAULT_AGGREGATOR = "calibrated"
 #: Aggregators that consume pairwise judgements (the others cost no judge calls).
-JUDGED = ("plain-bt", "weighted-bt", "robust-bt", "borda", "calibrated")
+JUDGED = ("plain-bt", "weighted-bt", "robust-bt", "borda", "calibrated", "evidence")
 #: The label colluding teams push: the popular distractor, which honest errors reinforce.
 TARGET_LABEL = 1
 #: Stream tags of the adaptive schedule's per-round generators (schedule, verdicts).
@@ -409,6 +412,10 @@ class _State:
         self.gold_hits = np.zeros(population.size, dtype=np.float64)
         self.gold_seen = np.zeros(population.size, dtype=np.float64)
         self._node_weights: tuple[int, FloatArray] | None = None  # (round, weights) cache
+        # the evidence reading (ranking.evidence), scored beside the default, and the round's
+        # evidence as it read it (taught to it if the round is gold)
+        self.reading = EvidenceReading(population.size, scenario.tasks.options)
+        self._round_evidence: RoundEvidence | None = None
 
     def record(self) -> RunRecord:
         pop = self.pop
@@ -775,9 +782,12 @@ class _State:
         self.gold_chance = follow_up_gold_chance(
             shares, swarm.gold_fraction, swarm.contested_gold, swarm.contested_margin
         )
+        self._read_evidence(t, gen, items, comparisons, own_item)
         if len(comparisons) == 0:  # nobody judged: the node's fallback (node.round.consensus)
             winner = select_consensus(shares, np.zeros(items.n), self.judge_trust.judge_weight)
             for name in JUDGED:
+                if name == "evidence":
+                    continue
                 self._score(t, name, winner if name == "calibrated" else majority, items)
             self._learn(t, gen, items, learn_shares, np.zeros(items.n))
             return winner
@@ -795,6 +805,16 @@ class _State:
             self.decisive[t] = self._decisive(t, gen, items, comparisons, own_item, factors)
         self._learn(t, gen, items, learn_shares, strengths)
         return winner
+
+    def _read_evidence(
+        self, t: int, gen: _Generation, items: _Items, comparisons: Comparisons, own_item: IntArray
+    ) -> None:
+        """The evidence reading's winner (:class:`sim.reading.EvidenceReading`), scored as
+        ``evidence``."""
+        winner, self._round_evidence = self.reading.read(
+            items.n, gen.cand_nodes, items.cand_item, gen.rankers, own_item, comparisons
+        )
+        self._score(t, "evidence", winner, items)
 
     def _decisive(
         self,
@@ -844,10 +864,13 @@ class _State:
     ) -> None:
         """On a gold round, as ``node.ledger.state.learn_from_gold``: the generators' gold
         records move (unless no candidate was right: rules 2), and a round with a right and a
-        wrong cluster joins the calibrated rule's record and the judges' trust is refitted."""
+        wrong cluster joins the calibrated rule's record and the judges' trust is refitted. The
+        evidence reading learns from the same rounds (:meth:`EvidenceReading.learn`)."""
         if not self.gold[t] or not items.correct.any():
             return
         nodes = gen.cand_nodes
+        if self._round_evidence is not None:
+            self.reading.learn(t, self._round_evidence, nodes, gen.rankers, items.correct)
         self.gold_hits[nodes], self.gold_seen[nodes] = update_generator_record(
             self.gold_hits[nodes], self.gold_seen[nodes], items.correct[items.cand_item]
         )

@@ -30,6 +30,8 @@ Where each field comes from
   candidates), weighted by the record's ``reputations`` at round start; a ranker's own
   candidate is excluded as the node excludes it. A round without ballots falls back to
   majority, as the node does.
+* ``evidence``: :mod:`ranking.evidence`'s reading of the record's candidates and ballots with
+  the default model and no gold records (live mode runs no gold, so the reading never fits).
 * ``oracle``: some candidate in the record was correct; ``best-single``: the candidate of the
   most skilled generator that answered (skills known from step 1).
 * ``judge_calls``: verdicts in the record's ballots; ``candidates`` / ``items``: the record's
@@ -61,6 +63,7 @@ from sim.engine import AGGREGATORS, RunRecord, seed_run
 from sim.errors import SimError
 from sim.model import JUDGING_EASE, Task, task_bank
 from sim.population import Population
+from sim.reading import EvidenceReading
 from sim.scenario import Scenario
 
 __all__ = ["LIVE_BEHAVIOURS", "MAX_LIVE_NODES", "LiveModeError", "check_live", "run_live"]
@@ -272,6 +275,8 @@ def _record(
     candidates = np.zeros(rounds, dtype=np.int64)
     items = np.zeros(rounds, dtype=np.int64)
     reputation = np.full(len(node_index), np.nan)
+    # live mode runs no gold: the reading keeps its first model and nobody has a gold record
+    reading = EvidenceReading(len(node_index), scenario.tasks.options)
     for t, (record_id, task) in enumerate(asked):
         record = records[record_id]
         cands = [messages_pb2.Candidate.FromString(e.payload) for e in record.candidates]
@@ -291,7 +296,7 @@ def _record(
                 reputation[node_index[node_id]] = value
         if not record.HasField("rank_request"):
             items[t] = len(set(keys))
-            for name in _RECOMPUTED:
+            for name in (*_RECOMPUTED, "evidence"):
                 correct[name][t] = correct["majority"][t]
             continue
         request = messages_pb2.RankRequest.FromString(record.rank_request.payload)
@@ -332,6 +337,20 @@ def _record(
             winners = dict.fromkeys(_RECOMPUTED, fallback)
         for name in _RECOMPUTED:
             correct[name][t] = bool(item_ok[winners[name]])
+        ranked = [
+            (node_index[c.generator_id], item_key.index(k))
+            for c, k in zip(cands, keys, strict=True)
+            if k in item_key
+        ]
+        pick, _ = reading.read(
+            len(item_ok),
+            np.asarray([node for node, _ in ranked], dtype=np.int64),
+            np.asarray([item for _, item in ranked], dtype=np.int64),
+            np.asarray([node_index[bl.ranker_id] for bl in ballots], dtype=np.int64),
+            own_item,
+            comparisons,
+        )
+        correct["evidence"][t] = bool(item_ok[pick])
     return RunRecord(
         correct=correct,
         captured={name: np.zeros(rounds, dtype=bool) for name in AGGREGATORS},

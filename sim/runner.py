@@ -197,6 +197,10 @@ def assemble_sweep(path: str, outputs: Sequence[dict[str, Any]]) -> dict[str, An
                     a: results["aggregators"][a]["accuracy_ci95"] for a in AGGREGATORS
                 },
                 "capture_rate": {a: results["aggregators"][a]["capture_rate"] for a in AGGREGATORS},
+                # per seed (multi-seed points), for paired comparisons between aggregators
+                "accuracy_per_seed": {
+                    a: results["aggregators"][a].get("accuracy_per_seed") for a in AGGREGATORS
+                },
                 "final_adversary_reputation_share": results["adversary_reputation_share"]["final"],
                 "margin_default_vs_majority": results["margin_default_vs_majority"],
                 "margin_default_vs_plain_bt": results["margin_default_vs_plain_bt"],
