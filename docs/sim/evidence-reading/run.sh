@@ -32,4 +32,8 @@ for name in clique-open clique-stealth; do
   $SIM sweep $S/$name.toml --seeds $SEEDS --param nodes.clique.fraction=0,0.1,0.2,0.3,0.4,0.48 \
     --out $D/$name-sweep --quiet
 done
+# the reading's known weak spot: a 30% clique honest on the gold rounds it recognises
+$SIM sweep $S/clique-open.toml --seeds $SEEDS --param swarm.gold_detection=0,1 \
+  --param nodes.clique.gold_aware=true --param nodes.clique.fraction=0.3 \
+  --out $D/gold-aware-clique --quiet
 .venv/bin/python $D/table.py > $D/table.md

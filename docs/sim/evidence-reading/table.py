@@ -82,6 +82,10 @@ def main() -> None:
     if injection.exists():
         for label, per_seed, captures in _sweep(injection):
             lines.append(_row(f"prompt-injection {label}", per_seed, captures))
+    aware = HERE / "gold-aware-clique" / "sweep.json"
+    if aware.exists():
+        for label, per_seed, captures in _sweep(aware):
+            lines.append(_row(f"gold-aware 30% open clique {label}", per_seed, captures))
     for name in ("clique-open", "clique-stealth"):
         path = HERE / f"{name}-sweep" / "sweep.json"
         if path.exists():
