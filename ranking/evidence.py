@@ -53,7 +53,7 @@ import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.polynomial.hermite_e import hermegauss
@@ -302,7 +302,6 @@ class _Grid:
     difficulty: FloatArray
     pull: FloatArray
     log_weight: FloatArray
-    log_popular: FloatArray  # log(k + (1 - k) / W) per point, without W: see _round_terms
     concentration: FloatArray
 
 
@@ -324,7 +323,6 @@ def _grid(model: EvidenceModel) -> _Grid:
         difficulty=dd.ravel(),
         pull=zz.ravel(),
         log_weight=(wd[:, None] + wz[None, :]).ravel(),
-        log_popular=np.log(conc),
         concentration=conc,
     )
 
@@ -390,7 +388,11 @@ def _posterior(evidence: RoundEvidence, model: EvidenceModel, grid: _Grid) -> Fl
     counts = to_item.sum(axis=0)
     wrong_total = log_wrong.sum(axis=1)
     verdicts = model.use_verdicts and evidence.row_ranker.shape[0] > 0
-    reading = _VerdictReading(evidence, model, grid) if verdicts else None
+    reading = (
+        _VerdictReading(evidence, model, grid, unseen, log_pop_share, log_other_share)
+        if verdicts
+        else None
+    )
     out = np.full(n, -np.inf)
     for right in range(n):
         populars = [p for p in range(n) if p != right] + ([-1] if unseen > 0 else [])
@@ -420,18 +422,29 @@ class _VerdictReading:
     hi, neither) and which is the ranker's own (lo, hi, neither). The variants are computed
     once per round (:meth:`_table`) and each hypothesis gathers its own."""
 
-    def __init__(self, evidence: RoundEvidence, model: EvidenceModel, grid: _Grid) -> None:
+    def __init__(
+        self,
+        evidence: RoundEvidence,
+        model: EvidenceModel,
+        grid: _Grid,
+        unseen: int,
+        log_pop_share: FloatArray,
+        log_other_share: FloatArray,
+    ) -> None:
+        """``unseen``: options nobody submitted; ``log_pop_share`` / ``log_other_share`` (per
+        grid point): a wrong answer's log chance of being the popular distractor / one other
+        distractor (:func:`_posterior` computes them once per round)."""
         self.ev = evidence
         self.model = model
         self.grid = grid
         n = evidence.n_items
-        self.wrong_options = max(model.options - 1, n - 1)
-        self.unseen = self.wrong_options + 1 - n
+        self.unseen = unseen
         # every ranker's chance of answering right, per grid point (G x rankers)
         skill = estimate_skills(evidence.ranker_hits, evidence.ranker_seen, model)
         self.q = _sigmoid(skill[None, :] - grid.difficulty[:, None])
-        hits = np.zeros(n) if evidence.judge_hits is None else evidence.judge_hits
-        seen = np.zeros(n) if evidence.judge_seen is None else evidence.judge_seen
+        # RoundEvidence.__post_init__ has replaced missing judge records by zeros
+        hits = cast(FloatArray, evidence.judge_hits)
+        seen = cast(FloatArray, evidence.judge_seen)
         self.edge = estimate_judging(hits, seen, model)
         hidden = evidence.ranker_own < 0
         self.hidden_rankers = np.flatnonzero(hidden)
@@ -448,7 +461,10 @@ class _VerdictReading:
         self.classes = np.array([*range(n), -1] if self.unseen > 0 else list(range(n)))
         q_h = self.q[:, self.hidden_rankers]
         self.log_q_h = np.log(np.maximum(q_h, _TINY))
-        self.log_not_q_h = np.log(np.maximum(1.0 - q_h, _TINY))
+        log_not_q_h = np.log(np.maximum(1.0 - q_h, _TINY))
+        # a hidden ranker's own answer: the popular distractor / one other distractor
+        self.log_pop = log_not_q_h + log_pop_share[:, None]
+        self.log_other = log_not_q_h + log_other_share[:, None]
         lo, hi = evidence.row_lo, evidence.row_hi
         own = evidence.ranker_own[evidence.row_ranker]
         self.known_table = self._table(self.known_rows, _side(lo, hi, own)[self.known_rows])
@@ -508,10 +524,7 @@ class _VerdictReading:
 
     def _class_prior(self, right: int, popular: int) -> FloatArray:
         """Log prior of a hidden ranker's own answer being each class (C x G x hidden)."""
-        conc = self.grid.concentration[:, None]
-        w = self.wrong_options
-        log_pop = self.log_not_q_h + np.log(conc + (1.0 - conc) / w)
-        log_other = self.log_not_q_h + np.log((1.0 - conc) / w)
+        log_pop, log_other = self.log_pop, self.log_other
         rows = []
         for own in self.classes.tolist():
             if own == right:

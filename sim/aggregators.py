@@ -32,6 +32,7 @@ from ranking.types import (
 from sim.model import JUDGED_A, JUDGED_B
 
 __all__ = [
+    "PAIRWISE_RULES",
     "AllResults",
     "aggregate_all",
     "majority_item",
@@ -43,6 +44,10 @@ __all__ = [
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
+
+#: The pairwise rules :func:`aggregate_all` fits (each falls back to the majority item when
+#: there is nothing to fit).
+PAIRWISE_RULES = ("plain-bt", "weighted-bt", "robust-bt", "borda")
 
 
 @dataclass(frozen=True)
@@ -140,7 +145,7 @@ def aggregate_all(
     """
     winners: dict[str, int] = {}
     default: AggregationResult | None = None
-    for name in ("plain-bt", "weighted-bt", "robust-bt", "borda"):
+    for name in PAIRWISE_RULES:
         try:
             result = _aggregate(name, comparisons, n_items, ranker_weights, own_item)
         except RankingError:

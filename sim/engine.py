@@ -412,10 +412,8 @@ class _State:
         self.gold_hits = np.zeros(population.size, dtype=np.float64)
         self.gold_seen = np.zeros(population.size, dtype=np.float64)
         self._node_weights: tuple[int, FloatArray] | None = None  # (round, weights) cache
-        # the evidence reading (ranking.evidence), scored beside the default, and the round's
-        # evidence as it read it (taught to it if the round is gold)
+        # the evidence reading (ranking.evidence), scored beside the default
         self.reading = EvidenceReading(population.size, scenario.tasks.options)
-        self._round_evidence: RoundEvidence | None = None
 
     def record(self) -> RunRecord:
         pop = self.pop
@@ -782,14 +780,13 @@ class _State:
         self.gold_chance = follow_up_gold_chance(
             shares, swarm.gold_fraction, swarm.contested_gold, swarm.contested_margin
         )
-        self._read_evidence(t, gen, items, comparisons, own_item)
+        evidence = self._read_evidence(t, gen, items, comparisons, own_item)
         if len(comparisons) == 0:  # nobody judged: the node's fallback (node.round.consensus)
             winner = select_consensus(shares, np.zeros(items.n), self.judge_trust.judge_weight)
-            for name in JUDGED:
-                if name == "evidence":
-                    continue
-                self._score(t, name, winner if name == "calibrated" else majority, items)
-            self._learn(t, gen, items, learn_shares, np.zeros(items.n))
+            self._score(t, "calibrated", winner, items)
+            for name in aggregators.PAIRWISE_RULES:
+                self._score(t, name, majority, items)
+            self._learn(t, gen, items, learn_shares, np.zeros(items.n), evidence)
             return winner
         results = aggregators.aggregate_all(
             comparisons, items.n, self.ranker_weights(t, gen), own_item, majority
@@ -803,18 +800,19 @@ class _State:
         self._score(t, "calibrated", winner, items)
         if self.captured["calibrated"][t]:
             self.decisive[t] = self._decisive(t, gen, items, comparisons, own_item, factors)
-        self._learn(t, gen, items, learn_shares, strengths)
+        self._learn(t, gen, items, learn_shares, strengths, evidence)
         return winner
 
     def _read_evidence(
         self, t: int, gen: _Generation, items: _Items, comparisons: Comparisons, own_item: IntArray
-    ) -> None:
+    ) -> RoundEvidence:
         """The evidence reading's winner (:class:`sim.reading.EvidenceReading`), scored as
-        ``evidence``."""
-        winner, self._round_evidence = self.reading.read(
+        ``evidence``; returns the round's evidence as it read it (taught to it if gold)."""
+        winner, evidence = self.reading.read(
             items.n, gen.cand_nodes, items.cand_item, gen.rankers, own_item, comparisons
         )
         self._score(t, "evidence", winner, items)
+        return evidence
 
     def _decisive(
         self,
@@ -860,17 +858,23 @@ class _State:
         return bool(items.correct[index[pick]])
 
     def _learn(
-        self, t: int, gen: _Generation, items: _Items, shares: FloatArray, strengths: FloatArray
+        self,
+        t: int,
+        gen: _Generation,
+        items: _Items,
+        shares: FloatArray,
+        strengths: FloatArray,
+        evidence: RoundEvidence,
     ) -> None:
         """On a gold round, as ``node.ledger.state.learn_from_gold``: the generators' gold
         records move (unless no candidate was right: rules 2), and a round with a right and a
         wrong cluster joins the calibrated rule's record and the judges' trust is refitted. The
-        evidence reading learns from the same rounds (:meth:`EvidenceReading.learn`)."""
+        evidence reading learns from the same rounds, as it read them (``evidence``,
+        :meth:`EvidenceReading.learn`)."""
         if not self.gold[t] or not items.correct.any():
             return
         nodes = gen.cand_nodes
-        if self._round_evidence is not None:
-            self.reading.learn(t, self._round_evidence, nodes, gen.rankers, items.correct)
+        self.reading.learn(t, evidence, nodes, gen.rankers, items.correct)
         self.gold_hits[nodes], self.gold_seen[nodes] = update_generator_record(
             self.gold_hits[nodes], self.gold_seen[nodes], items.correct[items.cand_item]
         )

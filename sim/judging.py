@@ -96,7 +96,9 @@ class PairVerdicts:
     a_merit: FloatArray
 
 
-def task_concentration(error_correlation: npt.ArrayLike, persuasiveness: float) -> FloatArray:
+def task_concentration(
+    error_correlation: npt.ArrayLike, persuasiveness: npt.ArrayLike
+) -> FloatArray:
     """Each generator's chance that a wrong answer is the popular distractor on a task of
     persuasiveness ``z``: ``sigmoid(logit(error_correlation) + z)`` (0 and 1 stay put)."""
     p = np.clip(np.asarray(error_correlation, dtype=np.float64), _EDGE, 1.0 - _EDGE)

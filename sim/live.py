@@ -85,7 +85,7 @@ class LiveModeError(SimError):
 
 
 #: judged aggregators live mode recomputes from a record's ballots (the default is the record's)
-_RECOMPUTED = ("plain-bt", "weighted-bt", "robust-bt", "borda")
+_RECOMPUTED = aggregators.PAIRWISE_RULES
 
 
 def check_live(scenario: Scenario) -> None:

@@ -50,6 +50,7 @@ from rich.progress import Progress
 
 from ranking import OUTCOME_A, OUTCOME_B, Comparisons
 from ranking.consensus import GoldRound, fit_judge_trust, select_consensus
+from ranking.evidence import RoundEvidence
 from sim.engine import _Generation, _Items, _State, start_run
 from sim.judging import task_concentration
 from sim.model import EQUAL_TIE_RATE, sigmoid
@@ -143,7 +144,13 @@ class _Recording(_State):
         return super().aggregate(t, gen, items, comparisons, own_item, majority)
 
     def _learn(
-        self, t: int, gen: _Generation, items: _Items, shares: FloatArray, strengths: FloatArray
+        self,
+        t: int,
+        gen: _Generation,
+        items: _Items,
+        shares: FloatArray,
+        strengths: FloatArray,
+        evidence: RoundEvidence,
     ) -> None:
         assert self._seen is not None and self.estimate is not None
         comparisons, own_item = self._seen
@@ -175,7 +182,7 @@ class _Recording(_State):
         if self.gold[t] and items.correct.any():  # after the round: estimates use the past only
             self._gold_hits[gen.cand_nodes] += items.correct[items.cand_item]
             self._gold_seen[gen.cand_nodes] += 1.0
-        super()._learn(t, gen, items, shares, strengths)
+        super()._learn(t, gen, items, shares, strengths, evidence)
 
 
 @dataclass(frozen=True)
