@@ -68,11 +68,14 @@ __all__ = [
     "RoundEvidence",
     "estimate_judging",
     "estimate_skills",
+    "fit_discrepancy",
     "fit_evidence_model",
     "neighbours",
+    "on_lattice",
     "posterior_items",
     "refit_due",
     "round_log_likelihood",
+    "score_evidence_model",
     "verdict_rows",
 ]
 
@@ -627,14 +630,7 @@ def fit_evidence_model(
     cache: dict[tuple[EvidenceModel, int], float] = {} if memo is None else memo
 
     def score(model: EvidenceModel) -> float:
-        total = 0.0
-        for key, evidence, correct in gold:
-            value = cache.get((model, key))
-            if value is None:
-                value = round_log_likelihood(evidence, correct, model)
-                cache[(model, key)] = value
-            total += value
-        return total
+        return score_evidence_model(gold, model, cache)
 
     def climb(current: EvidenceModel) -> tuple[EvidenceModel, float]:
         best = score(current)
@@ -655,3 +651,58 @@ def fit_evidence_model(
     if judged_score < votes_score + VERDICT_GAIN:
         return votes, votes_score
     return judged, judged_score
+
+
+def score_evidence_model(
+    gold: Sequence[tuple[int, RoundEvidence, BoolArray]],
+    model: EvidenceModel,
+    memo: dict[tuple[EvidenceModel, int], float] | None = None,
+) -> float:
+    """The summed :func:`round_log_likelihood` of ``gold`` under ``model`` (what
+    :func:`fit_evidence_model` maximises); ``memo`` caches each (model, key)'s term."""
+    total = 0.0
+    for key, evidence, correct in gold:
+        value = None if memo is None else memo.get((model, key))
+        if value is None:
+            value = round_log_likelihood(evidence, correct, model)
+            if memo is not None:
+                memo[(model, key)] = value
+        total += value
+    return total
+
+
+def on_lattice(model: EvidenceModel) -> bool:
+    """Whether every shared number of ``model`` is one of :data:`LATTICE`'s values (the only
+    models :func:`fit_evidence_model` can choose)."""
+    return all(getattr(model, name) in values for name, values in LATTICE.items())
+
+
+#: How far (nats, relative to the score's size, at least absolute) a recorded fit's gold score
+#: may differ from a member's own fit when the two chose different models
+#: (:func:`fit_discrepancy`). The climb compares float sums of logs, whose last bits differ
+#: between float builds; a step must gain :data:`MIN_GAIN`, eight orders of magnitude more.
+FIT_TOLERANCE = 1e-8
+
+
+def fit_discrepancy(
+    recorded: EvidenceModel,
+    gold: Sequence[tuple[int, RoundEvidence, BoolArray]],
+    start: EvidenceModel,
+    memo: dict[tuple[EvidenceModel, int], float] | None = None,
+) -> str | None:
+    """Why a member refuses ``recorded`` as :func:`fit_evidence_model` of ``gold`` from
+    ``start``, or ``None`` when it accepts it: it is the member's own fit, or it is on the
+    lattice, reads the verdicts exactly when the member's fit does, and scores the same within
+    :data:`FIT_TOLERANCE` (two builds whose float sums differ in the last bits may climb to
+    models the gold rounds cannot tell apart; a leader gains nothing by choosing among them)."""
+    own, own_score = fit_evidence_model(gold, start, memo)
+    if recorded == own:
+        return None
+    if not on_lattice(recorded) or recorded.options != own.options:
+        return f"{recorded} is not a model the fit can choose"
+    if recorded.use_verdicts != own.use_verdicts:
+        return f"reads the verdicts: {recorded.use_verdicts}, the fit says {own.use_verdicts}"
+    score = score_evidence_model(gold, recorded, memo)
+    if abs(score - own_score) > FIT_TOLERANCE * max(1.0, abs(own_score)):
+        return f"scores {score} on the gold rounds, the fit chose {own} scoring {own_score}"
+    return None

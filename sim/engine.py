@@ -35,12 +35,15 @@ and ``node.round`` the same inputs)
    With ``schedule = "adaptive"`` the waves of :mod:`ranking.adaptive` (up to ``judge_budget``
    calls) ask a subset of those calls, one order per (ranker, pair), and read each verdict from
    the 3n draw (:meth:`_State.rank_adaptive`), so a seed's adaptive and 3n runs are paired.
-6. Aggregation: majority vote, plain BT, reputation-weighted BT, robust BT, Borda and the
-   node's default, the calibrated consensus (:mod:`ranking.consensus`: cluster shares of
-   generator weight plus the learned judge weight times robust BT's strengths), on the same
-   comparisons; the oracle and the best single node alongside. On a gold round the
-   generators' gold records move and the judges' trust is refitted, as
-   ``node.ledger.state.learn_from_gold`` does.
+6. Aggregation: majority vote, plain BT, reputation-weighted BT, robust BT, Borda, the
+   calibrated consensus (:mod:`ranking.consensus`: cluster shares of generator weight plus the
+   learned judge weight times robust BT's strengths) and the node's default, the evidence
+   reading (:mod:`ranking.evidence`, :class:`sim.reading.EvidenceReading`: consensus 2,
+   ``node.round.reading``), on the same comparisons; the oracle and the best single node
+   alongside. The default's winner is the round's (reputation follows it). On a gold round
+   the generators' gold records move, the judges' trust is refitted, as
+   ``node.ledger.state.learn_from_gold`` does, and the reading learns as
+   ``node.ledger.state.learn_reading`` does.
    Ranker weights are reputations (trust off, as the node's ``ballot_weights``) or
    :func:`ranking.trust_weights` (trust on).
 7. Reputation: :func:`ranking.update_reputation` as ``node.ledger.state.apply_record`` applies
@@ -78,10 +81,8 @@ from ranking.consensus import (
     update_generator_record,
     vote_shares,
 )
-from ranking.errors import RankingError
 from ranking.evidence import RoundEvidence
 from ranking.reputation import ReputationParams
-from ranking.robust import aggregate
 from ranking.selection import select_participants
 from ranking.trust import IdentityState, apply_exam, trust_weights
 from ranking.types import Comparisons
@@ -126,8 +127,8 @@ AGGREGATORS = (
     "best-single",
     "oracle",
 )
-#: The aggregator the node uses.
-DEFAULT_AGGREGATOR = "calibrated"
+#: The aggregator the node uses (consensus 2, ``node.round.reading``).
+DEFAULT_AGGREGATOR = "evidence"
 #: Aggregators that consume pairwise judgements (the others cost no judge calls).
 JUDGED = ("plain-bt", "weighted-bt", "robust-bt", "borda", "calibrated", "evidence")
 #: The label colluding teams push: the popular distractor, which honest errors reinforce.
@@ -780,10 +781,12 @@ class _State:
         self.gold_chance = follow_up_gold_chance(
             shares, swarm.gold_fraction, swarm.contested_gold, swarm.contested_margin
         )
-        evidence = self._read_evidence(t, gen, items, comparisons, own_item)
+        winner, evidence = self._read_evidence(t, gen, items, comparisons, own_item)
+        if self.captured[DEFAULT_AGGREGATOR][t]:
+            self.decisive[t] = self._decisive(t, gen, items, comparisons, own_item)
         if len(comparisons) == 0:  # nobody judged: the node's fallback (node.round.consensus)
-            winner = select_consensus(shares, np.zeros(items.n), self.judge_trust.judge_weight)
-            self._score(t, "calibrated", winner, items)
+            calibrated = select_consensus(shares, np.zeros(items.n), self.judge_trust.judge_weight)
+            self._score(t, "calibrated", calibrated, items)
             for name in aggregators.PAIRWISE_RULES:
                 self._score(t, name, majority, items)
             self._learn(t, gen, items, learn_shares, np.zeros(items.n), evidence)
@@ -796,23 +799,21 @@ class _State:
         strengths = (
             np.zeros(items.n) if results.default is None else np.array(results.default.strengths)
         )
-        winner = select_consensus(shares, strengths, self.judge_trust.judge_weight)
-        self._score(t, "calibrated", winner, items)
-        if self.captured["calibrated"][t]:
-            self.decisive[t] = self._decisive(t, gen, items, comparisons, own_item, factors)
+        calibrated = select_consensus(shares, strengths, self.judge_trust.judge_weight)
+        self._score(t, "calibrated", calibrated, items)
         self._learn(t, gen, items, learn_shares, strengths, evidence)
         return winner
 
     def _read_evidence(
         self, t: int, gen: _Generation, items: _Items, comparisons: Comparisons, own_item: IntArray
-    ) -> RoundEvidence:
+    ) -> tuple[int, RoundEvidence]:
         """The evidence reading's winner (:class:`sim.reading.EvidenceReading`), scored as
-        ``evidence``; returns the round's evidence as it read it (taught to it if gold)."""
+        ``evidence``, and the round's evidence as it read it (taught to it if gold)."""
         winner, evidence = self.reading.read(
             items.n, gen.cand_nodes, items.cand_item, gen.rankers, own_item, comparisons
         )
         self._score(t, "evidence", winner, items)
-        return evidence
+        return winner, evidence
 
     def _decisive(
         self,
@@ -821,40 +822,45 @@ class _State:
         items: _Items,
         comparisons: Comparisons,
         own_item: IntArray,
-        factors: FloatArray,
     ) -> bool:
-        """Whether a captured round's capture was the attackers' doing: the default, decided
-        again on the round's evidence without the attacking nodes' candidates and verdicts
-        (and without the clusters only they submitted), picks a correct answer. Honest
-        generators' own errors on the attackers' answer are then no capture. Verdicts of
-        honest judges swayed by an injection stay in (the injected text is part of a cluster
-        honest nodes also submitted), so this bounds the attack's effect from below."""
-        honest = ~gen.cand_attacking  # ``factors``: each candidate's vote weight this round
+        """Whether a captured round's capture was the attackers' doing: the default (the
+        evidence reading, with the records and model it has), reading the round again without
+        the attacking nodes' candidates and verdicts (and without the clusters only they
+        submitted), picks a correct answer. Honest generators' own errors on the attackers'
+        answer are then no capture. Verdicts of honest judges swayed by an injection stay in
+        (the injected text is part of a cluster honest nodes also submitted), so this bounds
+        the attack's effect from below."""
+        honest = ~gen.cand_attacking
         supported = np.bincount(items.cand_item[honest], minlength=items.n) > 0
         if not supported.any():
             return False
-        shares = vote_shares(items.cand_item[honest], items.n, factors[honest])
+        index = np.flatnonzero(supported)
+        renumber = np.full(items.n, -1, dtype=np.int64)
+        renumber[index] = np.arange(index.shape[0])
+        honest_rankers = np.flatnonzero(~gen.ranker_attacking)
+        ranker_renumber = np.full(gen.rankers.shape[0], -1, dtype=np.int64)
+        ranker_renumber[honest_rankers] = np.arange(honest_rankers.shape[0])
         keep = (
             ~gen.ranker_attacking[comparisons.ranker]
             & supported[comparisons.a]
             & supported[comparisons.b]
         )
-        strengths = np.zeros(items.n)
-        if keep.any() and self.judge_trust.judge_weight != 0.0:  # at 0 the strengths do not count
-            clean = Comparisons(
-                a=comparisons.a[keep],
-                b=comparisons.b[keep],
-                outcome=comparisons.outcome[keep],
-                ranker=comparisons.ranker[keep],
-                confidence=comparisons.confidence[keep],
-            )
-            try:
-                result = aggregate(clean, items.n, self.ranker_weights(t, gen), own_item=own_item)
-                strengths = np.array(result.strengths)
-            except RankingError:  # nothing left to fit: the votes decide
-                pass
-        index = np.flatnonzero(supported)
-        pick = select_consensus(shares[index], strengths[index], self.judge_trust.judge_weight)
+        clean = Comparisons(
+            a=renumber[comparisons.a[keep]],
+            b=renumber[comparisons.b[keep]],
+            outcome=comparisons.outcome[keep],
+            ranker=ranker_renumber[comparisons.ranker[keep]],
+            confidence=comparisons.confidence[keep],
+        )
+        own = own_item[honest_rankers]
+        pick, _ = self.reading.read(
+            index.shape[0],
+            gen.cand_nodes[honest],
+            renumber[items.cand_item[honest]],
+            gen.rankers[honest_rankers],
+            np.where(own >= 0, renumber[np.maximum(own, 0)], -1),
+            clean,
+        )
         return bool(items.correct[index[pick]])
 
     def _learn(

@@ -21,8 +21,9 @@ How a live run works
 
 Where each field comes from
 ---------------------------
-* ``calibrated`` (the default): the record's own consensus ``answer``, graded against the bank
-  task: this is what the swarm answered.
+* ``evidence`` (the default, consensus 2): the record's own consensus ``answer``, graded
+  against the bank task: this is what the swarm answered (live mode runs no gold, so the
+  daemons' reading never fits and reads the votes alone).
 * ``majority``: recomputed from the record's ``candidates`` (normalised answers; the largest
   cluster, ties to the first seen).
 * ``plain-bt``, ``weighted-bt``, ``robust-bt``, ``borda``: recomputed with :mod:`ranking`
@@ -30,8 +31,9 @@ Where each field comes from
   candidates), weighted by the record's ``reputations`` at round start; a ranker's own
   candidate is excluded as the node excludes it. A round without ballots falls back to
   majority, as the node does.
-* ``evidence``: :mod:`ranking.evidence`'s reading of the record's candidates and ballots with
-  the default model and no gold records (live mode runs no gold, so the reading never fits).
+* ``calibrated``: :func:`ranking.consensus.select_consensus` over the clusters' shares of the
+  record's candidates and robust BT's strengths at judge weight 0 (no gold: the judges have
+  earned nothing), as a consensus-1 node would decide the round.
 * ``oracle``: some candidate in the record was correct; ``best-single``: the candidate of the
   most skilled generator that answered (skills known from step 1).
 * ``judge_calls``: verdicts in the record's ballots; ``candidates`` / ``items``: the record's
@@ -56,6 +58,7 @@ from typing import Any
 
 import numpy as np
 
+from ranking.consensus import select_consensus
 from ranking.errors import RankingError
 from ranking.types import Comparisons
 from sim import aggregators
@@ -63,7 +66,6 @@ from sim.engine import AGGREGATORS, RunRecord, seed_run
 from sim.errors import SimError
 from sim.model import JUDGING_EASE, Task, task_bank
 from sim.population import Population
-from sim.reading import EvidenceReading
 from sim.scenario import Scenario
 
 __all__ = ["LIVE_BEHAVIOURS", "MAX_LIVE_NODES", "LiveModeError", "check_live", "run_live"]
@@ -84,7 +86,7 @@ class LiveModeError(SimError):
     """A scenario live mode cannot run, or a live swarm that misbehaved."""
 
 
-#: judged aggregators live mode recomputes from a record's ballots (the default is the record's)
+#: pairwise rules live mode recomputes from a record's ballots (the default is the record's)
 _RECOMPUTED = aggregators.PAIRWISE_RULES
 
 
@@ -275,8 +277,6 @@ def _record(
     candidates = np.zeros(rounds, dtype=np.int64)
     items = np.zeros(rounds, dtype=np.int64)
     reputation = np.full(len(node_index), np.nan)
-    # live mode runs no gold: the reading keeps its first model and nobody has a gold record
-    reading = EvidenceReading(len(node_index), scenario.tasks.options)
     for t, (record_id, task) in enumerate(asked):
         record = records[record_id]
         cands = [messages_pb2.Candidate.FromString(e.payload) for e in record.candidates]
@@ -284,7 +284,7 @@ def _record(
         labels = [task.grade(c.answer) for c in cands]
         candidates[t] = len(cands)
         majority_key = max(dict.fromkeys(keys), key=keys.count) if keys else ""
-        correct["calibrated"][t] = task.is_correct(record.answer)
+        correct["evidence"][t] = task.is_correct(record.answer)
         correct["oracle"][t] = any(label == 0 for label in labels)
         if cands:
             correct["majority"][t] = labels[keys.index(majority_key)] == 0
@@ -296,7 +296,7 @@ def _record(
                 reputation[node_index[node_id]] = value
         if not record.HasField("rank_request"):
             items[t] = len(set(keys))
-            for name in (*_RECOMPUTED, "evidence"):
+            for name in (*_RECOMPUTED, "calibrated"):
                 correct[name][t] = correct["majority"][t]
             continue
         request = messages_pb2.RankRequest.FromString(record.rank_request.payload)
@@ -333,24 +333,17 @@ def _record(
                 comparisons, len(item_ok), weights, own_item, fallback
             )
             winners = results.winners
+            strengths = np.zeros(len(item_ok))
+            if results.default is not None:
+                strengths = np.asarray(results.default.strengths, dtype=np.float64)
         except RankingError:
             winners = dict.fromkeys(_RECOMPUTED, fallback)
+            strengths = np.zeros(len(item_ok))
         for name in _RECOMPUTED:
             correct[name][t] = bool(item_ok[winners[name]])
-        ranked = [
-            (node_index[c.generator_id], item_key.index(k))
-            for c, k in zip(cands, keys, strict=True)
-            if k in item_key
-        ]
-        pick, _ = reading.read(
-            len(item_ok),
-            np.asarray([node for node, _ in ranked], dtype=np.int64),
-            np.asarray([item for _, item in ranked], dtype=np.int64),
-            np.asarray([node_index[bl.ranker_id] for bl in ballots], dtype=np.int64),
-            own_item,
-            comparisons,
-        )
-        correct["evidence"][t] = bool(item_ok[pick])
+        sizes = np.asarray([keys.count(k) for k in item_key], dtype=np.float64)
+        pick = select_consensus(sizes / max(float(sizes.sum()), 1.0), strengths, 0.0)
+        correct["calibrated"][t] = bool(item_ok[pick])
     return RunRecord(
         correct=correct,
         captured={name: np.zeros(rounds, dtype=bool) for name in AGGREGATORS},

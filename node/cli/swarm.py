@@ -48,7 +48,13 @@ def _print_answer(response: Any, console: Any) -> None:
         )
     console.print(table)
     console.print(f"tied for first (*): {sorted(tied)}")
-    if response.consensus >= 1:
+    if response.consensus >= 2:
+        chances = ", ".join(f"#{c.index} {c.posterior:.0%}" for c in response.candidates)
+        console.print(
+            "decided by the evidence reading (votes and verdicts weighed by each node's gold "
+            f"record; the chance each answer is right: {chances})"
+        )
+    elif response.consensus >= 1:
         weight = response.judge_weight
         if math.isinf(weight):
             how = "the judges alone (the gold record says the votes add nothing)"

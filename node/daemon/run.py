@@ -143,6 +143,7 @@ def round_settings(config: NodeConfig) -> RoundSettings:
             gold_fraction=config.round_gold_fraction,
             contested_gold=config.round_contested_gold,
             contested_margin=config.round_contested_margin,
+            consensus=config.round_consensus,
         )
     except ValueError as exc:
         raise ConfigError(f"invalid round settings: {exc}") from None

@@ -187,14 +187,19 @@ def _consensus_view(
 ) -> dict[str, Any]:
     """Which rule chose the winner (``node.round.consensus``) and how far it trusted the
     judges: ``judge_weight`` 0 is a vote of the generators, negative a vote that counts the
-    judges' preference against a cluster (rules 4), ``judges_alone`` the judges only."""
+    judges' preference against a cluster (rules 4), ``judges_alone`` the judges only; under the
+    evidence reading (consensus 2) ``posterior``, each candidate's recorded chance of being
+    right."""
     rule = int(query.parameters.consensus) if query is not None else 0
     weight = float(outcome.judge_weight)
-    return {
-        "rule": "calibrated" if rule >= 1 else "robust-bt",
+    view: dict[str, Any] = {
+        "rule": ("robust-bt", "calibrated", "evidence")[min(rule, 2)],
         "judge_weight": finite(weight),
-        "judges_alone": rule >= 1 and math.isinf(weight),
+        "judges_alone": rule == 1 and math.isinf(weight),
     }
+    if rule >= 2:
+        view["posterior"] = [finite(float(x)) for x in outcome.posterior]
+    return view
 
 
 def _clusters_view(

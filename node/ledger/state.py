@@ -1,7 +1,7 @@
 """The state a checked record moves, as a pure function of the ledger (DESIGN "One round",
-step 7): :func:`apply_record` (the reputation transition) and :func:`apply_state` (reputation
-and trust together, :class:`~node.ledger.trust.LedgerState`). Replaying the same records
-always gives the same state, which is what ``ledger verify`` relies on.
+step 7): :func:`apply_record` (the reputation transition) and :func:`apply_state` (reputation,
+trust and what the consensus rules learn, :class:`~node.ledger.trust.LedgerState`). Replaying
+the same records always gives the same state, which is what ``ledger verify`` relies on.
 
 :class:`RecentPositions` keeps the last :data:`~node.round.check.CHECKPOINT_WINDOW` ledger
 positions (head hash and state), which records of concurrent rounds were opened on.
@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
-from node.ledger.trust import LedgerState
+from node.ledger.trust import GoldEvidence, LedgerState
 from node.round.aggregate import DEFAULT_REPUTATION, ballots_to_comparisons
 from node.round.check import CHECKPOINT_WINDOW, CheckedRecord
 from node.round.consensus import cluster_shares, gold_round_of, update_generator_gold
+from node.round.reading import model_of, window_after, window_entry
 from node.round.rules import (
     RULES_ISSUE_20,
     RULES_UNANSWERED_GOLD,
@@ -26,6 +28,7 @@ from node.round.rules import (
 )
 from protocol.v1 import messages_pb2
 from ranking.consensus import GoldRound, JudgeTrust
+from ranking.evidence import EvidenceModel
 
 
 class RecentPositions:
@@ -100,7 +103,8 @@ def apply_record(
 
 def apply_state(checked: CheckedRecord, state: LedgerState) -> LedgerState:
     """The ledger state after ``checked``: reputations (:func:`apply_record`), identity states
-    after its events, applied evidence, gold outcomes, the rules version, absence streaks, and
+    after its events, applied evidence, gold outcomes, the rules version, absence streaks, what
+    the evidence reading learns (:func:`learn_reading`), and
     one more height.
 
     From rules 1 with trust on, an absence costs reputation only when
@@ -122,6 +126,7 @@ def apply_state(checked: CheckedRecord, state: LedgerState) -> LedgerState:
             state.absences, checked.leader_id, record.absent_ids, answered
         )
     gold_rounds, judge_trust, generator_gold = learn_from_gold(checked, state)
+    reading = learn_reading(checked, state)
     return LedgerState(
         height=state.height + 1,
         reputations=apply_record(checked, state.reputations, penalised),
@@ -133,6 +138,7 @@ def apply_state(checked: CheckedRecord, state: LedgerState) -> LedgerState:
         gold_rounds=gold_rounds,
         judge_trust=judge_trust,
         generator_gold=generator_gold,
+        **reading._asdict(),
     )
 
 
@@ -167,3 +173,63 @@ def learn_from_gold(
         return state.gold_rounds, state.judge_trust, generator_gold
     gold_rounds = (*state.gold_rounds, example)[-DEFAULT_GOLD_WINDOW:]
     return gold_rounds, fit_judge_trust(gold_rounds, signed=signed_judges(rules)), generator_gold
+
+
+class Learned(NamedTuple):
+    """The :class:`~node.ledger.trust.LedgerState` fields the reading keeps, after a record."""
+
+    generator_record: dict[str, tuple[int, int]]
+    judge_record: dict[str, tuple[int, int]]
+    evidence_window: tuple[GoldEvidence, ...]
+    evidence_rounds: int
+    evidence_model: EvidenceModel
+
+
+def learn_reading(checked: CheckedRecord, state: LedgerState) -> Learned:
+    """What a record teaches the reading: a consensus-2 gold round with a right cluster moves
+    every generator's and every judge's gold count (a judge's verdicts between a right and a
+    wrong cluster, in the direction :func:`ranking.evidence.verdict_rows` kept); with a wrong
+    cluster too, it joins the window, and the state takes the model the record carries when
+    it refits. Any other record changes nothing."""
+    unchanged = Learned(
+        state.generator_record,
+        state.judge_record,
+        state.evidence_window,
+        state.evidence_rounds,
+        state.evidence_model,
+    )
+    evidence = checked.reading
+    correct = checked.gold_correct
+    if not checked.gold or evidence is None or not any(correct):
+        return unchanged
+    generator_record = dict(state.generator_record)
+    for cluster, right in zip(checked.clusters, correct, strict=True):
+        for member in cluster.members:
+            node_id = checked.candidates[member].generator_id
+            hits, seen = generator_record.get(node_id, (0, 0))
+            generator_record[node_id] = (hits + int(right), seen + 1)
+    judge_record = dict(state.judge_record)
+    rankers = list(dict.fromkeys(b.ranker_id for b in checked.ballots))
+    for ranker, lo, hi, lo_won in zip(
+        evidence.row_ranker.tolist(),
+        evidence.row_lo.tolist(),
+        evidence.row_hi.tolist(),
+        evidence.row_lo_won.tolist(),
+        strict=True,
+    ):
+        if correct[lo] != correct[hi]:
+            hits, seen = judge_record.get(rankers[ranker], (0, 0))
+            judge_record[rankers[ranker]] = (hits + int(lo_won == correct[lo]), seen + 1)
+    entry = window_entry(evidence, correct)
+    if entry is None:
+        return unchanged._replace(generator_record=generator_record, judge_record=judge_record)
+    model = state.evidence_model
+    if checked.record.HasField("evidence_fit"):
+        model = model_of(checked.record.evidence_fit)
+    return Learned(
+        generator_record,
+        judge_record,
+        window_after(state, entry),
+        state.evidence_rounds + 1,
+        model,
+    )

@@ -56,6 +56,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import NDArray
 
 from node.errors import Rejected
 from node.round.rules import RULES_ISSUE_20
@@ -66,6 +67,7 @@ from protocol.replay import verify_equivocation
 from protocol.signing import Envelope, Verified, Verifier
 from protocol.v1 import envelope_pb2, messages_pb2
 from ranking.consensus import GoldRound, JudgeTrust
+from ranking.evidence import EvidenceModel, RoundEvidence
 from ranking.trust import (
     Exam,
     ExamResult,
@@ -79,6 +81,8 @@ from ranking.trust import (
 
 #: gold rounds remembered for the alarm's agreement rate
 GOLD_WINDOW = 50
+#: one gold round in the evidence reading's window: (key, evidence as read, correct clusters)
+GoldEvidence = tuple[int, RoundEvidence, NDArray[np.bool_]]
 
 
 class EventRejected(Rejected):
@@ -117,6 +121,19 @@ class LedgerState:
     generator_gold : dict
         Per node id, its decayed gold record as a generator, ``(hits, seen)``
         (:func:`ranking.update_generator_record`): what its votes weigh.
+    generator_record, judge_record : dict
+        Per node id, its whole gold record as a generator (rounds its candidate was right,
+        gold rounds with a right answer it generated in) and as a judge (verdicts for the
+        right side, verdicts between a right and a wrong cluster): exact counts the evidence
+        reading (consensus 2) reads (:mod:`node.round.reading`).
+    evidence_window : tuple
+        The last :data:`ranking.consensus.DEFAULT_GOLD_WINDOW` consensus-2 gold rounds with
+        a right and a wrong cluster, ``(key, RoundEvidence, correct)`` as the reading read
+        them: what its fit scores models on.
+    evidence_rounds : int
+        Consensus-2 gold rounds the window has taken (:func:`ranking.evidence.refit_due`).
+    evidence_model : ranking.evidence.EvidenceModel
+        The reading's shared numbers: those the last gold record that refitted carried.
     """
 
     height: int = 0
@@ -129,6 +146,11 @@ class LedgerState:
     gold_rounds: tuple[GoldRound, ...] = ()
     judge_trust: JudgeTrust = field(default_factory=JudgeTrust)
     generator_gold: dict[str, tuple[float, float]] = field(default_factory=dict)
+    generator_record: dict[str, tuple[int, int]] = field(default_factory=dict)
+    judge_record: dict[str, tuple[int, int]] = field(default_factory=dict)
+    evidence_window: tuple[GoldEvidence, ...] = ()
+    evidence_rounds: int = 0
+    evidence_model: EvidenceModel = field(default_factory=EvidenceModel)
 
     @property
     def judge_weight(self) -> float:

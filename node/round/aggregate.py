@@ -20,7 +20,13 @@ from node.ledger.trust import (
     pool_weights,
 )
 from node.round.clustering import Cluster, own_cluster
-from node.round.consensus import CONSENSUS_RULES, apply_consensus, size_shares
+from node.round.consensus import (
+    CONSENSUS_RULES,
+    apply_consensus,
+    decided_outcome,
+    posterior_winner,
+    size_shares,
+)
 from node.round.schedule import ADAPTIVE, ADAPTIVE_FIELDS
 from node.round.tolerance import NUMERICS_RULES
 from protocol.v1 import messages_pb2
@@ -170,6 +176,7 @@ def round_outcome(
     params: messages_pb2.RoundParameters,
     judge_weight: float = 0.0,
     shares: np.ndarray | None = None,
+    posterior: Sequence[float] | None = None,
 ) -> messages_pb2.AggregationOutcome:
     """Aggregate a round's ballots into the outcome its record carries.
 
@@ -177,15 +184,38 @@ def round_outcome(
     the tied-for-first set follows from recorded numbers alone (:mod:`node.round.tolerance`).
     Under ``params.consensus >= 1`` the winner is the calibrated rule's with ``judge_weight``
     and the clusters' ``shares`` of generator weight (both from the opened ledger position,
-    :mod:`node.round.consensus`; default: equal weights); under 0 the robust BT winner.
+    :mod:`node.round.consensus`; default: equal weights); under 2 the evidence reading's
+    ``posterior`` (:mod:`node.round.reading`; required) and its first largest entry; under 0
+    the robust BT winner.
     """
     result = aggregate_ballots(clusters, ballots, ballot_reputations, ballot_own_items, params)
     outcome = outcome_from(result, clusters, len(ballots), params)
     if params.consensus < 1:
         return outcome
+    if params.consensus >= 2:
+        if posterior is None:
+            raise ValueError("consensus 2 needs the round's posterior")
+        return apply_reading(outcome, result, posterior, params.confidence_level)
     if shares is None:
         shares = size_shares(clusters)
     return apply_consensus(outcome, result, shares, judge_weight, params.confidence_level)
+
+
+def apply_reading(
+    outcome: messages_pb2.AggregationOutcome,
+    result: AggregationResult | None,
+    posterior: Sequence[float],
+    level: float,
+) -> messages_pb2.AggregationOutcome:
+    """``outcome`` (the judges' aggregate) decided by the evidence reading: the posterior
+    recorded, the winner its first largest entry (:func:`node.round.consensus.posterior_winner`),
+    the tie gaps and tied-for-first set around it."""
+    decided = messages_pb2.AggregationOutcome()
+    decided.CopyFrom(outcome)
+    decided.posterior.extend(float(x) for x in posterior)
+    if not posterior:
+        return decided
+    return decided_outcome(decided, result, posterior_winner(posterior), level)
 
 
 def outcome_from(

@@ -47,6 +47,7 @@ from node.round.aggregate import (
     DEFAULT_REPUTATION,
     absent_ids,
     aggregate_ballots,
+    apply_reading,
     ballot_weights,
     check_parameters,
     gold_cluster,
@@ -58,6 +59,14 @@ from node.round.aggregate import (
 from node.round.clustering import Cluster, cluster_candidates
 from node.round.consensus import apply_consensus, cluster_shares, consensus_discrepancy
 from node.round.gold import GoldTask, draw_gold_task, private_bank
+from node.round.reading import (
+    READING_CONSENSUS,
+    check_fit,
+    read_round,
+    reading_discrepancy,
+    round_evidence,
+    window_entry,
+)
 from node.round.rules import CURRENT_RULES, RULES_ISSUE_20
 from node.round.schedule import ADAPTIVE, assign_pairs
 from node.round.selection import select_participants
@@ -67,6 +76,7 @@ from protocol.hashing import candidate_set_digest, payload_hash
 from protocol.signing import Envelope, Verifier
 from protocol.v1 import envelope_pb2, messages_pb2
 from ranking.errors import RankingError
+from ranking.evidence import RoundEvidence
 from ranking.trust import IdentityState, TrustParams, apply_exam, slash
 
 
@@ -91,6 +101,8 @@ class CheckedRecord:
     gold: bool = False
     #: on a gold round, which clusters hold the gold answer (the calibrated rule learns from it)
     gold_correct: tuple[bool, ...] = ()
+    #: consensus 2: the round as the evidence reading read it (:mod:`node.round.reading`)
+    reading: RoundEvidence | None = None
 
 
 def gold_task_for(previous_record_hash: bytes, query_id: bytes) -> GoldTask:
@@ -247,6 +259,8 @@ class _RecordCheck:
     ballots: list[messages_pb2.Ballot] = field(default_factory=list)
     #: on a gold round, which clusters hold the known answer
     gold_correct: tuple[bool, ...] = ()
+    #: consensus 2: the round as the evidence reading read it
+    reading: RoundEvidence | None = None
 
     @property
     def opened_state(self) -> LedgerState:
@@ -279,6 +293,7 @@ class _RecordCheck:
             gold_item=gold_item,
             gold=self.record.HasField("gold"),
             gold_correct=self.gold_correct,
+            reading=self.reading,
         )
 
 
@@ -340,7 +355,9 @@ def check_record(
         check_fixed_schedule(ctx)
         check_ballots(ctx)
     check_outcome(ctx)
-    return ctx.checked(identities, evidence_keys, check_gold(ctx))
+    gold_item = check_gold(ctx)
+    check_reading_fit(ctx)
+    return ctx.checked(identities, evidence_keys, gold_item)
 
 
 def check_position(
@@ -644,7 +661,16 @@ def check_outcome(ctx: _RecordCheck) -> None:
     except RankingError as exc:  # e.g. alpha = 0 and an answer that never lost: no MLE
         raise RecordRejected("outcome", f"does not recompute: {exc}") from exc
     expected_winner: int | None = None
-    if params.consensus >= 1:
+    if params.consensus >= READING_CONSENSUS:
+        ctx.reading = round_evidence(
+            ctx.clusters, ctx.candidates, ctx.ballots, ctx.own, ctx.opened_state
+        )
+        posterior = read_round(ctx.reading, ctx.opened_state.evidence_model)
+        problem = reading_discrepancy(record.outcome, posterior)
+        if problem is not None:
+            raise RecordRejected(*problem)
+        expected_winner = int(record.outcome.winner)
+    elif params.consensus >= 1:
         opened = ctx.opened_state
         factors = vote_factors(
             ctx.candidates,
@@ -670,7 +696,10 @@ def check_outcome(ctx: _RecordCheck) -> None:
             raise RecordRejected(*problem)
     else:
         outcome = outcome_from(result, ctx.clusters, len(ctx.ballots), params)
-        if params.consensus >= 1:
+        if params.consensus >= READING_CONSENSUS:
+            posterior = list(record.outcome.posterior)  # within tolerance: checked above
+            outcome = apply_reading(outcome, None, posterior, params.confidence_level)
+        elif params.consensus >= 1:
             weight = float(record.outcome.judge_weight)  # within tolerance: checked above
             outcome = apply_consensus(outcome, None, shares, weight, params.confidence_level)
         for name in _OUTCOME_FIELDS:
@@ -711,3 +740,14 @@ def check_gold(ctx: _RecordCheck) -> int:
         raise RecordRejected("gold", "is not the gold task drawn for this round")
     ctx.gold_correct = tuple(gold_clusters(ctx.clusters, task))
     return gold_cluster(ctx.clusters, task)
+
+
+def check_reading_fit(ctx: _RecordCheck) -> None:
+    """Consensus 2: the model a gold record carries is the one the reading's fit chooses on the
+    ledger's window with this round (:func:`node.round.reading.check_fit`; ledger state before
+    the record, i.e. where it is appended); any other record carries none."""
+    record = ctx.record
+    entry = None
+    if record.HasField("gold"):
+        entry = window_entry(ctx.reading, ctx.gold_correct)
+    check_fit(record, ctx.state, entry)

@@ -5,7 +5,10 @@ A record names its rule in ``RoundParameters.consensus``:
 
 * ``0`` (records made before the field existed): the robust Bradley-Terry winner
   (:func:`ranking.aggregate`), checked as it always was.
-* ``1`` (:data:`CURRENT_CONSENSUS`): the **calibrated** rule of :mod:`ranking.consensus`. The
+* ``2`` (:data:`CURRENT_CONSENSUS`): the **evidence reading** (:mod:`node.round.reading`):
+  votes and verdicts read through a model whose numbers the gold rounds choose; the record
+  carries each cluster's posterior and, on gold rounds that refit it, the model.
+* ``1``: the **calibrated** rule of :mod:`ranking.consensus`. The
   winner maximises ``share_i + lam * strength_i``: each cluster's share of the round's
   generator weight (each generator weighed by its decayed gold record in the ledger,
   :func:`ranking.generator_weights`) plus the judges' recorded log-strength times ``lam``,
@@ -46,10 +49,11 @@ if TYPE_CHECKING:
     from ranking import AggregationResult
     from ranking.consensus import GoldRound
 
-#: the consensus rule a leader makes records under today
-CURRENT_CONSENSUS = 1
-#: every ``RoundParameters.consensus`` a member knows how to check
-CONSENSUS_RULES = (0, 1)
+#: the consensus rule a leader makes records under today (2: the evidence reading)
+CURRENT_CONSENSUS = 2
+#: every ``RoundParameters.consensus`` a member knows how to check (2: the evidence reading,
+#: :mod:`node.round.reading`)
+CONSENSUS_RULES = (0, 1, 2)
 
 
 def size_shares(clusters: Sequence[Cluster]) -> np.ndarray:
@@ -131,6 +135,16 @@ def update_generator_gold(
     return out
 
 
+def posterior_winner(posterior: Sequence[float]) -> int:
+    """The first largest entry of a *recorded* posterior: comparisons alone, so every machine
+    picks the same cluster from the same recorded numbers."""
+    best = 0
+    for index, value in enumerate(posterior):
+        if value > posterior[best]:
+            best = index
+    return best
+
+
 def consensus_winner(shares: np.ndarray, outcome: messages_pb2.AggregationOutcome) -> int:
     """The cluster the calibrated rule picks from the outcome's *recorded* numbers."""
     from ranking.consensus import select_consensus
@@ -150,14 +164,27 @@ def apply_consensus(
     tie gaps and tied-for-first set, and the judge weight it used. On a fallback outcome (no
     usable verdict, ``result is None``: strengths all zero) the winner is the largest share of
     generator weight, alone in the tied-for-first set."""
-    from ranking import tie_gaps, tied_from_gaps
-
     decided = messages_pb2.AggregationOutcome()
     decided.CopyFrom(outcome)
     decided.judge_weight = judge_weight
     if shares.shape[0] == 0:
         return decided
-    winner = consensus_winner(shares, decided)
+    return decided_outcome(decided, result, consensus_winner(shares, decided), level)
+
+
+def decided_outcome(
+    outcome: messages_pb2.AggregationOutcome,
+    result: AggregationResult | None,
+    winner: int,
+    level: float,
+) -> messages_pb2.AggregationOutcome:
+    """``outcome`` with ``winner`` (a consensus rule's choice), the judges' tie gaps around it
+    and the tied-for-first set they give; on a fallback outcome (``result is None``) the winner
+    alone is tied for first."""
+    from ranking import tie_gaps, tied_from_gaps
+
+    decided = messages_pb2.AggregationOutcome()
+    decided.CopyFrom(outcome)
     if result is None:
         decided.winner = winner
         del decided.tied_for_first[:]

@@ -66,6 +66,14 @@ from node.round.aggregate import (
 from node.round.check import CheckedRecord, check_events
 from node.round.clustering import Cluster, cluster_candidates
 from node.round.consensus import cluster_shares
+from node.round.reading import (
+    READING_CONSENSUS,
+    expected_fit,
+    fit_message,
+    read_round,
+    round_evidence,
+    window_entry,
+)
 from node.round.rules import CURRENT_RULES
 from node.round.schedule import ADAPTIVE, assign_pairs
 from node.round.selection import Selection, select_participants
@@ -77,6 +85,7 @@ from protocol.signing import Clock, Envelope, Verified, Verifier, seal
 from protocol.v1 import envelope_pb2, messages_pb2
 from ranking.adaptive import Wave
 from ranking.errors import RankingError
+from ranking.evidence import RoundEvidence
 from ranking.trust import TrustParams
 from ranking.types import Comparisons
 
@@ -158,6 +167,7 @@ class RoundContext:
     outcome: messages_pb2.AggregationOutcome = field(
         default_factory=messages_pb2.AggregationOutcome
     )
+    reading: RoundEvidence | None = None  # consensus 2: the round as the reading read it
 
     @property
     def params(self) -> messages_pb2.RoundParameters:
@@ -546,7 +556,11 @@ def aggregate(ctx: RoundContext) -> RoundContext:
         ctx.state.reputations,
         ctx.trust,
     )
+    reading = posterior = None
     try:
+        if ctx.params.consensus >= READING_CONSENSUS:
+            reading = round_evidence(ctx.clusters, ctx.candidates, ctx.ballots, ctx.own, ctx.state)
+            posterior = read_round(reading, ctx.state.evidence_model)
         outcome = round_outcome(
             ctx.clusters,
             ctx.ballots,
@@ -568,10 +582,29 @@ def aggregate(ctx: RoundContext) -> RoundContext:
                 ),
                 rules=CURRENT_RULES,
             ),
+            posterior,
         )
     except RankingError as exc:  # e.g. alpha = 0 and a unanimous winner: no MLE exists
         raise RoundFailed(f"the ballots cannot be aggregated: {exc}") from exc
-    return dataclasses.replace(ctx, outcome=outcome)
+    return dataclasses.replace(ctx, outcome=outcome, reading=reading)
+
+
+def reveal_gold(
+    record: messages_pb2.ConsensusRecord, ctx: RoundContext, state: LedgerState
+) -> tuple[bool, ...]:
+    """On a gold round, ``record`` gets the task's reveal and, under consensus 2 when the round
+    refits the evidence reading, the model the fit chooses on ``state``'s window with it
+    (:func:`node.round.reading.expected_fit`). Returns which clusters hold the gold answer
+    (empty on a live round)."""
+    if ctx.gold_task is None:
+        return ()
+    task = ctx.gold_task
+    record.gold.CopyFrom(messages_pb2.GoldReveal(task_id=task.task_id, answer=task.answer))
+    gold_correct = tuple(gold_clusters(ctx.clusters, task))
+    fit = expected_fit(state, window_entry(ctx.reading, gold_correct))
+    if fit is not None:
+        record.evidence_fit.CopyFrom(fit_message(fit))
+    return gold_correct
 
 
 @dataclass(frozen=True)
@@ -629,10 +662,7 @@ def record(
         stop_reason=ctx.stop_reason,
         looks=ctx.looks,
     )
-    if ctx.gold_task is not None:
-        record.gold.CopyFrom(
-            messages_pb2.GoldReveal(task_id=ctx.gold_task.task_id, answer=ctx.gold_task.answer)
-        )
+    gold_correct = reveal_gold(record, ctx, at.state)
     identities = None
     evidence_keys: tuple[bytes, ...] = ()
     if at.events and ctx.trust is not None:
@@ -659,6 +689,7 @@ def record(
         evidence_keys=evidence_keys,
         gold_item=gold_cluster(ctx.clusters, ctx.gold_task) if ctx.gold_task is not None else -1,
         gold=ctx.gold_task is not None,
-        gold_correct=tuple(gold_clusters(ctx.clusters, ctx.gold_task)),
+        gold_correct=gold_correct,
+        reading=ctx.reading,
     )
     return record_env, checked

@@ -1,10 +1,11 @@
 """A fingerprint of this node's floating-point results on the round computations.
 
-The robust aggregation goes through ``exp``, ``log`` and LAPACK's LU (choix, scipy). numpy
-picks SIMD kernels by CPU (AVX2, AVX-512 ...) and BLAS/LAPACK builds differ, so two honest
-nodes on different hardware or wheels can disagree in the last bits. Records made under
-``numerics = 1`` (:mod:`node.round.tolerance`) verify across such builds; records made before
-(``numerics = 0``) recompute bit for bit and so replay only on a matching build.
+The robust aggregation and the evidence reading go through ``exp``, ``log`` and LAPACK's LU
+(choix, scipy). numpy picks SIMD kernels by CPU (AVX2, AVX-512 ...) and BLAS/LAPACK builds
+differ, so two honest nodes on different hardware or wheels can disagree in the last bits.
+Records made under ``numerics = 1`` (:mod:`node.round.tolerance`) verify across such builds;
+records made before (``numerics = 0``) recompute bit for bit and so replay only on a matching
+build.
 
 :func:`numerics_fingerprint` runs those code paths on a fixed, generated input and hashes the
 exact outputs. Nodes publish it in their signed ``NodeInfo`` as the capability
@@ -18,6 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -74,13 +76,39 @@ def numerics_fingerprint() -> str:
     weights = [reputations[ids.index(r)] for r, _ in assignments]
     own_items = [own.get(r, -1) for r, _ in assignments]
     params = RoundSettings(schedule="3n").to_proto()  # the default aggregation parameters
-    outcome = round_outcome(clusters, ballots, weights, own_items, params)
+    outcome = round_outcome(
+        clusters, ballots, weights, own_items, params, posterior=_canary_posterior(rng, ballots)
+    )
     digest = hashlib.sha256()
     digest.update("|".join(selection.generator_ids + selection.ranker_ids).encode())
     for ranker_id, pairs in assignments:
         digest.update(ranker_id.encode() + pairs.astype("<i8").tobytes())
     digest.update(outcome.SerializeToString(deterministic=True))
     return digest.hexdigest()[:16]
+
+
+def _canary_posterior(rng: np.random.Generator, ballots: list[Any]) -> list[float]:
+    """The evidence reading (consensus 2) of the canary round: one vote per cluster, gold
+    records drawn from ``rng``, the verdicts read (so its ``exp``/``log`` work is fingerprinted
+    too)."""
+    from node.ledger.trust import LedgerState
+    from node.round.reading import read_round, round_evidence
+    from protocol.v1 import messages_pb2
+    from ranking.evidence import EvidenceModel
+
+    voters = [f"voter{i:02d}" for i in range(_ITEMS)]
+    candidates = [messages_pb2.Candidate(generator_id=v) for v in voters]
+    seen = 20
+    hits = rng.integers(0, seen + 1, size=_ITEMS + len(ballots)).tolist()
+    state = LedgerState(
+        generator_record={v: (int(h), seen) for v, h in zip(voters, hits, strict=False)},
+        judge_record={
+            b.ranker_id: (int(h), seen) for b, h in zip(ballots, hits[_ITEMS:], strict=True)
+        },
+    )
+    evidence = round_evidence(distinct_clusters(_ITEMS), candidates, ballots, {}, state)
+    model = EvidenceModel(judge_offset=1.0, judge_sd=0.6, use_verdicts=True)
+    return read_round(evidence, model)
 
 
 def numerics_capability() -> str:

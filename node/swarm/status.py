@@ -84,6 +84,7 @@ def response_from_record(
             upper=outcome.upper[i],
             generator_ids=sorted(candidates[m].generator_id for m in cluster.members),
             share=float(shares[i]),
+            posterior=outcome.posterior[i] if len(outcome.posterior) == len(clusters) else 0.0,
         )
         for i, cluster in enumerate(clusters)
     ]

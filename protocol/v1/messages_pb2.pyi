@@ -220,7 +220,7 @@ class Ballot(_message.Message):
     def __init__(self, context: _Optional[_Union[MessageContext, _Mapping]] = ..., ranker_id: _Optional[str] = ..., candidate_set_digest: _Optional[bytes] = ..., verdicts: _Optional[_Iterable[_Union[Verdict, _Mapping]]] = ..., wave: _Optional[int] = ...) -> None: ...
 
 class AggregationOutcome(_message.Message):
-    __slots__ = ("strengths", "lower", "upper", "winner", "tied_for_first", "unjudged", "ranker_weights", "tie_gap", "judge_weight")
+    __slots__ = ("strengths", "lower", "upper", "winner", "tied_for_first", "unjudged", "ranker_weights", "tie_gap", "judge_weight", "posterior")
     STRENGTHS_FIELD_NUMBER: _ClassVar[int]
     LOWER_FIELD_NUMBER: _ClassVar[int]
     UPPER_FIELD_NUMBER: _ClassVar[int]
@@ -230,6 +230,7 @@ class AggregationOutcome(_message.Message):
     RANKER_WEIGHTS_FIELD_NUMBER: _ClassVar[int]
     TIE_GAP_FIELD_NUMBER: _ClassVar[int]
     JUDGE_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    POSTERIOR_FIELD_NUMBER: _ClassVar[int]
     strengths: _containers.RepeatedScalarFieldContainer[float]
     lower: _containers.RepeatedScalarFieldContainer[float]
     upper: _containers.RepeatedScalarFieldContainer[float]
@@ -239,10 +240,11 @@ class AggregationOutcome(_message.Message):
     ranker_weights: _containers.RepeatedScalarFieldContainer[float]
     tie_gap: _containers.RepeatedScalarFieldContainer[float]
     judge_weight: float
-    def __init__(self, strengths: _Optional[_Iterable[float]] = ..., lower: _Optional[_Iterable[float]] = ..., upper: _Optional[_Iterable[float]] = ..., winner: _Optional[int] = ..., tied_for_first: _Optional[_Iterable[int]] = ..., unjudged: _Optional[_Iterable[int]] = ..., ranker_weights: _Optional[_Iterable[float]] = ..., tie_gap: _Optional[_Iterable[float]] = ..., judge_weight: _Optional[float] = ...) -> None: ...
+    posterior: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, strengths: _Optional[_Iterable[float]] = ..., lower: _Optional[_Iterable[float]] = ..., upper: _Optional[_Iterable[float]] = ..., winner: _Optional[int] = ..., tied_for_first: _Optional[_Iterable[int]] = ..., unjudged: _Optional[_Iterable[int]] = ..., ranker_weights: _Optional[_Iterable[float]] = ..., tie_gap: _Optional[_Iterable[float]] = ..., judge_weight: _Optional[float] = ..., posterior: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class ConsensusRecord(_message.Message):
-    __slots__ = ("context", "leader_id", "height", "previous_record_hash", "query", "candidates", "rank_request", "ballots", "outcome", "answer", "absent_ids", "reputation_ids", "reputations", "admitted_at", "events", "gold", "trust", "rules", "wave_requests", "stop_reason", "looks")
+    __slots__ = ("context", "leader_id", "height", "previous_record_hash", "query", "candidates", "rank_request", "ballots", "outcome", "answer", "absent_ids", "reputation_ids", "reputations", "admitted_at", "events", "gold", "trust", "rules", "wave_requests", "stop_reason", "looks", "evidence_fit")
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     LEADER_ID_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
@@ -264,6 +266,7 @@ class ConsensusRecord(_message.Message):
     WAVE_REQUESTS_FIELD_NUMBER: _ClassVar[int]
     STOP_REASON_FIELD_NUMBER: _ClassVar[int]
     LOOKS_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_FIT_FIELD_NUMBER: _ClassVar[int]
     context: MessageContext
     leader_id: str
     height: int
@@ -285,7 +288,32 @@ class ConsensusRecord(_message.Message):
     wave_requests: _containers.RepeatedCompositeFieldContainer[_envelope_pb2.Envelope]
     stop_reason: str
     looks: _containers.RepeatedCompositeFieldContainer[SeparationLook]
-    def __init__(self, context: _Optional[_Union[MessageContext, _Mapping]] = ..., leader_id: _Optional[str] = ..., height: _Optional[int] = ..., previous_record_hash: _Optional[bytes] = ..., query: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., candidates: _Optional[_Iterable[_Union[_envelope_pb2.Envelope, _Mapping]]] = ..., rank_request: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., ballots: _Optional[_Iterable[_Union[_envelope_pb2.Envelope, _Mapping]]] = ..., outcome: _Optional[_Union[AggregationOutcome, _Mapping]] = ..., answer: _Optional[str] = ..., absent_ids: _Optional[_Iterable[str]] = ..., reputation_ids: _Optional[_Iterable[str]] = ..., reputations: _Optional[_Iterable[float]] = ..., admitted_at: _Optional[_Iterable[int]] = ..., events: _Optional[_Iterable[_Union[LedgerEvent, _Mapping]]] = ..., gold: _Optional[_Union[GoldReveal, _Mapping]] = ..., trust: _Optional[bool] = ..., rules: _Optional[int] = ..., wave_requests: _Optional[_Iterable[_Union[_envelope_pb2.Envelope, _Mapping]]] = ..., stop_reason: _Optional[str] = ..., looks: _Optional[_Iterable[_Union[SeparationLook, _Mapping]]] = ...) -> None: ...
+    evidence_fit: EvidenceFit
+    def __init__(self, context: _Optional[_Union[MessageContext, _Mapping]] = ..., leader_id: _Optional[str] = ..., height: _Optional[int] = ..., previous_record_hash: _Optional[bytes] = ..., query: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., candidates: _Optional[_Iterable[_Union[_envelope_pb2.Envelope, _Mapping]]] = ..., rank_request: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., ballots: _Optional[_Iterable[_Union[_envelope_pb2.Envelope, _Mapping]]] = ..., outcome: _Optional[_Union[AggregationOutcome, _Mapping]] = ..., answer: _Optional[str] = ..., absent_ids: _Optional[_Iterable[str]] = ..., reputation_ids: _Optional[_Iterable[str]] = ..., reputations: _Optional[_Iterable[float]] = ..., admitted_at: _Optional[_Iterable[int]] = ..., events: _Optional[_Iterable[_Union[LedgerEvent, _Mapping]]] = ..., gold: _Optional[_Union[GoldReveal, _Mapping]] = ..., trust: _Optional[bool] = ..., rules: _Optional[int] = ..., wave_requests: _Optional[_Iterable[_Union[_envelope_pb2.Envelope, _Mapping]]] = ..., stop_reason: _Optional[str] = ..., looks: _Optional[_Iterable[_Union[SeparationLook, _Mapping]]] = ..., evidence_fit: _Optional[_Union[EvidenceFit, _Mapping]] = ...) -> None: ...
+
+class EvidenceFit(_message.Message):
+    __slots__ = ("options", "difficulty_sd", "pull_sd", "concentration", "judge_offset", "judge_correlation", "skill_mean", "skill_sd", "judge_sd", "use_verdicts")
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    DIFFICULTY_SD_FIELD_NUMBER: _ClassVar[int]
+    PULL_SD_FIELD_NUMBER: _ClassVar[int]
+    CONCENTRATION_FIELD_NUMBER: _ClassVar[int]
+    JUDGE_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    JUDGE_CORRELATION_FIELD_NUMBER: _ClassVar[int]
+    SKILL_MEAN_FIELD_NUMBER: _ClassVar[int]
+    SKILL_SD_FIELD_NUMBER: _ClassVar[int]
+    JUDGE_SD_FIELD_NUMBER: _ClassVar[int]
+    USE_VERDICTS_FIELD_NUMBER: _ClassVar[int]
+    options: int
+    difficulty_sd: float
+    pull_sd: float
+    concentration: float
+    judge_offset: float
+    judge_correlation: float
+    skill_mean: float
+    skill_sd: float
+    judge_sd: float
+    use_verdicts: bool
+    def __init__(self, options: _Optional[int] = ..., difficulty_sd: _Optional[float] = ..., pull_sd: _Optional[float] = ..., concentration: _Optional[float] = ..., judge_offset: _Optional[float] = ..., judge_correlation: _Optional[float] = ..., skill_mean: _Optional[float] = ..., skill_sd: _Optional[float] = ..., judge_sd: _Optional[float] = ..., use_verdicts: _Optional[bool] = ...) -> None: ...
 
 class SeparationLook(_message.Message):
     __slots__ = ("wave", "fitted", "winner", "strengths", "not_beaten")

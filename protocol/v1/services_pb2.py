@@ -26,7 +26,7 @@ from protocol.v1 import envelope_pb2 as protocol_dot_v1_dot_envelope__pb2
 from protocol.v1 import messages_pb2 as protocol_dot_v1_dot_messages__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aprotocol/v1/services.proto\x12\x0bprotocol.v1\x1a\x1aprotocol/v1/envelope.proto\x1a\x1aprotocol/v1/messages.proto\"=\n\tRecordAck\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0e\n\x06height\x18\x03 \x01(\x04\"7\n\x11GetRecordsRequest\x12\x13\n\x0b\x66rom_height\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\r\"D\n\nAskRequest\x12\x10\n\x08question\x18\x01 \x01(\t\x12\x12\n\ntimeout_ms\x18\x02 \x01(\r\x12\x10\n\x08query_id\x18\x03 \x01(\x0c\"\x86\x01\n\x0fScoredCandidate\x12\r\n\x05index\x18\x01 \x01(\r\x12\x0e\n\x06\x61nswer\x18\x02 \x01(\t\x12\x10\n\x08strength\x18\x03 \x01(\x01\x12\r\n\x05lower\x18\x04 \x01(\x01\x12\r\n\x05upper\x18\x05 \x01(\x01\x12\x15\n\rgenerator_ids\x18\x06 \x03(\t\x12\r\n\x05share\x18\x07 \x01(\x01\"\x90\x02\n\x0b\x41skResponse\x12\x0e\n\x06\x61nswer\x18\x01 \x01(\t\x12\x11\n\trecord_id\x18\x02 \x01(\x0c\x12\x0e\n\x06height\x18\x03 \x01(\x04\x12\x30\n\ncandidates\x18\x04 \x03(\x0b\x32\x1c.protocol.v1.ScoredCandidate\x12\x16\n\x0etied_for_first\x18\x05 \x03(\r\x12\x14\n\x0cparticipants\x18\x06 \x03(\t\x12\x0e\n\x06\x61\x62sent\x18\x07 \x03(\t\x12\x11\n\tleader_id\x18\x08 \x01(\t\x12\x12\n\nlatency_ms\x18\t \x01(\x01\x12\x11\n\tconsensus\x18\n \x01(\r\x12\x14\n\x0cjudge_weight\x18\x0b \x01(\x01\x12\x0e\n\x06winner\x18\x0c \x01(\r\"%\n\x10GetRecordRequest\x12\x11\n\trecord_id\x18\x01 \x01(\x0c\"\x0f\n\rStatusRequest\"\xae\x01\n\x0cMemberStatus\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x12\n\nreputation\x18\x04 \x01(\x01\x12\r\n\x05\x61live\x18\x05 \x01(\x08\x12\x13\n\x0blast_seen_s\x18\x06 \x01(\x01\x12\x10\n\x08numerics\x18\x07 \x01(\t\x12\x14\n\x0ctrust_status\x18\x08 \x01(\t\x12\r\n\x05stake\x18\t \x01(\x01\"\x8b\x01\n\x0eStatusResponse\x12\x10\n\x08swarm_id\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x15\n\rledger_height\x18\x03 \x01(\x04\x12\x13\n\x0bledger_head\x18\x04 \x01(\x0c\x12*\n\x07members\x18\x05 \x03(\x0b\x32\x19.protocol.v1.MemberStatus2\x80\x03\n\x0bNodeService\x12:\n\x07GetInfo\x12\x18.protocol.v1.InfoRequest\x1a\x15.protocol.v1.Envelope\x12\x38\n\x08Generate\x12\x15.protocol.v1.Envelope\x1a\x15.protocol.v1.Envelope\x12\x34\n\x04Rank\x12\x15.protocol.v1.Envelope\x1a\x15.protocol.v1.Envelope\x12=\n\x0cSubmitRecord\x12\x15.protocol.v1.Envelope\x1a\x16.protocol.v1.RecordAck\x12?\n\x0eSubmitEvidence\x12\x15.protocol.v1.Envelope\x1a\x16.protocol.v1.RecordAck\x12\x45\n\nGetRecords\x12\x1e.protocol.v1.GetRecordsRequest\x1a\x15.protocol.v1.Envelope0\x01\x32\xce\x01\n\x0cSwarmService\x12\x38\n\x03\x41sk\x12\x17.protocol.v1.AskRequest\x1a\x18.protocol.v1.AskResponse\x12\x41\n\tGetRecord\x12\x1d.protocol.v1.GetRecordRequest\x1a\x15.protocol.v1.Envelope\x12\x41\n\x06Status\x12\x1a.protocol.v1.StatusRequest\x1a\x1b.protocol.v1.StatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aprotocol/v1/services.proto\x12\x0bprotocol.v1\x1a\x1aprotocol/v1/envelope.proto\x1a\x1aprotocol/v1/messages.proto\"=\n\tRecordAck\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0e\n\x06height\x18\x03 \x01(\x04\"7\n\x11GetRecordsRequest\x12\x13\n\x0b\x66rom_height\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\r\"D\n\nAskRequest\x12\x10\n\x08question\x18\x01 \x01(\t\x12\x12\n\ntimeout_ms\x18\x02 \x01(\r\x12\x10\n\x08query_id\x18\x03 \x01(\x0c\"\x99\x01\n\x0fScoredCandidate\x12\r\n\x05index\x18\x01 \x01(\r\x12\x0e\n\x06\x61nswer\x18\x02 \x01(\t\x12\x10\n\x08strength\x18\x03 \x01(\x01\x12\r\n\x05lower\x18\x04 \x01(\x01\x12\r\n\x05upper\x18\x05 \x01(\x01\x12\x15\n\rgenerator_ids\x18\x06 \x03(\t\x12\r\n\x05share\x18\x07 \x01(\x01\x12\x11\n\tposterior\x18\x08 \x01(\x01\"\x90\x02\n\x0b\x41skResponse\x12\x0e\n\x06\x61nswer\x18\x01 \x01(\t\x12\x11\n\trecord_id\x18\x02 \x01(\x0c\x12\x0e\n\x06height\x18\x03 \x01(\x04\x12\x30\n\ncandidates\x18\x04 \x03(\x0b\x32\x1c.protocol.v1.ScoredCandidate\x12\x16\n\x0etied_for_first\x18\x05 \x03(\r\x12\x14\n\x0cparticipants\x18\x06 \x03(\t\x12\x0e\n\x06\x61\x62sent\x18\x07 \x03(\t\x12\x11\n\tleader_id\x18\x08 \x01(\t\x12\x12\n\nlatency_ms\x18\t \x01(\x01\x12\x11\n\tconsensus\x18\n \x01(\r\x12\x14\n\x0cjudge_weight\x18\x0b \x01(\x01\x12\x0e\n\x06winner\x18\x0c \x01(\r\"%\n\x10GetRecordRequest\x12\x11\n\trecord_id\x18\x01 \x01(\x0c\"\x0f\n\rStatusRequest\"\xae\x01\n\x0cMemberStatus\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x12\n\nreputation\x18\x04 \x01(\x01\x12\r\n\x05\x61live\x18\x05 \x01(\x08\x12\x13\n\x0blast_seen_s\x18\x06 \x01(\x01\x12\x10\n\x08numerics\x18\x07 \x01(\t\x12\x14\n\x0ctrust_status\x18\x08 \x01(\t\x12\r\n\x05stake\x18\t \x01(\x01\"\x8b\x01\n\x0eStatusResponse\x12\x10\n\x08swarm_id\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x15\n\rledger_height\x18\x03 \x01(\x04\x12\x13\n\x0bledger_head\x18\x04 \x01(\x0c\x12*\n\x07members\x18\x05 \x03(\x0b\x32\x19.protocol.v1.MemberStatus2\x80\x03\n\x0bNodeService\x12:\n\x07GetInfo\x12\x18.protocol.v1.InfoRequest\x1a\x15.protocol.v1.Envelope\x12\x38\n\x08Generate\x12\x15.protocol.v1.Envelope\x1a\x15.protocol.v1.Envelope\x12\x34\n\x04Rank\x12\x15.protocol.v1.Envelope\x1a\x15.protocol.v1.Envelope\x12=\n\x0cSubmitRecord\x12\x15.protocol.v1.Envelope\x1a\x16.protocol.v1.RecordAck\x12?\n\x0eSubmitEvidence\x12\x15.protocol.v1.Envelope\x1a\x16.protocol.v1.RecordAck\x12\x45\n\nGetRecords\x12\x1e.protocol.v1.GetRecordsRequest\x1a\x15.protocol.v1.Envelope0\x01\x32\xce\x01\n\x0cSwarmService\x12\x38\n\x03\x41sk\x12\x17.protocol.v1.AskRequest\x1a\x18.protocol.v1.AskResponse\x12\x41\n\tGetRecord\x12\x1d.protocol.v1.GetRecordRequest\x1a\x15.protocol.v1.Envelope\x12\x41\n\x06Status\x12\x1a.protocol.v1.StatusRequest\x1a\x1b.protocol.v1.StatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,19 +40,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ASKREQUEST']._serialized_start=219
   _globals['_ASKREQUEST']._serialized_end=287
   _globals['_SCOREDCANDIDATE']._serialized_start=290
-  _globals['_SCOREDCANDIDATE']._serialized_end=424
-  _globals['_ASKRESPONSE']._serialized_start=427
-  _globals['_ASKRESPONSE']._serialized_end=699
-  _globals['_GETRECORDREQUEST']._serialized_start=701
-  _globals['_GETRECORDREQUEST']._serialized_end=738
-  _globals['_STATUSREQUEST']._serialized_start=740
-  _globals['_STATUSREQUEST']._serialized_end=755
-  _globals['_MEMBERSTATUS']._serialized_start=758
-  _globals['_MEMBERSTATUS']._serialized_end=932
-  _globals['_STATUSRESPONSE']._serialized_start=935
-  _globals['_STATUSRESPONSE']._serialized_end=1074
-  _globals['_NODESERVICE']._serialized_start=1077
-  _globals['_NODESERVICE']._serialized_end=1461
-  _globals['_SWARMSERVICE']._serialized_start=1464
-  _globals['_SWARMSERVICE']._serialized_end=1670
+  _globals['_SCOREDCANDIDATE']._serialized_end=443
+  _globals['_ASKRESPONSE']._serialized_start=446
+  _globals['_ASKRESPONSE']._serialized_end=718
+  _globals['_GETRECORDREQUEST']._serialized_start=720
+  _globals['_GETRECORDREQUEST']._serialized_end=757
+  _globals['_STATUSREQUEST']._serialized_start=759
+  _globals['_STATUSREQUEST']._serialized_end=774
+  _globals['_MEMBERSTATUS']._serialized_start=777
+  _globals['_MEMBERSTATUS']._serialized_end=951
+  _globals['_STATUSRESPONSE']._serialized_start=954
+  _globals['_STATUSRESPONSE']._serialized_end=1093
+  _globals['_NODESERVICE']._serialized_start=1096
+  _globals['_NODESERVICE']._serialized_end=1480
+  _globals['_SWARMSERVICE']._serialized_start=1483
+  _globals['_SWARMSERVICE']._serialized_end=1689
 # @@protoc_insertion_point(module_scope)

@@ -37,7 +37,7 @@ class AskRequest(_message.Message):
     def __init__(self, question: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., query_id: _Optional[bytes] = ...) -> None: ...
 
 class ScoredCandidate(_message.Message):
-    __slots__ = ("index", "answer", "strength", "lower", "upper", "generator_ids", "share")
+    __slots__ = ("index", "answer", "strength", "lower", "upper", "generator_ids", "share", "posterior")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     ANSWER_FIELD_NUMBER: _ClassVar[int]
     STRENGTH_FIELD_NUMBER: _ClassVar[int]
@@ -45,6 +45,7 @@ class ScoredCandidate(_message.Message):
     UPPER_FIELD_NUMBER: _ClassVar[int]
     GENERATOR_IDS_FIELD_NUMBER: _ClassVar[int]
     SHARE_FIELD_NUMBER: _ClassVar[int]
+    POSTERIOR_FIELD_NUMBER: _ClassVar[int]
     index: int
     answer: str
     strength: float
@@ -52,7 +53,8 @@ class ScoredCandidate(_message.Message):
     upper: float
     generator_ids: _containers.RepeatedScalarFieldContainer[str]
     share: float
-    def __init__(self, index: _Optional[int] = ..., answer: _Optional[str] = ..., strength: _Optional[float] = ..., lower: _Optional[float] = ..., upper: _Optional[float] = ..., generator_ids: _Optional[_Iterable[str]] = ..., share: _Optional[float] = ...) -> None: ...
+    posterior: float
+    def __init__(self, index: _Optional[int] = ..., answer: _Optional[str] = ..., strength: _Optional[float] = ..., lower: _Optional[float] = ..., upper: _Optional[float] = ..., generator_ids: _Optional[_Iterable[str]] = ..., share: _Optional[float] = ..., posterior: _Optional[float] = ...) -> None: ...
 
 class AskResponse(_message.Message):
     __slots__ = ("answer", "record_id", "height", "candidates", "tied_for_first", "participants", "absent", "leader_id", "latency_ms", "consensus", "judge_weight", "winner")

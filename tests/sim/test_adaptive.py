@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sim.engine import simulate
+from sim.engine import DEFAULT_AGGREGATOR, simulate
 from sim.scenario import load_scenario
 
 SCENARIO = Path(__file__).resolve().parents[2] / "sim" / "scenarios" / "adaptive.toml"
@@ -129,14 +129,15 @@ def test_grinding_leader_packs_the_rankers() -> None:
 
 @pytest.mark.slow
 def test_judging_against_its_own_answer_games_a_negative_judge_weight_only_in_close_votes() -> None:
-    """At judging parity the calibrated default learns a negative judge weight (rules 4: the
+    """At judging parity the calibrated rule learns a negative judge weight (rules 4: the
     judges' favourite is the persuasive distractor). A clique that judges *against* its own
-    answer then looks like a good judge and pushes its answer up. It does better than its twin
-    (measured on this seed: accuracy 73.3% -> 65.3%, majority 46.0% -> 35.7%: its reputation
-    rises, so it is selected to generate more), but with the weight restricted to clusters the
-    vote leaves within AGAINST_MARGIN of the top the rounds its own evidence decides stay few
-    (sim/scenarios/sign-exploit.toml: the paper-like swarm with a 30% stealth clique; one seed,
-    300 rounds; 5 seeds in docs/sim/adaptive/exploit-sign)."""
+    answer then looks like a good judge and pushes its answer up (calibrated, this seed: 73.7%
+    -> 67.0%; 5 seeds in docs/sim/adaptive/exploit-sign). The default, the evidence reading,
+    reads each judge's own answer and gold record: the option still does better than its twin
+    against it (measured on this seed: accuracy 93.3% -> 90.3%, decisive captures 0.3% -> 2.0%
+    of the rounds), but it stays far above the calibrated rule without the exploit and its own
+    evidence decides few rounds (sim/scenarios/sign-exploit.toml: the paper-like swarm with a
+    30% stealth clique; one seed, 300 rounds)."""
     path = SCENARIO.parent / "sign-exploit.toml"
     rows = {}
     for exploit in (False, True):
@@ -144,10 +145,16 @@ def test_judging_against_its_own_answer_games_a_negative_judge_weight_only_in_cl
             load_scenario(path, {"rounds": 300, "nodes.clique.exploit_sign": exploit})
         )
         rows[exploit] = (
-            float(record.correct["calibrated"].mean()),
+            float(record.correct[DEFAULT_AGGREGATOR].mean()),
             float(record.decisive.mean()),
+            float(record.correct["calibrated"].mean()),
         )
-    (twin_accuracy, twin_decisive), (accuracy, decisive) = rows[False], rows[True]
+    (twin_accuracy, twin_decisive, twin_calibrated), (accuracy, decisive, calibrated) = (
+        rows[False],
+        rows[True],
+    )
     assert decisive > twin_decisive  # the option does better than its twin...
     assert accuracy < twin_accuracy
-    assert decisive < 0.02  # ...but its own evidence decides few rounds
+    assert calibrated < twin_calibrated  # (the calibrated rule falls for it too)
+    assert accuracy > twin_calibrated + 0.1
+    assert decisive < 0.03  # ...but its own evidence decides few rounds

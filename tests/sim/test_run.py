@@ -100,19 +100,21 @@ def test_bad_behaviours_lose_reputation(scenarios: Path) -> None:
 def test_paper_like_default_learns_from_gold_to_follow_better_judges(scenarios: Path) -> None:
     """The paper's premise as an explicit assumption: judges one logit better than generators
     (tasks.judging_ease = 1), errors still correlated (judge_correlation 1, persuasiveness).
-    With 10% gold rounds the calibrated default learns to trust the judges: above majority
-    vote, and no more than a point below the judges' own robust BT."""
+    With 10% gold rounds the default (the evidence reading) learns to read the judges: above
+    majority vote, and no more than a point below plain BT (measured: 86.2% against majority
+    64.3% and plain BT 72.2%; the calibrated rule 77.3%)."""
     scenario = load_scenario(
         scenarios / "paper-like.toml", {"tasks.judging_ease": 1.0, "swarm.gold_fraction": 0.1}
     )
     results = summarise(scenario, simulate(scenario))
     accuracy = {name: row["accuracy"] for name, row in results["aggregators"].items()}
     low, high = results["margin_default_vs_majority"]["ci95"]
-    assert results["default_aggregator"] == "calibrated"
+    assert results["default_aggregator"] == DEFAULT_AGGREGATOR == "evidence"
     assert low > 0.0, (accuracy, low, high)
     assert 0.6 <= accuracy["majority"] <= 0.72  # calibrated near the paper's 68.69%
+    assert accuracy["evidence"] > 0.7
+    assert accuracy["evidence"] >= accuracy["plain-bt"] - 0.01
     assert accuracy["calibrated"] > 0.7
-    assert accuracy["calibrated"] >= accuracy["plain-bt"] - 0.01
 
 
 @pytest.mark.slow
@@ -122,7 +124,8 @@ def test_paper_like_default_never_below_majority_at_judging_parity(
 ) -> None:
     """DESIGN's consensus principle at judging parity (the shipped default, judging_ease 0),
     where every judge-only aggregator falls 20 points below majority vote: without gold the
-    calibrated default is majority vote; with gold it learns that the judges add nothing."""
+    default (the evidence reading) and the calibrated rule are majority vote; with gold they
+    learn how far the judges add to the votes."""
     scenario = load_scenario(scenarios / "paper-like.toml", {"swarm.gold_fraction": gold_fraction})
     results = summarise(scenario, simulate(scenario))
     low, _ = results["margin_default_vs_majority"]["ci95"]

@@ -157,6 +157,12 @@ function roundCard(r) {
       : "the generators' vote, weighed by their gold records (the judges have not earned a weight)";
     card.append(el("p", { class: "consensus" }, "Decided by " + how + "."));
   }
+  if (r.consensus && r.consensus.rule === "evidence") {
+    const chances = (r.consensus.posterior || []).map((p, i) => `#${i} ${fmt(100 * p, 0)}%`).join(", ");
+    card.append(el("p", { class: "consensus" },
+      "Decided by the evidence reading: votes and verdicts weighed by each node's gold record; " +
+      "the chance each answer is right: " + chances + "."));
+  }
   if (r.clusters.length) {
     const values = r.clusters.flatMap((c) => [c.strength, ...c.interval]).filter((v) => v !== null);
     const lo = Math.min(...values);

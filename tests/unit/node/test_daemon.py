@@ -14,6 +14,7 @@ from node.cli.node import overrides_from_args
 from node.config import NodeConfig, load_config
 from node.daemon.run import load_or_create_identity, make_backend, round_settings
 from node.errors import ConfigError
+from node.round.consensus import CURRENT_CONSENSUS
 from protocol.errors import KeyFileMissing
 
 needs_sim = pytest.mark.skipif(
@@ -100,6 +101,18 @@ def test_round_settings_members_would_reject_are_a_config_error(tmp_path: Path) 
         round_settings(adaptive)
     budgeted = dataclasses.replace(adaptive, round_judge_budget=40)
     assert round_settings(budgeted).to_proto().judge_budget == 40
+
+    calibrated = NodeConfig(swarm_id="s", data_dir=tmp_path, round_consensus=1)
+    assert round_settings(calibrated).to_proto().consensus == 1
+    # the evidence reading by default, the rule a leader writes today
+    assert round_settings(fixed).to_proto().consensus == CURRENT_CONSENSUS == 2
+
+
+def test_an_unknown_consensus_rule_is_refused_when_the_config_loads(tmp_path: Path) -> None:
+    path = tmp_path / "node.toml"
+    path.write_text('swarm_id = "s"\nround_consensus = 3\n')
+    with pytest.raises(ConfigError, match="round_consensus"):
+        load_config(path)
 
 
 @pytest.mark.parametrize("mode", ["text", "prob"])

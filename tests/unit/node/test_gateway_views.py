@@ -54,6 +54,10 @@ def test_the_view_says_how_far_the_round_trusted_its_judges() -> None:
         assert view["rule"] == "calibrated" and view["judge_weight"] == expected
         assert view["judges_alone"] == math.isinf(weight)
         json.dumps(view, allow_nan=False)
+    reading = messages_pb2.Query(parameters=messages_pb2.RoundParameters(consensus=2))
+    view = _consensus_view(reading, messages_pb2.AggregationOutcome(posterior=[0.25, 0.75]))
+    assert view["rule"] == "evidence" and view["posterior"] == [0.25, 0.75]
+    assert not view["judges_alone"]
 
 
 def test_gold_rounds_are_labelled() -> None:

@@ -85,8 +85,9 @@ def test_recorded_em_ilsr_steps_decides_the_recomputation() -> None:
         _ballot("r1", [(0, 1, b), (1, 2, a), (2, 0, b), (2, 1, b)]),
         _ballot("r2", [(0, 1, a), (2, 1, a), (0, 2, b), (1, 0, b)]),
     ]
-    new = RoundSettings().to_proto()
-    old = RoundSettings(em_ilsr_steps=0).to_proto()
+    # the robust BT winner (consensus 0): this test is about the aggregation's parameters
+    new = RoundSettings(consensus=0).to_proto()
+    old = RoundSettings(em_ilsr_steps=0, consensus=0).to_proto()
     assert new.em_ilsr_steps == 1 and old.em_ilsr_steps == 0
     outcomes = [round_outcome(clusters, ballots, [1.0] * 3, [-1] * 3, p) for p in (new, old)]
     for params, outcome in zip((new, old), outcomes, strict=True):
