@@ -11,13 +11,14 @@ on loopback, every record checked by every member.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from node.backends.sim import SimBackend
 from node.errors import RecordRejected
+from node.ledger.trust import LedgerState
 from node.round.check import check_record
 from node.round.clustering import cluster_candidates
 from node.round.settings import RoundSettings
@@ -72,15 +73,28 @@ def majority_expectation(sizes: Sequence[int], correct: Sequence[bool]) -> float
     return sum(correct[i] for i in tied) / len(tied)
 
 
-async def _play(tmp: Path, consensus: int) -> tuple[float, float, int, int]:
-    """(swarm right, majority right (expected), contested rounds, rounds won by a cluster
-    smaller than the largest) over :data:`QUESTIONS` on a chance-judge swarm."""
+@dataclass
+class Played:
+    """What a swarm answered over :data:`QUESTIONS`."""
+
+    right: float = 0.0  # rounds the swarm answered right
+    majority: float = 0.0  # the majority vote's expected right answers (ties split)
+    contested: int = 0  # rounds with more than one cluster
+    minority_wins: int = 0  # rounds won by a cluster smaller than the largest
+    states: list[LedgerState] = field(default_factory=list)  # every node's, caught up
+
+
+async def _play(tmp: Path, consensus: int, backends: list[SimBackend], gold: int = 0) -> Played:
+    """A swarm of ``backends`` under ``consensus`` after ``gold`` gold rounds, asked
+    :data:`QUESTIONS`; every response checked against its record."""
     settings = RoundSettings(
         generate_deadline_ms=10_000, rank_deadline_ms=10_000, consensus=consensus
     )
-    async with in_process_swarm(tmp, chance_judges(9), swarm_id=SWARM, settings=settings) as swarm:
+    played = Played()
+    async with in_process_swarm(tmp, backends, swarm_id=SWARM, settings=settings) as swarm:
         leader = swarm.nodes[0]
-        swarm_right, majority_right, contested, minority_wins = 0.0, 0.0, 0, 0
+        for _ in range(gold):
+            await leader.run_gold_round()
         for question in QUESTIONS:
             result = await leader.ask(question)
             sizes, answers, winner = round_clusters(result.record)
@@ -88,17 +102,19 @@ async def _play(tmp: Path, consensus: int) -> tuple[float, float, int, int]:
             assert response.consensus == consensus and response.winner == winner
             assert response.candidates[0].index == winner and response.judge_weight == 0.0
             assert sum(c.share for c in response.candidates) == pytest.approx(1.0)
+            if consensus == 2:
+                assert sum(c.posterior for c in response.candidates) == pytest.approx(1.0)
             task = parse_task(question)
             assert task is not None
             correct = [task.is_correct(answer) for answer in answers]
-            swarm_right += correct[winner]
-            majority_right += majority_expectation(sizes, correct)
-            contested += len(sizes) > 1
-            minority_wins += sizes[winner] < max(sizes)
-        if consensus >= 1:
-            assert leader.state.judge_weight == 0.0  # no gold: nothing says the judges know
-            assert not leader.state.evidence_model.use_verdicts
-        return swarm_right, majority_right, contested, minority_wins
+            played.right += correct[winner]
+            played.majority += majority_expectation(sizes, correct)
+            played.contested += len(sizes) > 1
+            played.minority_wins += sizes[winner] < max(sizes)
+        for node in swarm.nodes[1:]:
+            await node.catch_up()
+        played.states = [node.state for node in swarm.nodes]
+    return played
 
 
 @pytest.mark.parametrize("consensus", [1, 2])
@@ -107,15 +123,16 @@ async def test_chance_judges_never_take_the_swarm_below_its_majority_vote(
 ) -> None:
     """Consensus 1 (calibrated) and 2 (the evidence reading): without gold rounds nothing says
     the judges know, so both are the generators' majority vote."""
-    right, majority, contested, minority_wins = await _play(tmp_path / "rule", consensus)
-    assert contested >= 5  # the generators disagreed often enough for judging to matter
+    played = await _play(tmp_path / "rule", consensus, chance_judges(9))
+    assert played.states[0].judge_weight == 0.0  # no gold: nothing says the judges know
+    assert not played.states[0].evidence_model.use_verdicts
+    assert played.contested >= 5  # the generators disagreed often enough for judging to matter
     # every round went to one of the largest clusters, so the swarm answers as its majority
     # vote does (ties between largest clusters go to the judges' coin)
-    assert minority_wins == 0
-    assert right >= majority - 0.5 * contested
+    assert played.minority_wins == 0
+    assert played.right >= played.majority - 0.5 * played.contested
     # the rule before issue 12 (robust BT alone) follows the coin-flipping judges
-    _, _, _, bt_minority_wins = await _play(tmp_path / "robust-bt", 0)
-    assert bt_minority_wins >= 1
+    assert (await _play(tmp_path / "robust-bt", 0, chance_judges(9))).minority_wins >= 1
 
 
 async def test_gold_rounds_teach_the_swarm_how_far_to_trust_its_judges(tmp_path: Path) -> None:
@@ -137,55 +154,28 @@ async def test_gold_rounds_teach_the_swarm_how_far_to_trust_its_judges(tmp_path:
                 assert state.judge_weight == 0.0, state.judge_trust
 
 
-async def _reading_swarm(tmp: Path, backends: list[SimBackend], gold: int) -> Any:
-    """(swarm right, majority right (expected), contested rounds, final states) of a
-    consensus-2 swarm after ``gold`` gold rounds, asked :data:`QUESTIONS`."""
-    settings = RoundSettings(generate_deadline_ms=10_000, rank_deadline_ms=10_000, consensus=2)
-    async with in_process_swarm(tmp, backends, swarm_id=SWARM, settings=settings) as swarm:
-        leader = swarm.nodes[0]
-        for _ in range(gold):
-            await leader.run_gold_round()
-        swarm_right, majority_right, contested = 0.0, 0.0, 0
-        for question in QUESTIONS:
-            result = await leader.ask(question)
-            sizes, answers, winner = round_clusters(result.record)
-            response = result.response
-            assert response.consensus == 2 and response.winner == winner
-            assert sum(c.posterior for c in response.candidates) == pytest.approx(1.0)
-            task = parse_task(question)
-            assert task is not None
-            correct = [task.is_correct(answer) for answer in answers]
-            swarm_right += correct[winner]
-            majority_right += majority_expectation(sizes, correct)
-            contested += len(sizes) > 1
-        for node in swarm.nodes[1:]:
-            await node.catch_up()
-        return swarm_right, majority_right, contested, [node.state for node in swarm.nodes]
-
-
 async def test_the_evidence_reading_keeps_chance_judges_out_and_reads_strong_ones(
     tmp_path: Path,
 ) -> None:
     """Consensus 2 (issue 12, Done-when 6): every member recomputes every record, gold rounds
     refit the reading identically on every node, judges at chance stay unread and the swarm
     answers at least as well as its generators' majority vote; judges that know are read."""
-    right, majority, contested, states = await _reading_swarm(
-        tmp_path / "chance", chance_judges(9), gold=12
-    )
+    played = await _play(tmp_path / "chance", 2, chance_judges(9), gold=12)
+    states = played.states
     assert all(s.evidence_window for s in states)
     leader = states[0]
     assert leader.evidence_rounds >= 4  # gold rounds with a right and a wrong cluster
     assert {s.evidence_model for s in states} == {leader.evidence_model}
     assert {s.height for s in states} == {leader.height}
     assert not leader.evidence_model.use_verdicts  # gold showed the judges add nothing
-    assert contested >= 5
+    assert played.contested >= 5
     # the votes are weighed by 12 gold rounds of records (noisy between generators of one
     # skill), so a round can go to a smaller cluster whose generators did better on gold: the
     # answers stay within a few rounds of the majority vote's (measured by hand over 3 x 48
     # rounds of a mixed-skill swarm after 40 gold rounds: 109 right against majority's 110.7)
-    assert right >= majority - 4, (right, majority, contested)
+    assert played.right >= played.majority - 4, played
 
-    _, _, _, states = await _reading_swarm(tmp_path / "strong", strong_judges(9), gold=12)
+    states = (await _play(tmp_path / "strong", 2, strong_judges(9), gold=12)).states
     leader = states[0]
     assert {s.evidence_model for s in states} == {leader.evidence_model}
     assert leader.evidence_model.use_verdicts, leader.evidence_model

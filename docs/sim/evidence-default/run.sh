@@ -32,4 +32,4 @@ stream_a &
 a=$!
 stream_b
 wait $a
-.venv/bin/python $D/table.py > $D/table.md
+.venv/bin/python docs/sim/evidence-reading/table.py $D > $D/table.md
