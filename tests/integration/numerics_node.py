@@ -44,6 +44,7 @@ async def serve(args: argparse.Namespace) -> None:
     from node.backends.sim import SimBackend
     from node.ledger.replay import replay_ledger
     from node.membership.static import StaticMembership, member_from_address
+    from node.round.consensus import CURRENT_CONSENSUS
     from node.round.numerics import numerics_fingerprint
     from node.round.settings import RoundSettings
     from node.testing import in_process_swarm
@@ -54,7 +55,8 @@ async def serve(args: argparse.Namespace) -> None:
         generate_deadline_ms=20_000,
         rank_deadline_ms=20_000,
         numerics=args.numerics,
-        consensus=min(args.numerics, 1),
+        # the current rule (the evidence reading's posterior crosses builds too); none under 0
+        consensus=CURRENT_CONSENSUS if args.numerics >= 1 else 0,
     )
     async with in_process_swarm(
         Path(args.data_dir),
