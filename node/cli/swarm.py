@@ -213,6 +213,11 @@ def cmd_ledger_verify(args: argparse.Namespace) -> int:
         data_dirs = [Path(args.data_dir).expanduser()]
     else:
         data_dirs = [Path(n["data_dir"]) for n in read_up_state(args.state_dir)["nodes"]]
+    if args.gold_bank:
+        from node.round.gold import load_private_bank, use_private_bank
+
+        # a swarm with a private bank draws some gold from it: replaying its gold rounds needs it
+        use_private_bank(load_private_bank(Path(args.gold_bank).expanduser()))
     failed = 0
     for data_dir in data_dirs:
         database = data_dir / "node.sqlite3"
@@ -225,7 +230,10 @@ def cmd_ledger_verify(args: argparse.Namespace) -> int:
             swarm_id = args.swarm_id or ledger_swarm_id(store) or "swarmrank-local"
             summary = replay_ledger(store, swarm_id)
         except LedgerMismatch as exc:
-            print(f"{data_dir}: FAILED at height {exc.height}: {exc}", file=sys.stderr)
+            hint = ""
+            if "gold task" in str(exc) and not args.gold_bank:
+                hint = " (a swarm with a private gold bank: pass it with --gold-bank FILE)"
+            print(f"{data_dir}: FAILED at height {exc.height}: {exc}{hint}", file=sys.stderr)
             failed += 1
             continue
         finally:
@@ -261,5 +269,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     verify.add_argument("--data-dir", help="the node's data directory (default: every 'up' node)")
     verify.add_argument("--swarm-id", help="swarm id (default: the one stored with the ledger)")
+    verify.add_argument(
+        "--gold-bank",
+        help="the swarm's private gold bank (its nodes' round_gold_bank_file), if it has one",
+    )
     verify.add_argument("--state-dir", default=str(DEFAULT_STATE_DIR), help=argparse.SUPPRESS)
     verify.set_defaults(handler=cmd_ledger_verify)
