@@ -19,7 +19,7 @@ from node.ledger.trust import GoldEvidence, LedgerState
 from node.round.aggregate import DEFAULT_REPUTATION, ballots_to_comparisons
 from node.round.check import CHECKPOINT_WINDOW, CheckedRecord
 from node.round.consensus import cluster_shares, gold_round_of, update_generator_gold
-from node.round.reading import model_of, window_after, window_entry
+from node.round.reading import ballot_rankers, model_of, window_after, window_entry
 from node.round.rules import (
     RULES_ISSUE_20,
     RULES_UNANSWERED_GOLD,
@@ -209,7 +209,7 @@ def learn_reading(checked: CheckedRecord, state: LedgerState) -> Learned:
             hits, seen = generator_record.get(node_id, (0, 0))
             generator_record[node_id] = (hits + int(right), seen + 1)
     judge_record = dict(state.judge_record)
-    rankers = list(dict.fromkeys(b.ranker_id for b in checked.ballots))
+    rankers = ballot_rankers(checked.ballots)
     for ranker, lo, hi, lo_won in zip(
         evidence.row_ranker.tolist(),
         evidence.row_lo.tolist(),

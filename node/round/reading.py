@@ -99,6 +99,12 @@ def round_key(evidence: RoundEvidence, correct: np.ndarray) -> int:
     return int.from_bytes(digest.digest()[:8], "big")
 
 
+def ballot_rankers(ballots: Sequence[messages_pb2.Ballot]) -> list[str]:
+    """The round's judges in first-ballot order (an adaptive round's waves of one ranker count
+    as one judge): the order of :func:`round_evidence`'s ranker rows."""
+    return list(dict.fromkeys(b.ranker_id for b in ballots))
+
+
 def round_evidence(
     clusters: Sequence[Cluster],
     candidates: Sequence[messages_pb2.Candidate],
@@ -118,12 +124,8 @@ def round_evidence(
     vote_item = np.zeros(len(candidates), dtype=np.int64)
     for index, cluster in enumerate(clusters):
         vote_item[list(cluster.members)] = index
-    rankers: list[str] = []
-    position: dict[str, int] = {}
-    for ballot in ballots:
-        if ballot.ranker_id not in position:
-            position[ballot.ranker_id] = len(rankers)
-            rankers.append(ballot.ranker_id)
+    rankers = ballot_rankers(ballots)
+    position = {ranker: index for index, ranker in enumerate(rankers)}
     a, b, outcome, ballot_index, _ = ballots_to_comparisons(ballots)
     ranker_of_ballot = np.asarray([position[x.ranker_id] for x in ballots], dtype=np.int64)
     comparisons = Comparisons(
