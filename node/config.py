@@ -130,7 +130,7 @@ class NodeConfig:
     round_generate_deadline_ms: int = 30_000  # generation phase deadline
     round_rank_deadline_ms: int = 30_000  # ranking phase deadline
     round_gold_fraction: float = 0.1  # live rounds followed by a gold round (consensus learns)
-    round_consensus: int = 2  # winner rule: 2 the evidence reading (default), 1 calibrated
+    round_consensus: int = 3  # winner: 3 the evidence reading (default), 2 its first, 1 calibrated
     round_contested_gold: float = 0.3  # extra chance of gold after a contested round (issue 12)
     round_contested_margin: float = 0.2  # contested: top two vote shares within this margin
     round_gold_bank_file: str = ""  # operator's private gold bank (JSON list); same on every node
@@ -342,7 +342,7 @@ _CHECKS: dict[str, Callable[[Any], None]] = {
     "round_generate_deadline_ms": _check_range(1, 3_600_000),
     "round_rank_deadline_ms": _check_range(1, 3_600_000),
     "round_gold_fraction": _check_range(0.0, 1.0),
-    "round_consensus": _check_range(1, 2),
+    "round_consensus": _check_range(1, 3),
     "round_contested_gold": _check_range(0.0, 1.0),
     "round_contested_margin": _check_range(1e-9, 1.0),
     "ask_allowed_networks": _check_networks,

@@ -63,6 +63,7 @@ from ranking.errors import InvalidParameters
 from ranking.types import OUTCOME_A, OUTCOME_B, Comparisons
 
 __all__ = [
+    "DEFAULT_OPTIONS",
     "LATTICE",
     "EvidenceModel",
     "RoundEvidence",
@@ -72,6 +73,7 @@ __all__ = [
     "fit_evidence_model",
     "neighbours",
     "on_lattice",
+    "plain_vote",
     "posterior_items",
     "refit_due",
     "round_log_likelihood",
@@ -90,6 +92,8 @@ PULL_POINTS = 6
 SKILL_POINTS = 81
 SKILL_SDS = 4.0
 _TINY = 1e-300
+#: Plausible answers per task unless a swarm says otherwise.
+DEFAULT_OPTIONS = 4
 
 
 @dataclass(frozen=True)
@@ -116,9 +120,15 @@ class EvidenceModel:
     use_verdicts : bool
         Whether the verdicts are read. False by default: a swarm reads its judges only once
         its gold rounds show they add to the votes (:func:`fit_evidence_model`).
+    use_records : bool
+        Whether the generators' gold records are read. False by default: every generator
+        (and every ranker's hidden answer) sits at the prior mean ``skill_mean`` until the
+        gold rounds show the records tell generators apart (between generators of one skill
+        a short record is noise, and reading it gives rounds to whichever minority happened
+        to do better on gold).
     """
 
-    options: int = 4
+    options: int = DEFAULT_OPTIONS
     difficulty_sd: float = 1.0
     pull_sd: float = 1.0
     concentration: float = 0.5
@@ -128,6 +138,7 @@ class EvidenceModel:
     skill_sd: float = 0.6
     judge_sd: float = 0.0
     use_verdicts: bool = False
+    use_records: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.options, bool) or not isinstance(self.options, int) or self.options < 2:
@@ -355,7 +366,10 @@ def _posterior_mean(
 def estimate_skills(hits: FloatArray, seen: FloatArray, model: EvidenceModel) -> FloatArray:
     """Each generator's posterior-mean skill from its gold answers: ``hits`` right of ``seen``
     answered, each right with chance ``sigmoid(s - d)`` averaged over the task difficulty
-    prior, under the skill prior ``N(skill_mean, skill_sd)``. No record: the prior mean."""
+    prior, under the skill prior ``N(skill_mean, skill_sd)``. No record, or a model that does
+    not read the records (``use_records`` false): the prior mean."""
+    if not model.use_records:
+        return np.full(np.shape(hits), model.skill_mean)
     return _posterior_mean(hits, seen, model.skill_mean, model.skill_sd, model.difficulty_sd)
 
 
@@ -558,13 +572,16 @@ LATTICE: dict[str, tuple[float, ...]] = {
 #: A move must raise the gold log-likelihood by this much (nats): the fit does not wander
 #: between models the gold record cannot tell apart.
 MIN_GAIN = 0.5
-#: The verdicts are read only if the best model reading them beats the best reading the votes
-#: alone by this much (nats) on the gold rounds. The verdict axes give the fit several numbers
-#: to tune, and on coin-flip verdicts (60 gold rounds) it found 1.5 nats of pure noise; 3 nats
-#: is a likelihood ratio of 20.
+#: A reading departs from the plain vote only if the departure gains this much (nats) on the
+#: gold rounds over the best reading without it, one tier at a time (:func:`fit_evidence_model`):
+#: the shared numbers (over the default model), the generators' records, the verdicts. Each
+#: tier gives the fit several numbers to tune, and on coin-flip verdicts (60 gold rounds) it
+#: found 1.5 nats of pure noise; 3 nats is a likelihood ratio of 20.
 VERDICT_GAIN = 3.0
 #: The axes that only matter when the verdicts are read.
 VERDICT_AXES = ("judge_offset", "judge_correlation", "judge_sd")
+#: The axes that only matter when the generators' records are read.
+RECORD_AXES = ("skill_sd",)
 #: Most passes over the axes per climb.
 MAX_PASSES = 10
 
@@ -593,13 +610,20 @@ def _steps(model: EvidenceModel, name: str) -> list[EvidenceModel]:
 
 
 def _axes(model: EvidenceModel) -> list[str]:
-    """The lattice axes that matter to ``model`` (the verdict axes only when it reads them)."""
-    return [n for n in LATTICE if model.use_verdicts or n not in VERDICT_AXES]
+    """The lattice axes that matter to ``model`` (the verdict axes only when it reads the
+    verdicts, the record axes only when it reads the records)."""
+    return [
+        n
+        for n in LATTICE
+        if (model.use_verdicts or n not in VERDICT_AXES)
+        and (model.use_records or n not in RECORD_AXES)
+    ]
 
 
 def neighbours(model: EvidenceModel) -> list[EvidenceModel]:
     """Models one lattice step away from ``model`` along one axis (:data:`LATTICE`; without the
-    verdict axes when ``model`` does not read verdicts)."""
+    verdict axes when ``model`` does not read verdicts, nor the record axes when it does not
+    read records)."""
     return [m for name in _axes(model) for m in _steps(model, name)]
 
 
@@ -611,18 +635,39 @@ def round_log_likelihood(
     return float(_logsumexp(post[np.asarray(correct, dtype=bool)], axis=0))
 
 
+#: The plain vote's prior skill: generators a little better than chance (at ``skill_mean`` 0 a
+#: two-option task's generators are at chance, and the reading cannot tell a larger cluster
+#: from a smaller one).
+PLAIN_SKILL_MEAN = 0.5
+
+
+def plain_vote(options: int) -> EvidenceModel:
+    """The reading a swarm starts from and falls back to when its gold rounds show nothing:
+    the votes alone, every generator at one skill (reading neither records nor verdicts), so
+    a larger cluster always reads as likelier (tests/unit/ranking/test_evidence.py checks every
+    split of up to 12 votes)."""
+    return EvidenceModel(options=options, skill_mean=PLAIN_SKILL_MEAN)
+
+
 def fit_evidence_model(
     gold: Sequence[tuple[int, RoundEvidence, BoolArray]],
     start: EvidenceModel,
     memo: dict[tuple[EvidenceModel, int], float] | None = None,
+    earn_records: bool = True,
 ) -> tuple[EvidenceModel, float]:
     """Choose the shared numbers on gold rounds: cyclic coordinate ascent over :data:`LATTICE`
     on the summed :func:`round_log_likelihood` of ``gold`` (``(key, evidence, correct)``, keys
     unique): axis by axis, a step down or up is taken when it gains :data:`MIN_GAIN`, until a
-    pass over every axis moves nothing (at most :data:`MAX_PASSES`), once from ``start``
-    reading the verdicts and once reading the votes alone; the verdicts are read only if they
-    gain :data:`VERDICT_GAIN` (judges that have not shown they add to the votes are not read:
-    DESIGN, "The consensus principle").
+    pass over every axis moves nothing (at most :data:`MAX_PASSES`).
+
+    What the reading reads is earned in tiers, each kept only if it gains
+    :data:`VERDICT_GAIN` over the best reading before it (DESIGN, "The consensus principle"):
+    the default model reading the votes alone (the plain vote); the climb from ``start``
+    reading the votes alone; the same reading the generators' records; and the climb reading
+    the verdicts (with the records when they were kept). A swarm whose gold rounds show nothing
+    reads the plain vote. ``earn_records=False`` is consensus 2's rule (before the records
+    tier): the records are always read, and the climbs from ``start`` reading the verdicts and
+    the votes alone compete.
 
     ``memo`` (optional, the caller's) caches each (model, key)'s score across calls: a gold
     round's evidence must not change under its key. Returns the model and its score.
@@ -646,11 +691,25 @@ def fit_evidence_model(
                 break
         return current, best
 
-    judged, judged_score = climb(replace(start, use_verdicts=True))
-    votes, votes_score = climb(replace(start, use_verdicts=False))
-    if judged_score < votes_score + VERDICT_GAIN:
-        return votes, votes_score
-    return judged, judged_score
+    if not earn_records:
+        votes, votes_score = climb(replace(start, use_verdicts=False, use_records=True))
+        judged, judged_score = climb(replace(start, use_verdicts=True, use_records=True))
+        return (
+            (votes, votes_score)
+            if judged_score < votes_score + VERDICT_GAIN
+            else (
+                judged,
+                judged_score,
+            )
+        )
+    plain = plain_vote(start.options)
+    best, best_score = plain, score(plain)
+    for records, verdicts in ((False, False), (True, False), (None, True)):
+        reads = best.use_records if records is None else records
+        model, value = climb(replace(start, use_records=reads, use_verdicts=verdicts))
+        if value >= best_score + VERDICT_GAIN:
+            best, best_score = model, value
+    return best, best_score
 
 
 def score_evidence_model(
@@ -689,19 +748,23 @@ def fit_discrepancy(
     gold: Sequence[tuple[int, RoundEvidence, BoolArray]],
     start: EvidenceModel,
     memo: dict[tuple[EvidenceModel, int], float] | None = None,
+    earn_records: bool = True,
 ) -> str | None:
     """Why a member refuses ``recorded`` as :func:`fit_evidence_model` of ``gold`` from
-    ``start``, or ``None`` when it accepts it: it is the member's own fit, or it is on the
-    lattice, reads the verdicts exactly when the member's fit does, and scores the same within
+    ``start`` (``earn_records`` as there), or ``None`` when it accepts it: it is the member's
+    own fit, or it is on the lattice, reads the verdicts and the records exactly when the
+    member's fit does, and scores the same within
     :data:`FIT_TOLERANCE` (two builds whose float sums differ in the last bits may climb to
     models the gold rounds cannot tell apart; a leader gains nothing by choosing among them)."""
-    own, own_score = fit_evidence_model(gold, start, memo)
+    own, own_score = fit_evidence_model(gold, start, memo, earn_records)
     if recorded == own:
         return None
     if not on_lattice(recorded) or recorded.options != own.options:
         return f"{recorded} is not a model the fit can choose"
     if recorded.use_verdicts != own.use_verdicts:
         return f"reads the verdicts: {recorded.use_verdicts}, the fit says {own.use_verdicts}"
+    if recorded.use_records != own.use_records:
+        return f"reads the records: {recorded.use_records}, the fit says {own.use_records}"
     score = score_evidence_model(gold, recorded, memo)
     if abs(score - own_score) > FIT_TOLERANCE * max(1.0, abs(own_score)):
         return f"scores {score} on the gold rounds, the fit chose {own} scoring {own_score}"

@@ -17,6 +17,7 @@ from ranking.evidence import (
     EvidenceModel,
     RoundEvidence,
     fit_evidence_model,
+    plain_vote,
     posterior_items,
     refit_due,
     verdict_rows,
@@ -46,7 +47,7 @@ class EvidenceReading:
         self.gen_seen = np.zeros(nodes, dtype=np.float64)
         self.judge_hits = np.zeros(nodes, dtype=np.float64)
         self.judge_seen = np.zeros(nodes, dtype=np.float64)
-        self.model = EvidenceModel(options=max(options, 2))
+        self.model = plain_vote(max(options, 2))
         self.gold: list[tuple[int, RoundEvidence, BoolArray]] = []
         self.memo: dict[tuple[EvidenceModel, int], float] = {}
         self.rounds = 0  # gold rounds the reading has learned from

@@ -67,7 +67,7 @@ from protocol.replay import verify_equivocation
 from protocol.signing import Envelope, Verified, Verifier
 from protocol.v1 import envelope_pb2, messages_pb2
 from ranking.consensus import GoldRound, JudgeTrust
-from ranking.evidence import EvidenceModel, RoundEvidence
+from ranking.evidence import DEFAULT_OPTIONS, EvidenceModel, RoundEvidence, plain_vote
 from ranking.trust import (
     Exam,
     ExamResult,
@@ -133,7 +133,8 @@ class LedgerState:
     evidence_rounds : int
         Consensus-2 gold rounds the window has taken (:func:`ranking.evidence.refit_due`).
     evidence_model : ranking.evidence.EvidenceModel
-        The reading's shared numbers: those the last gold record that refitted carried.
+        The reading's shared numbers: those the last gold record that refitted carried
+        (before any, the plain vote: :func:`ranking.evidence.plain_vote`).
     """
 
     height: int = 0
@@ -150,7 +151,7 @@ class LedgerState:
     judge_record: dict[str, tuple[int, int]] = field(default_factory=dict)
     evidence_window: tuple[GoldEvidence, ...] = ()
     evidence_rounds: int = 0
-    evidence_model: EvidenceModel = field(default_factory=EvidenceModel)
+    evidence_model: EvidenceModel = field(default_factory=lambda: plain_vote(DEFAULT_OPTIONS))
 
     @property
     def judge_weight(self) -> float:

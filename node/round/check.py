@@ -665,7 +665,7 @@ def check_outcome(ctx: _RecordCheck) -> None:
         ctx.reading = round_evidence(
             ctx.clusters, ctx.candidates, ctx.ballots, ctx.own, ctx.opened_state
         )
-        posterior = read_round(ctx.reading, ctx.opened_state.evidence_model)
+        posterior = read_round(ctx.reading, ctx.opened_state.evidence_model, params.consensus)
         problem = reading_discrepancy(record.outcome, posterior)
         if problem is not None:
             raise RecordRejected(*problem)
@@ -743,11 +743,12 @@ def check_gold(ctx: _RecordCheck) -> int:
 
 
 def check_reading_fit(ctx: _RecordCheck) -> None:
-    """Consensus 2: the model a gold record carries is the one the reading's fit chooses on the
-    ledger's window with this round (:func:`node.round.reading.check_fit`; ledger state before
-    the record, i.e. where it is appended); any other record carries none."""
+    """The reading (consensus 2 and 3): the model a gold record carries is the one the
+    reading's fit chooses on the ledger's window with this round
+    (:func:`node.round.reading.check_fit`; ledger state before the record, i.e. where it is
+    appended); any other record carries none."""
     record = ctx.record
     entry = None
     if record.HasField("gold"):
         entry = window_entry(ctx.reading, ctx.gold_correct)
-    check_fit(record, ctx.state, entry)
+    check_fit(record, ctx.state, entry, ctx.query.parameters.consensus)

@@ -5,9 +5,13 @@ A record names its rule in ``RoundParameters.consensus``:
 
 * ``0`` (records made before the field existed): the robust Bradley-Terry winner
   (:func:`ranking.aggregate`), checked as it always was.
-* ``2`` (:data:`CURRENT_CONSENSUS`): the **evidence reading** (:mod:`node.round.reading`):
+* ``3`` (:data:`CURRENT_CONSENSUS`): the **evidence reading** (:mod:`node.round.reading`):
   votes and verdicts read through a model whose numbers the gold rounds choose; the record
-  carries each cluster's posterior and, on gold rounds that refit it, the model.
+  carries each cluster's posterior and, on gold rounds that refit it, the model. The model
+  reads the generators' gold records and the judges' verdicts only once the gold rounds show
+  each adds to the votes; until then it is the plain vote.
+* ``2``: the evidence reading as first made, reading the generators' gold records always
+  (between generators of one skill a short record is noise it then follows).
 * ``1``: the **calibrated** rule of :mod:`ranking.consensus`. The
   winner maximises ``share_i + lam * strength_i``: each cluster's share of the round's
   generator weight (each generator weighed by its decayed gold record in the ledger,
@@ -49,11 +53,12 @@ if TYPE_CHECKING:
     from ranking import AggregationResult
     from ranking.consensus import GoldRound
 
-#: the consensus rule a leader makes records under today (2: the evidence reading)
-CURRENT_CONSENSUS = 2
-#: every ``RoundParameters.consensus`` a member knows how to check (2: the evidence reading,
-#: :mod:`node.round.reading`)
-CONSENSUS_RULES = (0, 1, 2)
+#: the consensus rule a leader makes records under today (3: the evidence reading, records
+#: read once earned)
+CURRENT_CONSENSUS = 3
+#: every ``RoundParameters.consensus`` a member knows how to check (2 and 3: the evidence
+#: reading, :mod:`node.round.reading`)
+CONSENSUS_RULES = (0, 1, 2, 3)
 
 
 def size_shares(clusters: Sequence[Cluster]) -> np.ndarray:

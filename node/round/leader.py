@@ -560,7 +560,7 @@ def aggregate(ctx: RoundContext) -> RoundContext:
     try:
         if ctx.params.consensus >= READING_CONSENSUS:
             reading = round_evidence(ctx.clusters, ctx.candidates, ctx.ballots, ctx.own, ctx.state)
-            posterior = read_round(reading, ctx.state.evidence_model)
+            posterior = read_round(reading, ctx.state.evidence_model, ctx.params.consensus)
         outcome = round_outcome(
             ctx.clusters,
             ctx.ballots,
@@ -592,7 +592,7 @@ def aggregate(ctx: RoundContext) -> RoundContext:
 def reveal_gold(
     record: messages_pb2.ConsensusRecord, ctx: RoundContext, state: LedgerState
 ) -> tuple[bool, ...]:
-    """On a gold round, ``record`` gets the task's reveal and, under consensus 2 when the round
+    """On a gold round, ``record`` gets the task's reveal and, under the reading when the round
     refits the evidence reading, the model the fit chooses on ``state``'s window with it
     (:func:`node.round.reading.expected_fit`). Returns which clusters hold the gold answer
     (empty on a live round)."""
@@ -601,7 +601,7 @@ def reveal_gold(
     task = ctx.gold_task
     record.gold.CopyFrom(messages_pb2.GoldReveal(task_id=task.task_id, answer=task.answer))
     gold_correct = tuple(gold_clusters(ctx.clusters, task))
-    fit = expected_fit(state, window_entry(ctx.reading, gold_correct))
+    fit = expected_fit(state, window_entry(ctx.reading, gold_correct), ctx.params.consensus)
     if fit is not None:
         record.evidence_fit.CopyFrom(fit_message(fit))
     return gold_correct

@@ -92,7 +92,7 @@ def _canary_posterior(rng: np.random.Generator, ballots: list[Any]) -> list[floa
     records drawn from ``rng``, the verdicts read (so its ``exp``/``log`` work is fingerprinted
     too)."""
     from node.ledger.trust import LedgerState
-    from node.round.reading import read_round, round_evidence
+    from node.round.reading import EARNED_RECORDS_CONSENSUS, read_round, round_evidence
     from protocol.v1 import messages_pb2
     from ranking.evidence import EvidenceModel
 
@@ -107,8 +107,8 @@ def _canary_posterior(rng: np.random.Generator, ballots: list[Any]) -> list[floa
         },
     )
     evidence = round_evidence(distinct_clusters(_ITEMS), candidates, ballots, {}, state)
-    model = EvidenceModel(judge_offset=1.0, judge_sd=0.6, use_verdicts=True)
-    return read_round(evidence, model)
+    model = EvidenceModel(judge_offset=1.0, judge_sd=0.6, use_verdicts=True, use_records=True)
+    return read_round(evidence, model, EARNED_RECORDS_CONSENSUS)
 
 
 def numerics_capability() -> str:

@@ -60,6 +60,10 @@ if TYPE_CHECKING:
 
 #: ``RoundParameters.consensus`` of the evidence reading
 READING_CONSENSUS = 2
+#: the first rule under which the generators' gold records, like the verdicts, are read only
+#: once the gold rounds show they add to the votes (:func:`ranking.evidence.fit_evidence_model`);
+#: consensus 2 reads them always (:func:`rule_model`)
+EARNED_RECORDS_CONSENSUS = 3
 #: the fit's cached scores, per (model, round key); cleared when it grows past
 #: :data:`MAX_CACHED_SCORES` (a cache only: every value is recomputable)
 _SCORES: dict[tuple[EvidenceModel, int], float] = {}
@@ -160,10 +164,20 @@ def round_evidence(
     )
 
 
-def read_round(evidence: RoundEvidence, model: EvidenceModel) -> list[float]:
-    """Each cluster's posterior probability of being right (what the record carries; the
-    reading's log posterior exponentiated)."""
-    return [float(x) for x in np.exp(posterior_items(evidence, model))]
+def rule_model(model: EvidenceModel, consensus: int) -> EvidenceModel:
+    """The state's model as rule ``consensus`` reads it. Consensus 2 reads the generators'
+    records always: every model it fitted reads them, and a never-fitted state (the plain vote,
+    which reads none) is read with consensus 2's own start, the default model reading them."""
+    if consensus >= EARNED_RECORDS_CONSENSUS or model.use_records:
+        return model
+    return EvidenceModel(options=model.options, use_records=True)
+
+
+def read_round(evidence: RoundEvidence, model: EvidenceModel, consensus: int) -> list[float]:
+    """Each cluster's posterior probability of being right under the state's ``model`` read by
+    rule ``consensus`` (:func:`rule_model`): what the record carries, the reading's log
+    posterior exponentiated."""
+    return [float(x) for x in np.exp(posterior_items(evidence, rule_model(model, consensus)))]
 
 
 def reading_discrepancy(
@@ -205,6 +219,7 @@ def fit_message(model: EvidenceModel) -> messages_pb2.EvidenceFit:
         skill_sd=model.skill_sd,
         judge_sd=model.judge_sd,
         use_verdicts=model.use_verdicts,
+        use_records=model.use_records,
     )
 
 
@@ -225,6 +240,8 @@ def model_of(fit: messages_pb2.EvidenceFit) -> EvidenceModel:
             skill_sd=fit.skill_sd,
             judge_sd=fit.judge_sd,
             use_verdicts=fit.use_verdicts,
+            # consensus 2's records predate the field and read the records always
+            use_records=fit.use_records if fit.HasField("use_records") else True,
         )
     except RankingError as exc:
         raise RecordRejected("evidence_fit", str(exc)) from exc
@@ -246,18 +263,28 @@ def window_after(state: LedgerState, entry: GoldEvidence) -> tuple[GoldEvidence,
     return (*state.evidence_window, entry)[-DEFAULT_GOLD_WINDOW:]
 
 
-def expected_fit(state: LedgerState, entry: GoldEvidence | None) -> EvidenceModel | None:
+def expected_fit(
+    state: LedgerState, entry: GoldEvidence | None, consensus: int
+) -> EvidenceModel | None:
     """The model a record whose gold round is ``entry`` must carry when appended on ``state``
-    (the leader's step): the fit on the window with it when :func:`ranking.evidence.refit_due`
-    says so, else ``None`` (the record carries none)."""
+    under rule ``consensus`` (the leader's step): the fit on the window with it when
+    :func:`ranking.evidence.refit_due` says so, else ``None`` (the record carries none)."""
     if entry is None or not refit_due(state.evidence_rounds + 1):
         return None
-    model, _ = fit_evidence_model(window_after(state, entry), state.evidence_model, _cache())
+    model, _ = fit_evidence_model(
+        window_after(state, entry),
+        rule_model(state.evidence_model, consensus),
+        _cache(),
+        earn_records=consensus >= EARNED_RECORDS_CONSENSUS,
+    )
     return model
 
 
 def check_fit(
-    record: messages_pb2.ConsensusRecord, state: LedgerState, entry: GoldEvidence | None
+    record: messages_pb2.ConsensusRecord,
+    state: LedgerState,
+    entry: GoldEvidence | None,
+    consensus: int,
 ) -> None:
     """The member's step: :class:`RecordRejected` (``evidence_fit``) unless the record carries a
     model exactly when :func:`expected_fit` would, and one the member accepts
@@ -271,6 +298,12 @@ def check_fit(
     if not record.HasField("evidence_fit"):
         raise RecordRejected("evidence_fit", "missing: this gold round refits the reading")
     recorded = model_of(record.evidence_fit)
-    problem = fit_discrepancy(recorded, window_after(state, entry), state.evidence_model, _cache())
+    problem = fit_discrepancy(
+        recorded,
+        window_after(state, entry),
+        rule_model(state.evidence_model, consensus),
+        _cache(),
+        earn_records=consensus >= EARNED_RECORDS_CONSENSUS,
+    )
     if problem is not None:
         raise RecordRejected("evidence_fit", problem)

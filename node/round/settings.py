@@ -51,7 +51,7 @@ class RoundSettings:
     contested_gold: float = 0.0
     contested_margin: float = 0.2
     numerics: int = CURRENT_NUMERICS  # rules for float-dependent steps (node.round.tolerance)
-    consensus: int = CURRENT_CONSENSUS  # consensus rule (node.round.consensus): 2 = the reading
+    consensus: int = CURRENT_CONSENSUS  # consensus rule (node.round.consensus): 3 = the reading
 
     def __post_init__(self) -> None:
         # A leader must not run rounds whose records every member would reject.

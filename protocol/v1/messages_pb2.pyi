@@ -292,7 +292,7 @@ class ConsensusRecord(_message.Message):
     def __init__(self, context: _Optional[_Union[MessageContext, _Mapping]] = ..., leader_id: _Optional[str] = ..., height: _Optional[int] = ..., previous_record_hash: _Optional[bytes] = ..., query: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., candidates: _Optional[_Iterable[_Union[_envelope_pb2.Envelope, _Mapping]]] = ..., rank_request: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., ballots: _Optional[_Iterable[_Union[_envelope_pb2.Envelope, _Mapping]]] = ..., outcome: _Optional[_Union[AggregationOutcome, _Mapping]] = ..., answer: _Optional[str] = ..., absent_ids: _Optional[_Iterable[str]] = ..., reputation_ids: _Optional[_Iterable[str]] = ..., reputations: _Optional[_Iterable[float]] = ..., admitted_at: _Optional[_Iterable[int]] = ..., events: _Optional[_Iterable[_Union[LedgerEvent, _Mapping]]] = ..., gold: _Optional[_Union[GoldReveal, _Mapping]] = ..., trust: _Optional[bool] = ..., rules: _Optional[int] = ..., wave_requests: _Optional[_Iterable[_Union[_envelope_pb2.Envelope, _Mapping]]] = ..., stop_reason: _Optional[str] = ..., looks: _Optional[_Iterable[_Union[SeparationLook, _Mapping]]] = ..., evidence_fit: _Optional[_Union[EvidenceFit, _Mapping]] = ...) -> None: ...
 
 class EvidenceFit(_message.Message):
-    __slots__ = ("options", "difficulty_sd", "pull_sd", "concentration", "judge_offset", "judge_correlation", "skill_mean", "skill_sd", "judge_sd", "use_verdicts")
+    __slots__ = ("options", "difficulty_sd", "pull_sd", "concentration", "judge_offset", "judge_correlation", "skill_mean", "skill_sd", "judge_sd", "use_verdicts", "use_records")
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     DIFFICULTY_SD_FIELD_NUMBER: _ClassVar[int]
     PULL_SD_FIELD_NUMBER: _ClassVar[int]
@@ -303,6 +303,7 @@ class EvidenceFit(_message.Message):
     SKILL_SD_FIELD_NUMBER: _ClassVar[int]
     JUDGE_SD_FIELD_NUMBER: _ClassVar[int]
     USE_VERDICTS_FIELD_NUMBER: _ClassVar[int]
+    USE_RECORDS_FIELD_NUMBER: _ClassVar[int]
     options: int
     difficulty_sd: float
     pull_sd: float
@@ -313,7 +314,8 @@ class EvidenceFit(_message.Message):
     skill_sd: float
     judge_sd: float
     use_verdicts: bool
-    def __init__(self, options: _Optional[int] = ..., difficulty_sd: _Optional[float] = ..., pull_sd: _Optional[float] = ..., concentration: _Optional[float] = ..., judge_offset: _Optional[float] = ..., judge_correlation: _Optional[float] = ..., skill_mean: _Optional[float] = ..., skill_sd: _Optional[float] = ..., judge_sd: _Optional[float] = ..., use_verdicts: _Optional[bool] = ...) -> None: ...
+    use_records: bool
+    def __init__(self, options: _Optional[int] = ..., difficulty_sd: _Optional[float] = ..., pull_sd: _Optional[float] = ..., concentration: _Optional[float] = ..., judge_offset: _Optional[float] = ..., judge_correlation: _Optional[float] = ..., skill_mean: _Optional[float] = ..., skill_sd: _Optional[float] = ..., judge_sd: _Optional[float] = ..., use_verdicts: _Optional[bool] = ..., use_records: _Optional[bool] = ...) -> None: ...
 
 class SeparationLook(_message.Message):
     __slots__ = ("wave", "fitted", "winner", "strengths", "not_beaten")

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The evidence reading as the default (consensus 2; issue 12): reputation, and so selection and
+# The evidence reading as the default (consensus 3, records read once earned; issue 12): reputation, and so selection and
 # ranker weights, now follow the reading's winner, not the calibrated rule's as in
 # docs/sim/evidence-reading. The shipped scenarios, 5 seeds each, with the calibrated rule
 # scored beside it. Run from the repository root: bash docs/sim/evidence-default/run.sh
-# (about an hour on 2 shared cores on 2026-12-01: two streams, then the clique sweeps)
+# (about 50 minutes on 2 shared cores on 2026-12-01: two streams)
 set -euo pipefail
 SIM="${SIM:-.venv/bin/swarmrank sim}"
 S=sim/scenarios

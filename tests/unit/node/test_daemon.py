@@ -105,12 +105,12 @@ def test_round_settings_members_would_reject_are_a_config_error(tmp_path: Path) 
     calibrated = NodeConfig(swarm_id="s", data_dir=tmp_path, round_consensus=1)
     assert round_settings(calibrated).to_proto().consensus == 1
     # the evidence reading by default, the rule a leader writes today
-    assert round_settings(fixed).to_proto().consensus == CURRENT_CONSENSUS == 2
+    assert round_settings(fixed).to_proto().consensus == CURRENT_CONSENSUS == 3
 
 
 def test_an_unknown_consensus_rule_is_refused_when_the_config_loads(tmp_path: Path) -> None:
     path = tmp_path / "node.toml"
-    path.write_text('swarm_id = "s"\nround_consensus = 3\n')
+    path.write_text('swarm_id = "s"\nround_consensus = 4\n')
     with pytest.raises(ConfigError, match="round_consensus"):
         load_config(path)
 

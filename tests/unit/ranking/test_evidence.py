@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 
 import numpy as np
@@ -9,19 +10,22 @@ import pytest
 
 from ranking import InvalidParameters
 from ranking.evidence import (
+    VERDICT_GAIN,
     EvidenceModel,
     RoundEvidence,
     estimate_judging,
     estimate_skills,
     fit_evidence_model,
     neighbours,
+    plain_vote,
     posterior_items,
     round_log_likelihood,
+    score_evidence_model,
     verdict_rows,
 )
 from ranking.types import OUTCOME_A, OUTCOME_B, OUTCOME_TIE, Comparisons
 
-MODEL = EvidenceModel(options=4, judge_offset=1.0, use_verdicts=True)
+MODEL = EvidenceModel(options=4, judge_offset=1.0, use_verdicts=True, use_records=True)
 
 
 def votes_only(items: list[int], hits: list[float], seen: list[float], n: int) -> RoundEvidence:
@@ -83,6 +87,45 @@ def test_equal_records_read_as_majority_and_a_strong_record_outweighs_a_larger_c
     # three voters right on 1 of 20 gold answers against two right on 19 of 20
     skewed = votes_only([0, 0, 0, 1, 1], [1, 1, 1, 19, 19], [20] * 5, 2)
     assert int(np.argmax(posterior_items(skewed, MODEL))) == 1
+    # a model that does not read the records reads the same round as the plain vote
+    unread = replace(MODEL, use_records=False)
+    assert posterior_items(skewed, unread) == pytest.approx(posterior_items(equal, unread))
+    assert int(np.argmax(posterior_items(skewed, unread))) == 0
+
+
+def _splits(votes: int, parts: int, largest: int) -> Iterator[tuple[int, ...]]:
+    """Every split of ``votes`` into ``parts`` non-increasing positive cluster sizes."""
+    if parts == 0:
+        if votes == 0:
+            yield ()
+        return
+    for first in range(min(votes, largest), 0, -1):
+        for rest in _splits(votes - first, parts - 1, first):
+            yield (first, *rest)
+
+
+@pytest.mark.parametrize("options", [2, 3, 4, 8])
+def test_the_plain_vote_reads_every_larger_cluster_as_likelier(options: int) -> None:
+    """What a swarm reads before (and unless) its gold rounds show more: every split of up to
+    12 votes, whatever the gold records say, ranks the clusters by size."""
+    model = plain_vote(options)
+    assert not model.use_records and not model.use_verdicts
+    rng = np.random.default_rng(options)
+    for votes in range(1, 13):
+        for parts in range(1, votes + 1):
+            for sizes in _splits(votes, parts, votes):
+                seen = rng.integers(0, 20, size=votes).astype(float)
+                hits = np.floor(seen * rng.random(votes))
+                evidence = votes_only(
+                    np.repeat(np.arange(parts), sizes).tolist(), hits, seen, parts
+                )
+                post = posterior_items(evidence, model)
+                for i in range(parts):
+                    for j in range(parts):
+                        if sizes[i] > sizes[j]:
+                            assert post[i] > post[j], (sizes, post)
+                        elif sizes[i] == sizes[j]:
+                            assert post[i] == pytest.approx(post[j], abs=1e-12)
 
 
 def test_verdicts_count_as_the_judges_edge_says_and_not_at_all_when_switched_off() -> None:
@@ -112,10 +155,15 @@ def test_verdicts_count_as_the_judges_edge_says_and_not_at_all_when_switched_off
 
 
 def test_skill_and_judging_estimates_rise_with_the_gold_record_and_start_at_the_prior() -> None:
-    model = EvidenceModel(skill_mean=0.5, skill_sd=0.6, judge_offset=1.0, judge_sd=0.5)
-    skills = estimate_skills(np.array([0.0, 2.0, 8.0, 10.0]), np.array([0, 10, 10, 10.0]), model)
+    model = EvidenceModel(
+        skill_mean=0.5, skill_sd=0.6, judge_offset=1.0, judge_sd=0.5, use_records=True
+    )
+    hits, seen = np.array([0.0, 2.0, 8.0, 10.0]), np.array([0, 10, 10, 10.0])
+    skills = estimate_skills(hits, seen, model)
     assert skills[0] == pytest.approx(0.5, abs=1e-6)
     assert skills[1] < skills[0] < skills[2] < skills[3]
+    # records unread: every generator at the prior mean
+    assert estimate_skills(hits, seen, replace(model, use_records=False)).tolist() == [0.5] * 4
     edges = estimate_judging(np.array([0.0, 1.0, 9.0]), np.array([0.0, 10.0, 10.0]), model)
     assert edges[0] == pytest.approx(1.0, abs=1e-6)
     assert edges[1] < edges[0] < edges[2]
@@ -188,8 +236,49 @@ def test_fit_stops_reading_judges_who_point_nowhere() -> None:
     assert not model.use_verdicts or model.judge_offset <= 0.5
 
 
+def _record_gold(
+    rng: np.random.Generator, rounds: int, skills: list[float]
+) -> list[tuple[int, RoundEvidence, np.ndarray]]:
+    """Gold rounds of generators of ``skills`` (cluster of the right answer: label 0; a wrong
+    generator takes the popular distractor, label 1, six times in ten, else 2 or 3), no
+    verdicts, each read with the generators' gold records as they were before it."""
+    n = len(skills)
+    hits, seen = np.zeros(n), np.zeros(n)
+    out = []
+    for key in range(rounds):
+        d = rng.normal(0.0, 1.0)
+        right = rng.random(n) < 1.0 / (1.0 + np.exp(-(np.asarray(skills) - d)))
+        wrong = np.where(rng.random(n) < 0.6, 1, rng.integers(2, 4, size=n))
+        labels, vote_item = np.unique(np.where(right, 0, wrong), return_inverse=True)
+        if labels.shape[0] >= 2 and labels[0] == 0:
+            evidence = votes_only(vote_item.tolist(), hits.copy(), seen.copy(), labels.shape[0])
+            out.append((key, evidence, labels == 0))
+        hits += right
+        seen += 1.0
+    return out
+
+
+def test_fit_reads_the_records_only_when_they_tell_generators_apart() -> None:
+    """Generators of one skill: their records are noise and the fit keeps them unread (the
+    plain vote's numbers or a climb of them); three strong generators among six weak ones:
+    the records beat the votes alone and are read."""
+    start = plain_vote(4)
+    alike, _ = fit_evidence_model(_record_gold(np.random.default_rng(6), 60, [0.5] * 9), start)
+    assert not alike.use_records and not alike.use_verdicts
+    apart_gold = _record_gold(np.random.default_rng(7), 60, [2.5] * 3 + [-1.5] * 6)
+    apart, apart_score = fit_evidence_model(apart_gold, start)
+    assert apart.use_records
+    unread = score_evidence_model(apart_gold, replace(apart, use_records=False))
+    assert apart_score >= unread + VERDICT_GAIN
+    # consensus 2's rule (earn_records=False) reads the records whatever they show
+    assert fit_evidence_model(apart_gold, start, earn_records=False)[0].use_records
+    assert fit_evidence_model([], start) == (start, 0.0)  # no gold: the plain vote
+
+
 def test_neighbours_move_one_axis_one_step() -> None:
-    model = EvidenceModel(use_verdicts=True)
+    model = EvidenceModel(use_verdicts=True, use_records=True)
+    # the record axis moves only a model that reads the records
+    assert all(m.skill_sd == model.skill_sd for m in neighbours(replace(model, use_records=False)))
     moved = neighbours(model)
     assert replace(model, judge_offset=0.5) in moved and replace(model, judge_offset=-0.5) in moved
     assert all(sum(getattr(m, f) != getattr(model, f) for f in vars(model)) == 1 for m in moved)

@@ -1,4 +1,4 @@
-"""Consensus 2, the evidence reading as records commit to it (node.round.reading)."""
+"""Consensus 2 and 3, the evidence reading as records commit to it (node.round.reading)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from node.round.check import CheckedRecord
 from node.round.clustering import Cluster
 from node.round.consensus import posterior_winner
 from node.round.reading import (
+    EARNED_RECORDS_CONSENSUS,
     check_fit,
+    expected_fit,
     fit_message,
     model_of,
     read_round,
@@ -23,7 +25,9 @@ from node.round.reading import (
     window_entry,
 )
 from protocol.v1 import messages_pb2
-from ranking.evidence import EvidenceModel, fit_evidence_model
+from ranking.evidence import EvidenceModel
+
+NOW = EARNED_RECORDS_CONSENSUS  # the rule a leader makes records under (3)
 
 GENERATORS = ["g0", "g1", "g2"]
 
@@ -60,17 +64,21 @@ def test_a_round_reads_votes_by_their_generators_gold_records() -> None:
     assert evidence.ranker_own.tolist() == [-1]  # r0 generated nothing: its answer is hidden
     assert (evidence.row_lo.tolist(), evidence.row_hi.tolist()) == ([0], [1])
     assert evidence.row_lo_won.tolist() == [False]
-    model = EvidenceModel(skill_sd=1.2)
-    posterior = read_round(evidence, model)
+    model = EvidenceModel(skill_sd=1.2, use_records=True)
+    posterior = read_round(evidence, model, NOW)
     assert sum(posterior) == pytest.approx(1.0)
     assert posterior_winner(posterior) == 1  # one proven generator beats two proven failures
     # with no gold records, the two votes win: the majority vote
     assert (
         posterior_winner(
-            read_round(round_evidence(clusters(), candidates(), [], {}, LedgerState()), model)
+            read_round(round_evidence(clusters(), candidates(), [], {}, LedgerState()), model, NOW)
         )
         == 0
     )
+    # a state no gold round has refitted reads the plain vote: the records wait until gold
+    # shows they tell generators apart; consensus 2 read them from the start
+    assert posterior_winner(read_round(evidence, state.evidence_model, NOW)) == 0
+    assert posterior_winner(read_round(evidence, state.evidence_model, 2)) == 1
 
 
 def test_the_winner_is_the_first_largest_recorded_posterior() -> None:
@@ -110,7 +118,7 @@ def gold_checked(evidence_fit: EvidenceModel | None = None) -> CheckedRecord:
 
 
 def test_a_gold_round_moves_exact_counts_and_the_window() -> None:
-    model = EvidenceModel(skill_sd=0.9)
+    model = EvidenceModel(skill_sd=0.9, use_records=True)
     learned = learn_reading(gold_checked(model), LedgerState())
     assert learned.generator_record == {"g0": (1, 1), "g1": (1, 1), "g2": (0, 1)}
     # r0 judged the right cluster against the wrong one once (both orders: one direction) and
@@ -127,17 +135,28 @@ def test_a_gold_record_carries_the_fit_exactly_when_due() -> None:
     checked = gold_checked()
     entry = window_entry(checked.reading, checked.gold_correct)
     assert entry is not None
-    own, _ = fit_evidence_model([entry], EvidenceModel())
+    own = expected_fit(LedgerState(), entry, NOW)
+    assert own is not None and not own.use_records  # one gold round earns nothing
     with pytest.raises(RecordRejected, match="missing"):
-        check_fit(checked.record, LedgerState(), entry)
+        check_fit(checked.record, LedgerState(), entry, NOW)
     record = messages_pb2.ConsensusRecord()
     record.evidence_fit.CopyFrom(fit_message(own))
-    check_fit(record, LedgerState(), entry)  # accepted: the member's own choice
+    check_fit(record, LedgerState(), entry, NOW)  # accepted: the member's own choice
     # after the first 20 gold rounds the fit runs every 5th: round 22 refits nothing
     later = LedgerState(evidence_rounds=21)
     with pytest.raises(RecordRejected, match="refits nothing"):
-        check_fit(record, later, entry)
-    check_fit(messages_pb2.ConsensusRecord(), later, entry)
+        check_fit(record, later, entry, NOW)
+    check_fit(messages_pb2.ConsensusRecord(), later, entry, NOW)
+    # consensus 2's fit reads the records always, and its records carry no use_records field
+    old = expected_fit(LedgerState(), entry, 2)
+    assert old is not None and old.use_records
+    legacy = messages_pb2.ConsensusRecord()
+    legacy.evidence_fit.CopyFrom(fit_message(old))
+    legacy.evidence_fit.ClearField("use_records")
+    assert model_of(legacy.evidence_fit) == old
+    check_fit(legacy, LedgerState(), entry, 2)
+    with pytest.raises(RecordRejected, match="reads the records"):
+        check_fit(legacy, LedgerState(), entry, NOW)
 
 
 def test_a_leader_cannot_record_a_model_the_fit_would_not_choose() -> None:
@@ -147,11 +166,11 @@ def test_a_leader_cannot_record_a_model_the_fit_would_not_choose() -> None:
     off_lattice = messages_pb2.ConsensusRecord()
     off_lattice.evidence_fit.CopyFrom(fit_message(EvidenceModel(skill_sd=0.77)))
     with pytest.raises(RecordRejected, match="not a model the fit can choose"):
-        check_fit(off_lattice, LedgerState(), entry)
+        check_fit(off_lattice, LedgerState(), entry, NOW)
     reads = messages_pb2.ConsensusRecord()
     reads.evidence_fit.CopyFrom(fit_message(EvidenceModel(use_verdicts=True, judge_offset=3.0)))
     with pytest.raises(RecordRejected, match="reads the verdicts"):
-        check_fit(reads, LedgerState(), entry)
+        check_fit(reads, LedgerState(), entry, NOW)
     broken = messages_pb2.EvidenceFit(options=1)
     with pytest.raises(RecordRejected, match="options"):
         model_of(broken)
