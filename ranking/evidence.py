@@ -2,7 +2,8 @@
 answers and verdicts arise.
 
 This module owns :class:`EvidenceModel` (the model's few shared numbers), :class:`RoundEvidence`
-(one round's votes and verdicts, as the model reads them), :func:`verdict_rows` (a round's
+(one round's votes and verdicts, as the model reads them), :func:`plain_vote` (the reading
+a swarm starts from), :func:`verdict_rows` (a round's
 comparisons as one decided direction per ranker and pair), :func:`estimate_skills` (each
 generator's skill from its gold answers), :func:`estimate_judging` (each judge's edge from its
 gold verdicts), :func:`posterior_items` (the round's posterior), :func:`fit_evidence_model`
@@ -40,11 +41,15 @@ popular distractor (or an option nobody submitted) and over the quadrature grid.
 
 The shared numbers are not known in advance for real models; :func:`fit_evidence_model`
 chooses them on a lattice by the log posterior mass on the known answers of past gold rounds
-(each read with the gold records as they were before it), and reads the verdicts only when
-that beats reading the votes alone by :data:`VERDICT_GAIN` nats: judges that have not shown
-they add to the votes are not read (DESIGN, "The consensus principle"). Measured on the
-simulator (``docs/sim/evidence-reading``, 5 seeds): paper-like at judging parity 88.0%
-against majority 62.4% and the calibrated default 73.1%.
+(each read with the gold records as they were before it). What the reading reads is earned
+in tiers, each kept only when it beats the best reading without it by :data:`VERDICT_GAIN`
+nats: the plain vote (:func:`plain_vote`: votes alone, every generator at one skill, a larger
+cluster always likelier), then other shared numbers, then the generators' gold records, then
+the verdicts. Judges, and records, that have not shown they add to the votes are not read
+(DESIGN, "The consensus principle"): between generators of one skill a short gold record is
+noise, and reading it gives rounds to whichever minority did better on gold by chance.
+Measured on the simulator (``docs/sim/evidence-default``, 5 seeds): paper-like at judging
+parity well above majority vote and the calibrated rule (numbers in that page).
 """
 
 from __future__ import annotations

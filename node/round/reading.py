@@ -1,12 +1,14 @@
-"""Consensus rule 2, the **evidence reading** (:mod:`ranking.evidence`), as a record commits to
-it (DESIGN "The consensus principle"; issue 12).
+"""Consensus rules 2 and 3, the **evidence reading** (:mod:`ranking.evidence`), as a record
+commits to it (DESIGN "The consensus principle"; issue 12). Rule 3 reads the generators' gold
+records only once the gold rounds show they add to the votes (:data:`EARNED_RECORDS_CONSENSUS`);
+rule 2, the reading as first made, reads them always (:func:`rule_model`).
 
 A round's clusters are read as evidence: each candidate is a vote weighed by its generator's
 whole gold record, each ballot's verdicts by its ranker's gold record as a judge and by the
 answer it generated itself (hidden when it generated none), through a model of tasks, votes
 and verdicts whose shared numbers the swarm's gold rounds choose. Before the first gold round
-the model reads the votes alone and the reading is the majority vote; the verdicts are read
-only once gold rounds show they add to the votes.
+the model reads the votes alone and the reading is the majority vote; the records (rule 3)
+and the verdicts are read only once gold rounds show they add to the votes.
 
 What a record commits to, and how a member checks it:
 
