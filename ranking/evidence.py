@@ -42,7 +42,7 @@ popular distractor (or an option nobody submitted) and over the quadrature grid.
 The shared numbers are not known in advance for real models; :func:`fit_evidence_model`
 chooses them on a lattice by the log posterior mass on the known answers of past gold rounds
 (each read with the gold records as they were before it). What the reading reads is earned
-in tiers, each kept only when it beats the best reading without it by :data:`VERDICT_GAIN`
+in tiers, each kept only when it beats the best reading without it by :data:`EARN_GAIN`
 nats: the plain vote (:func:`plain_vote`: votes alone, every generator at one skill, a larger
 cluster always likelier), then other shared numbers, then the generators' gold records, then
 the verdicts. Judges, and records, that have not shown they add to the votes are not read
@@ -582,7 +582,7 @@ MIN_GAIN = 0.5
 #: the shared numbers (over the default model), the generators' records, the verdicts. Each
 #: tier gives the fit several numbers to tune, and on coin-flip verdicts (60 gold rounds) it
 #: found 1.5 nats of pure noise; 3 nats is a likelihood ratio of 20.
-VERDICT_GAIN = 3.0
+EARN_GAIN = 3.0
 #: The axes that only matter when the verdicts are read.
 VERDICT_AXES = ("judge_offset", "judge_correlation", "judge_sd")
 #: The axes that only matter when the generators' records are read.
@@ -666,7 +666,7 @@ def fit_evidence_model(
     pass over every axis moves nothing (at most :data:`MAX_PASSES`).
 
     What the reading reads is earned in tiers, each kept only if it gains
-    :data:`VERDICT_GAIN` over the best reading before it (DESIGN, "The consensus principle"):
+    :data:`EARN_GAIN` over the best reading before it (DESIGN, "The consensus principle"):
     the default model reading the votes alone (the plain vote); the climb from ``start``
     reading the votes alone; the same reading the generators' records; and the climb reading
     the verdicts (with the records when they were kept). A swarm whose gold rounds show nothing
@@ -699,20 +699,15 @@ def fit_evidence_model(
     if not earn_records:
         votes, votes_score = climb(replace(start, use_verdicts=False, use_records=True))
         judged, judged_score = climb(replace(start, use_verdicts=True, use_records=True))
-        return (
-            (votes, votes_score)
-            if judged_score < votes_score + VERDICT_GAIN
-            else (
-                judged,
-                judged_score,
-            )
-        )
+        if judged_score < votes_score + EARN_GAIN:
+            return votes, votes_score
+        return judged, judged_score
     plain = plain_vote(start.options)
     best, best_score = plain, score(plain)
     for records, verdicts in ((False, False), (True, False), (None, True)):
         reads = best.use_records if records is None else records
         model, value = climb(replace(start, use_records=reads, use_verdicts=verdicts))
-        if value >= best_score + VERDICT_GAIN:
+        if value >= best_score + EARN_GAIN:
             best, best_score = model, value
     return best, best_score
 

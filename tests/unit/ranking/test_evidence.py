@@ -10,7 +10,7 @@ import pytest
 
 from ranking import InvalidParameters
 from ranking.evidence import (
-    VERDICT_GAIN,
+    EARN_GAIN,
     EvidenceModel,
     RoundEvidence,
     estimate_judging,
@@ -269,7 +269,7 @@ def test_fit_reads_the_records_only_when_they_tell_generators_apart() -> None:
     apart, apart_score = fit_evidence_model(apart_gold, start)
     assert apart.use_records
     unread = score_evidence_model(apart_gold, replace(apart, use_records=False))
-    assert apart_score >= unread + VERDICT_GAIN
+    assert apart_score >= unread + EARN_GAIN
     # consensus 2's rule (earn_records=False) reads the records whatever they show
     assert fit_evidence_model(apart_gold, start, earn_records=False)[0].use_records
     assert fit_evidence_model([], start) == (start, 0.0)  # no gold: the plain vote
