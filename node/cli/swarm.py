@@ -51,8 +51,9 @@ def _print_answer(response: Any, console: Any) -> None:
     if response.consensus >= 2:
         chances = ", ".join(f"#{c.index} {c.posterior:.0%}" for c in response.candidates)
         console.print(
-            "decided by the evidence reading (votes and verdicts weighed by each node's gold "
-            f"record; the chance each answer is right: {chances})"
+            "decided by the evidence reading (the votes, and each node's gold record and "
+            "verdicts once gold rounds have shown they help; the chance each answer is right: "
+            f"{chances})"
         )
     elif response.consensus >= 1:
         weight = response.judge_weight

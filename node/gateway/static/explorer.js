@@ -160,7 +160,8 @@ function roundCard(r) {
   if (r.consensus && r.consensus.rule === "evidence") {
     const chances = (r.consensus.posterior || []).map((p, i) => `#${i} ${fmt(100 * p, 0)}%`).join(", ");
     card.append(el("p", { class: "consensus" },
-      "Decided by the evidence reading: votes and verdicts weighed by each node's gold record; " +
+      "Decided by the evidence reading: the votes, and each node's gold record and verdicts " +
+      "once gold rounds have shown they help; " +
       "the chance each answer is right: " + chances + "."));
   }
   if (r.clusters.length) {
