@@ -696,15 +696,14 @@ def fit_evidence_model(
                 break
         return current, best
 
-    if not earn_records:
-        votes, votes_score = climb(replace(start, use_verdicts=False, use_records=True))
-        judged, judged_score = climb(replace(start, use_verdicts=True, use_records=True))
-        if judged_score < votes_score + EARN_GAIN:
-            return votes, votes_score
-        return judged, judged_score
-    plain = plain_vote(start.options)
-    best, best_score = plain, score(plain)
-    for records, verdicts in ((False, False), (True, False), (None, True)):
+    if earn_records:  # from the plain vote: the shared numbers, the records, the verdicts
+        best = plain_vote(start.options)
+        best_score = score(best)
+        tiers: tuple[tuple[bool | None, bool], ...] = ((False, False), (True, False), (None, True))
+    else:  # consensus 2: the records read always, then the verdicts
+        best, best_score = climb(replace(start, use_verdicts=False, use_records=True))
+        tiers = ((None, True),)
+    for records, verdicts in tiers:
         reads = best.use_records if records is None else records
         model, value = climb(replace(start, use_records=reads, use_verdicts=verdicts))
         if value >= best_score + EARN_GAIN:

@@ -265,6 +265,19 @@ def window_after(state: LedgerState, entry: GoldEvidence) -> tuple[GoldEvidence,
     return (*state.evidence_window, entry)[-DEFAULT_GOLD_WINDOW:]
 
 
+def _fit_inputs(
+    state: LedgerState, entry: GoldEvidence, consensus: int
+) -> tuple[tuple[GoldEvidence, ...], EvidenceModel, dict[tuple[EvidenceModel, int], float], bool]:
+    """What the fit of a gold record's round runs on under rule ``consensus``: the window with
+    it, the state's model as the rule reads it, the score cache, whether records are earned."""
+    return (
+        window_after(state, entry),
+        rule_model(state.evidence_model, consensus),
+        _cache(),
+        consensus >= EARNED_RECORDS_CONSENSUS,
+    )
+
+
 def expected_fit(
     state: LedgerState, entry: GoldEvidence | None, consensus: int
 ) -> EvidenceModel | None:
@@ -273,12 +286,7 @@ def expected_fit(
     :func:`ranking.evidence.refit_due` says so, else ``None`` (the record carries none)."""
     if entry is None or not refit_due(state.evidence_rounds + 1):
         return None
-    model, _ = fit_evidence_model(
-        window_after(state, entry),
-        rule_model(state.evidence_model, consensus),
-        _cache(),
-        earn_records=consensus >= EARNED_RECORDS_CONSENSUS,
-    )
+    model, _ = fit_evidence_model(*_fit_inputs(state, entry, consensus))
     return model
 
 
@@ -300,12 +308,6 @@ def check_fit(
     if not record.HasField("evidence_fit"):
         raise RecordRejected("evidence_fit", "missing: this gold round refits the reading")
     recorded = model_of(record.evidence_fit)
-    problem = fit_discrepancy(
-        recorded,
-        window_after(state, entry),
-        rule_model(state.evidence_model, consensus),
-        _cache(),
-        earn_records=consensus >= EARNED_RECORDS_CONSENSUS,
-    )
+    problem = fit_discrepancy(recorded, *_fit_inputs(state, entry, consensus))
     if problem is not None:
         raise RecordRejected("evidence_fit", problem)
